@@ -1,0 +1,182 @@
+/// 2-d cross-correlation (PyTorch's conv2d) by im2col + gemm, and its two adjoints.
+/// Square kernels, equal stride and zero padding on both axes.
+///
+/// The three kernels are each other's transposes, which is what makes the autograd rules
+/// close over them (see Autograd/ConvolutionOps.swift):
+///   forward      y[B,O,P,Q]  = conv(x[B,C,H,W], w[O,C,k,k])
+///   inputGrad    dx[B,C,H,W] = convᵀ(dy[B,O,P,Q], w)           (col2im of wᵀ·dy)
+///   weightGrad   dw[O,C,k,k] = Σ_b dy[b] · im2col(x[b])ᵀ
+
+public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
+    public let channels, height, width, kernel, stride, padding: Int
+
+    public init(channels: Int, height: Int, width: Int, kernel: Int, stride: Int, padding: Int) {
+        self.channels = channels; self.height = height; self.width = width
+        self.kernel = kernel; self.stride = stride; self.padding = padding
+    }
+
+    public var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
+    public var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
+    /// Rows of the im2col matrix: C·k·k.
+    var patch: Int { channels * kernel * kernel }
+    var outPlane: Int { outHeight * outWidth }
+    /// 1×1, stride 1, no padding: the image already is its im2col matrix.
+    var isPointwise: Bool { kernel == 1 && stride == 1 && padding == 0 }
+
+    public var description: String { "C=\(channels) H=\(height) W=\(width) k=\(kernel) s=\(stride) p=\(padding)" }
+}
+
+/// One image [C,H,W] -> columns [C·k·k, P·Q].
+private func im2col<T: Scalar>(_ x: UnsafePointer<T>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<T>) {
+    let k = g.kernel, s = g.stride, p = g.padding, H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth
+    for c in 0..<g.channels {
+        let plane = x + c * H * W
+        for ki in 0..<k {
+            for kj in 0..<k {
+                let row = cols + ((c * k + ki) * k + kj) * P * Q
+                for i in 0..<P {
+                    let h = i * s - p + ki
+                    let dst = row + i * Q
+                    if h < 0 || h >= H { dst.update(repeating: 0, count: Q); continue }
+                    let src = plane + h * W
+                    if s == 1 {
+                        // valid j range: 0 <= j - p + kj < W
+                        let lo = Swift.min(Q, Swift.max(0, p - kj)), hi = Swift.max(lo, Swift.min(Q, W + p - kj))
+                        if lo > 0 { dst.update(repeating: 0, count: lo) }
+                        if hi > lo { (dst + lo).update(from: src + (lo - p + kj), count: hi - lo) }
+                        if hi < Q { (dst + hi).update(repeating: 0, count: Q - hi) }
+                    } else {
+                        for j in 0..<Q {
+                            let w = j * s - p + kj
+                            dst[j] = (w >= 0 && w < W) ? src[w] : 0
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Columns [C·k·k, P·Q] accumulated back into one image [C,H,W] (which must start zeroed).
+private func col2im<T: Scalar>(_ cols: UnsafePointer<T>, _ g: ConvGeometry, _ x: UnsafeMutablePointer<T>) {
+    let k = g.kernel, s = g.stride, p = g.padding, H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth
+    for c in 0..<g.channels {
+        let plane = x + c * H * W
+        for ki in 0..<k {
+            for kj in 0..<k {
+                let row = cols + ((c * k + ki) * k + kj) * P * Q
+                for i in 0..<P {
+                    let h = i * s - p + ki
+                    if h < 0 || h >= H { continue }
+                    let src = row + i * Q, dst = plane + h * W
+                    if s == 1 {
+                        let lo = Swift.min(Q, Swift.max(0, p - kj)), hi = Swift.max(lo, Swift.min(Q, W + p - kj))
+                        if hi > lo {
+                            let d = dst + (lo - p + kj)
+                            for j in 0..<(hi - lo) { d[j] += src[lo + j] }
+                        }
+                    } else {
+                        for j in 0..<Q {
+                            let w = j * s - p + kj
+                            if w >= 0 && w < W { dst[w] += src[j] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+private func checkConv(_ op: String, _ x: [Int], _ w: [Int], _ stride: Int, _ padding: Int) {
+    precondition(x.count == 4 && w.count == 4 && w[2] == w[3],
+                 "\(op): needs input [B,C,H,W] and square weight [O,C,k,k], got \(Shape.describe(x)) and \(Shape.describe(w))")
+    precondition(x[1] == w[1], "\(op): input \(Shape.describe(x)) has \(x[1]) channels, weight \(Shape.describe(w)) expects \(w[1])")
+    precondition(stride >= 1 && padding >= 0, "\(op): stride \(stride) must be >= 1 and padding \(padding) >= 0")
+    precondition(x[2] + 2 * padding >= w[2] && x[3] + 2 * padding >= w[3],
+                 "\(op): kernel \(w[2]) larger than padded input \(Shape.describe(x)) (padding \(padding))")
+}
+
+/// y[B,O,P,Q] = conv(x[B,C,H,W], w[O,C,k,k]).
+public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int, padding: Int) -> Tensor {
+    checkConv("conv2d", x.shape, w.shape, stride, padding)
+    precondition(x.dtype == w.dtype, "conv2d: dtypes differ (\(x.dtype) vs \(w.dtype))")
+    let g = ConvGeometry(channels: x.shape[1], height: x.shape[2], width: x.shape[3],
+                         kernel: w.shape[2], stride: stride, padding: padding)
+    switch x.dtype {
+    case .float32: return convForward(x, w, g, Float.self)
+    case .float64: return convForward(x, w, g, Double.self)
+    }
+}
+
+private func convForward<T: Scalar>(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry, _: T.Type) -> Tensor {
+    let B = x.shape[0], O = w.shape[0]
+    let out = Tensor(uninitialized: [B, O, g.outHeight, g.outWidth], dtype: x.dtype)
+    let xp = x.pointer(T.self), wp = w.pointer(T.self), op = out.mutablePointer(T.self)
+    let cols = g.isPointwise ? nil : UnsafeMutablePointer<T>.allocate(capacity: g.patch * g.outPlane)
+    defer { cols?.deallocate() }
+    for b in 0..<B {
+        let image = xp + b * g.channels * g.height * g.width
+        if let cols { im2col(image, g, cols) }
+        // [O, Ckk] · [Ckk, PQ] -> [O, PQ]
+        T.gemm(transA: false, transB: false, m: O, n: g.outPlane, k: g.patch, alpha: 1, a: wp, lda: g.patch,
+               b: cols.map { UnsafePointer($0) } ?? image, ldb: g.outPlane, beta: 0, c: op + b * O * g.outPlane, ldc: g.outPlane)
+    }
+    return out
+}
+
+/// dx[B,C,H,W] = convᵀ(dy[B,O,P,Q], w[O,C,k,k]) for an input of `height`×`width`.
+public func conv2dInputGrad(_ dy: Tensor, _ w: Tensor, height: Int, width: Int, stride: Int, padding: Int) -> Tensor {
+    precondition(dy.rank == 4 && w.rank == 4 && dy.shape[1] == w.shape[0],
+                 "conv2dInputGrad: output grad \(Shape.describe(dy.shape)) does not match weight \(Shape.describe(w.shape))")
+    let g = ConvGeometry(channels: w.shape[1], height: height, width: width, kernel: w.shape[2], stride: stride, padding: padding)
+    precondition(dy.shape[2] == g.outHeight && dy.shape[3] == g.outWidth,
+                 "conv2dInputGrad: output grad \(Shape.describe(dy.shape)) does not fit input \(height)×\(width), \(g)")
+    switch dy.dtype {
+    case .float32: return convInputGrad(dy, w, g, Float.self)
+    case .float64: return convInputGrad(dy, w, g, Double.self)
+    }
+}
+
+private func convInputGrad<T: Scalar>(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry, _: T.Type) -> Tensor {
+    let B = dy.shape[0], O = w.shape[0], imageSize = g.channels * g.height * g.width
+    let out = Tensor(zeros: [B, g.channels, g.height, g.width], dtype: dy.dtype)
+    let gp = dy.pointer(T.self), wp = w.pointer(T.self), op = out.mutablePointer(T.self)
+    let cols = g.isPointwise ? nil : UnsafeMutablePointer<T>.allocate(capacity: g.patch * g.outPlane)
+    defer { cols?.deallocate() }
+    for b in 0..<B {
+        // [Ckk, O] · [O, PQ] -> [Ckk, PQ]
+        T.gemm(transA: true, transB: false, m: g.patch, n: g.outPlane, k: O, alpha: 1, a: wp, lda: g.patch,
+               b: gp + b * O * g.outPlane, ldb: g.outPlane, beta: 0, c: cols ?? (op + b * imageSize), ldc: g.outPlane)
+        if let cols { col2im(cols, g, op + b * imageSize) }
+    }
+    return out
+}
+
+/// dw[O,C,k,k] = Σ_b dy[b][O,PQ] · im2col(x[b])ᵀ[PQ,Ckk].
+public func conv2dWeightGrad(_ x: Tensor, _ dy: Tensor, kernel: Int, stride: Int, padding: Int) -> Tensor {
+    precondition(x.rank == 4 && dy.rank == 4 && x.shape[0] == dy.shape[0],
+                 "conv2dWeightGrad: input \(Shape.describe(x.shape)) and output grad \(Shape.describe(dy.shape)) disagree on batch")
+    let g = ConvGeometry(channels: x.shape[1], height: x.shape[2], width: x.shape[3], kernel: kernel, stride: stride, padding: padding)
+    precondition(dy.shape[2] == g.outHeight && dy.shape[3] == g.outWidth,
+                 "conv2dWeightGrad: output grad \(Shape.describe(dy.shape)) does not fit input \(Shape.describe(x.shape)), \(g)")
+    switch x.dtype {
+    case .float32: return convWeightGrad(x, dy, g, Float.self)
+    case .float64: return convWeightGrad(x, dy, g, Double.self)
+    }
+}
+
+private func convWeightGrad<T: Scalar>(_ x: Tensor, _ dy: Tensor, _ g: ConvGeometry, _: T.Type) -> Tensor {
+    let B = x.shape[0], O = dy.shape[1], imageSize = g.channels * g.height * g.width
+    let out = Tensor(zeros: [O, g.channels, g.kernel, g.kernel], dtype: x.dtype)
+    let xp = x.pointer(T.self), gp = dy.pointer(T.self), op = out.mutablePointer(T.self)
+    let cols = g.isPointwise ? nil : UnsafeMutablePointer<T>.allocate(capacity: g.patch * g.outPlane)
+    defer { cols?.deallocate() }
+    for b in 0..<B {
+        if let cols { im2col(xp + b * imageSize, g, cols) }
+        // [O, PQ] · [PQ, Ckk] accumulated into [O, Ckk]
+        T.gemm(transA: false, transB: true, m: O, n: g.patch, k: g.outPlane, alpha: 1, a: gp + b * O * g.outPlane,
+               lda: g.outPlane, b: cols.map { UnsafePointer($0) } ?? (xp + b * imageSize), ldb: g.outPlane,
+               beta: 1, c: op, ldc: g.patch)
+    }
+    return out
+}

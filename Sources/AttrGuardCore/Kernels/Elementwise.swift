@@ -1,0 +1,140 @@
+/// Elementwise kernels: one switch on the operation outside each loop, plain loops inside.
+
+/// Unary maps. Parameters ride in the case so that no closure sits in a hot loop.
+public enum UnaryOp: Sendable {
+    case neg, exp, log, sqrt, abs, sign, relu, sigmoid
+    /// log(1 + exp(beta·x)) / beta, computed stably.
+    case softplus(beta: Double)
+    /// 1 where x > threshold, else 0 (a constant mask for ReLU, clamp and max-style backward rules).
+    case greaterMask(threshold: Double)
+    case clampMin(Double)
+    /// x · scale + shift.
+    case affine(scale: Double, shift: Double)
+    /// 1 / x
+    case reciprocal
+}
+
+public enum BinaryOp: Sendable { case add, sub, mul, div }
+
+public func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor {
+    switch x.dtype {
+    case .float32: return unaryKernel(op, x, Float.self)
+    case .float64: return unaryKernel(op, x, Double.self)
+    }
+}
+
+private func unaryKernel<T: Scalar>(_ op: UnaryOp, _ x: Tensor, _: T.Type) -> Tensor {
+    let out = Tensor(uninitialized: x.shape, dtype: x.dtype)
+    let a = x.pointer(T.self), o = out.mutablePointer(T.self)
+    let n = x.count
+    switch op {
+    case .neg: for i in 0..<n { o[i] = -a[i] }
+    case .exp: for i in 0..<n { o[i] = T.exp(a[i]) }
+    case .log: for i in 0..<n { o[i] = T.log(a[i]) }
+    case .sqrt: for i in 0..<n { o[i] = a[i].squareRoot() }
+    case .abs: for i in 0..<n { o[i] = Swift.abs(a[i]) }
+    case .sign: for i in 0..<n { o[i] = a[i] > 0 ? 1 : (a[i] < 0 ? -1 : 0) }
+    case .relu: for i in 0..<n { o[i] = a[i] > 0 ? a[i] : 0 }
+    case .sigmoid:
+        for i in 0..<n {
+            let v = a[i]
+            if v >= 0 { o[i] = 1 / (1 + T.exp(-v)) } else { let e = T.exp(v); o[i] = e / (1 + e) }
+        }
+    case .softplus(let b):
+        let beta = T(b), invBeta = 1 / T(b)
+        for i in 0..<n {
+            let z = beta * a[i]
+            o[i] = (Swift.max(z, 0) + T.log1p(T.exp(-Swift.abs(z)))) * invBeta
+        }
+    case .greaterMask(let t):
+        let th = T(t)
+        for i in 0..<n { o[i] = a[i] > th ? 1 : 0 }
+    case .clampMin(let c):
+        let lo = T(c)
+        for i in 0..<n { o[i] = a[i] > lo ? a[i] : lo }
+    case .affine(let s, let t):
+        let scale = T(s), shift = T(t)
+        for i in 0..<n { o[i] = a[i] * scale + shift }
+    case .reciprocal: for i in 0..<n { o[i] = 1 / a[i] }
+    }
+    return out
+}
+
+/// Binary op with NumPy broadcasting. Traps with the op and both shapes when they do not broadcast.
+public func binary(_ op: BinaryOp, _ x: Tensor, _ y: Tensor) -> Tensor {
+    precondition(x.dtype == y.dtype, "\(op): dtypes differ (\(x.dtype) vs \(y.dtype))")
+    guard let shape = Shape.broadcast(x.shape, y.shape) else {
+        preconditionFailure("\(op): shapes \(Shape.describe(x.shape)) and \(Shape.describe(y.shape)) do not broadcast")
+    }
+    switch x.dtype {
+    case .float32: return binaryKernel(op, x, y, shape, Float.self)
+    case .float64: return binaryKernel(op, x, y, shape, Double.self)
+    }
+}
+
+@inline(__always)
+private func binaryRun<T: Scalar>(_ op: BinaryOp, _ a: UnsafePointer<T>, _ sa: Int, _ b: UnsafePointer<T>, _ sb: Int,
+                                  _ o: UnsafeMutablePointer<T>, _ n: Int) {
+    switch (op, sa, sb) {
+    case (.add, 1, 1): for i in 0..<n { o[i] = a[i] + b[i] }
+    case (.sub, 1, 1): for i in 0..<n { o[i] = a[i] - b[i] }
+    case (.mul, 1, 1): for i in 0..<n { o[i] = a[i] * b[i] }
+    case (.div, 1, 1): for i in 0..<n { o[i] = a[i] / b[i] }
+    case (.add, 1, 0): let v = b[0]; for i in 0..<n { o[i] = a[i] + v }
+    case (.sub, 1, 0): let v = b[0]; for i in 0..<n { o[i] = a[i] - v }
+    case (.mul, 1, 0): let v = b[0]; for i in 0..<n { o[i] = a[i] * v }
+    case (.div, 1, 0): let v = 1 / b[0]; for i in 0..<n { o[i] = a[i] * v }
+    case (.add, 0, 1): let v = a[0]; for i in 0..<n { o[i] = v + b[i] }
+    case (.sub, 0, 1): let v = a[0]; for i in 0..<n { o[i] = v - b[i] }
+    case (.mul, 0, 1): let v = a[0]; for i in 0..<n { o[i] = v * b[i] }
+    case (.div, 0, 1): let v = a[0]; for i in 0..<n { o[i] = v / b[i] }
+    default:
+        for i in 0..<n {
+            let u = a[i * sa], v = b[i * sb]
+            switch op {
+            case .add: o[i] = u + v
+            case .sub: o[i] = u - v
+            case .mul: o[i] = u * v
+            case .div: o[i] = u / v
+            }
+        }
+    }
+}
+
+private func binaryKernel<T: Scalar>(_ op: BinaryOp, _ x: Tensor, _ y: Tensor, _ shape: [Int], _: T.Type) -> Tensor {
+    let out = Tensor(uninitialized: shape, dtype: x.dtype)
+    let a = x.pointer(T.self), b = y.pointer(T.self), o = out.mutablePointer(T.self)
+    if x.shape == y.shape {
+        binaryRun(op, a, 1, b, 1, o, out.count)
+        return out
+    }
+    let loop = StridedLoop(shape: shape, strides: [Shape.broadcastStrides(x.shape, in: shape),
+                                                   Shape.broadcastStrides(y.shape, in: shape),
+                                                   Shape.strides(shape)])
+    let n = loop.innerCount, sa = loop.innerStride(0), sb = loop.innerStride(1)
+    loop.forEachRun { oa, ob, oo in binaryRun(op, a + oa, sa, b + ob, sb, o + oo, n) }
+    return out
+}
+
+/// Copies `x` into the larger shape it broadcasts to.
+public func broadcast(_ x: Tensor, to shape: [Int]) -> Tensor {
+    guard Shape.broadcast(x.shape, shape) == shape else {
+        preconditionFailure("broadcast: \(Shape.describe(x.shape)) cannot broadcast to \(Shape.describe(shape))")
+    }
+    if x.shape == shape { return x }
+    switch x.dtype {
+    case .float32: return broadcastKernel(x, shape, Float.self)
+    case .float64: return broadcastKernel(x, shape, Double.self)
+    }
+}
+
+private func broadcastKernel<T: Scalar>(_ x: Tensor, _ shape: [Int], _: T.Type) -> Tensor {
+    let out = Tensor(uninitialized: shape, dtype: x.dtype)
+    let a = x.pointer(T.self), o = out.mutablePointer(T.self)
+    let loop = StridedLoop(shape: shape, strides: [Shape.broadcastStrides(x.shape, in: shape), Shape.strides(shape)])
+    let n = loop.innerCount, sa = loop.innerStride(0)
+    loop.forEachRun { oa, oo, _ in
+        if sa == 0 { (o + oo).update(repeating: a[oa], count: n) } else { for i in 0..<n { o[oo + i] = a[oa + i * sa] } }
+    }
+    return out
+}

@@ -1,0 +1,124 @@
+/// Pooling kernels over [B,C,H,W]. Max pooling is split into a non-differentiable argmax
+/// (flat indices into x) and a `gather`, whose adjoint is `scatterAdd`: the pair closes under
+/// differentiation. Average pooling and its adjoint likewise form a pair.
+
+public struct PoolGeometry: Sendable, Equatable, CustomStringConvertible {
+    public let kernel, stride, padding: Int
+    public init(kernel: Int, stride: Int? = nil, padding: Int = 0) {
+        self.kernel = kernel; self.stride = stride ?? kernel; self.padding = padding
+    }
+    public func outSize(_ n: Int) -> Int { (n + 2 * padding - kernel) / stride + 1 }
+    public var description: String { "k=\(kernel) s=\(stride) p=\(padding)" }
+}
+
+private func checkPool(_ op: String, _ shape: [Int], _ g: PoolGeometry) {
+    precondition(shape.count == 4, "\(op): needs [B,C,H,W], got \(Shape.describe(shape))")
+    precondition(g.kernel >= 1 && g.stride >= 1 && g.padding >= 0 && 2 * g.padding <= g.kernel,
+                 "\(op): invalid window \(g) (padding must be at most half the kernel)")
+    precondition(shape[2] + 2 * g.padding >= g.kernel && shape[3] + 2 * g.padding >= g.kernel,
+                 "\(op): window \(g) larger than input \(Shape.describe(shape))")
+}
+
+/// Flat index into x of each window's maximum; windows read only real (unpadded) pixels.
+/// Returns indices for the output shape [B,C,P,Q].
+public func maxPoolIndices(_ x: Tensor, _ g: PoolGeometry) -> (indices: [Int], shape: [Int]) {
+    checkPool("maxpool2d", x.shape, g)
+    let v = x.doubles
+    let (B, C, H, W) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+    let P = g.outSize(H), Q = g.outSize(W)
+    var idx = [Int](repeating: 0, count: B * C * P * Q)
+    var o = 0
+    for plane in 0..<(B * C) {
+        let base = plane * H * W
+        for i in 0..<P {
+            for j in 0..<Q {
+                var best = -1
+                var bestValue = -Double.infinity
+                for di in 0..<g.kernel {
+                    let h = i * g.stride - g.padding + di
+                    if h < 0 || h >= H { continue }
+                    for dj in 0..<g.kernel {
+                        let w = j * g.stride - g.padding + dj
+                        if w < 0 || w >= W { continue }
+                        let t = base + h * W + w
+                        // NaN propagates like PyTorch: a NaN wins the window.
+                        if best < 0 || v[t] > bestValue || v[t].isNaN { best = t; bestValue = v[t] }
+                    }
+                }
+                idx[o] = best
+                o += 1
+            }
+        }
+    }
+    return (idx, [B, C, P, Q])
+}
+
+/// out[i] = x.flat[indices[i]], shaped `shape`.
+public func gather(_ x: Tensor, indices: [Int], shape: [Int]) -> Tensor {
+    precondition(indices.count == Shape.count(shape), "gather: \(indices.count) indices for shape \(Shape.describe(shape))")
+    let out = Tensor(uninitialized: shape, dtype: x.dtype)
+    switch x.dtype {
+    case .float32: let a = x.pointer(Float.self), o = out.mutablePointer(Float.self); for i in indices.indices { o[i] = a[indices[i]] }
+    case .float64: let a = x.pointer(Double.self), o = out.mutablePointer(Double.self); for i in indices.indices { o[i] = a[indices[i]] }
+    }
+    return out
+}
+
+/// out.flat[indices[i]] += g[i], out shaped `shape` (zeros elsewhere). Adjoint of `gather`.
+public func scatterAdd(_ g: Tensor, indices: [Int], shape: [Int]) -> Tensor {
+    precondition(indices.count == g.count, "scatterAdd: \(indices.count) indices for \(Shape.describe(g.shape))")
+    let out = Tensor(zeros: shape, dtype: g.dtype)
+    switch g.dtype {
+    case .float32: let a = g.pointer(Float.self), o = out.mutablePointer(Float.self); for i in indices.indices { o[indices[i]] += a[i] }
+    case .float64: let a = g.pointer(Double.self), o = out.mutablePointer(Double.self); for i in indices.indices { o[indices[i]] += a[i] }
+    }
+    return out
+}
+
+/// Average pooling [B,C,H,W] -> [B,C,P,Q]; zero padding counts in the divisor (PyTorch's default).
+public func avgPool2d(_ x: Tensor, _ g: PoolGeometry) -> Tensor {
+    checkPool("avgpool2d", x.shape, g)
+    switch x.dtype {
+    case .float32: return avgPoolKernel(x, g, adjointOf: nil, Float.self)
+    case .float64: return avgPoolKernel(x, g, adjointOf: nil, Double.self)
+    }
+}
+
+/// Adjoint of `avgPool2d`: spreads dy[B,C,P,Q] evenly back over each window of an input `inputShape`.
+public func avgPool2dAdjoint(_ dy: Tensor, _ g: PoolGeometry, inputShape: [Int]) -> Tensor {
+    checkPool("avgpool2d adjoint", inputShape, g)
+    precondition(dy.rank == 4 && dy.shape[2] == g.outSize(inputShape[2]) && dy.shape[3] == g.outSize(inputShape[3]),
+                 "avgpool2d adjoint: grad \(Shape.describe(dy.shape)) does not fit input \(Shape.describe(inputShape)), \(g)")
+    switch dy.dtype {
+    case .float32: return avgPoolKernel(dy, g, adjointOf: inputShape, Float.self)
+    case .float64: return avgPoolKernel(dy, g, adjointOf: inputShape, Double.self)
+    }
+}
+
+/// Forward when `adjointOf` is nil (src is x), else the adjoint (src is dy, result has `adjointOf`'s shape).
+private func avgPoolKernel<T: Scalar>(_ src: Tensor, _ g: PoolGeometry, adjointOf inputShape: [Int]?, _: T.Type) -> Tensor {
+    let xShape = inputShape ?? src.shape
+    let (B, C, H, W) = (xShape[0], xShape[1], xShape[2], xShape[3])
+    let P = g.outSize(H), Q = g.outSize(W)
+    let out = inputShape == nil ? Tensor(uninitialized: [B, C, P, Q], dtype: src.dtype) : Tensor(zeros: xShape, dtype: src.dtype)
+    let s = src.pointer(T.self), o = out.mutablePointer(T.self)
+    let scale = 1 / T(g.kernel * g.kernel)
+    for plane in 0..<(B * C) {
+        let xb = plane * H * W, yb = plane * P * Q
+        for i in 0..<P {
+            for j in 0..<Q {
+                let h0 = Swift.max(0, i * g.stride - g.padding), h1 = Swift.min(H, i * g.stride - g.padding + g.kernel)
+                let w0 = Swift.max(0, j * g.stride - g.padding), w1 = Swift.min(W, j * g.stride - g.padding + g.kernel)
+                if inputShape == nil {
+                    var acc: T = 0
+                    for h in h0..<h1 { for w in w0..<w1 { acc += s[xb + h * W + w] } }
+                    o[yb + i * Q + j] = acc * scale
+                } else {
+                    let v = s[yb + i * Q + j] * scale
+                    for h in h0..<h1 { for w in w0..<w1 { o[xb + h * W + w] += v } }
+                }
+            }
+        }
+    }
+    return out
+}
