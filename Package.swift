@@ -24,7 +24,7 @@ let package = Package(
         .target(name: "AttrGuardDistributed", dependencies: ["CMPI", "AttrGuardCore"], swiftSettings: optimized),
         .target(name: "AttrGuardAttribution", dependencies: ["AttrGuardCore", "AttrGuardNN"], swiftSettings: optimized),
         .target(name: "AttrGuardTraining",
-                dependencies: ["AttrGuardCore", "AttrGuardNN", "AttrGuardDistributed", "AttrGuardAttribution"],
+                dependencies: ["COpenBLAS", "AttrGuardCore", "AttrGuardNN", "AttrGuardDistributed", "AttrGuardAttribution"],
                 swiftSettings: optimized),
         .executableTarget(name: "attrguard",
                           dependencies: ["AttrGuardTraining",

@@ -72,6 +72,9 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         return storage.base.assumingMemoryBound(to: T.self) + offset
     }
 
+    /// The first element's address, untyped: for C interop (MPI buffers, file I/O).
+    public var rawPointer: UnsafeMutableRawPointer { storage.base + offset * dtype.byteSize }
+
     /// Elements as Double (tests, checks, file output).
     public var doubles: [Double] {
         switch dtype {

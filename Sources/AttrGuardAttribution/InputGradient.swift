@@ -1,0 +1,57 @@
+import AttrGuardCore
+import AttrGuardNN
+
+/// What an attribution differentiates: Σᵢ CE(f(xᵢ), yᵢ) ("loss") or Σᵢ f(xᵢ)[yᵢ] ("logit").
+/// Summing over samples gives each sample its own input gradient in one backward pass.
+public enum AttributionTarget: String, Sendable, CaseIterable {
+    case loss, logit
+
+    public func score(_ logits: Variable, labels: [Int]) -> Variable {
+        switch self {
+        case .loss: return crossEntropy(logits, labels: labels, reduction: .sum)
+        case .logit: return targetLogitSum(logits, labels: labels)
+        }
+    }
+}
+
+/// A network with bound parameters and its batch-norm state: what one forward call needs.
+public struct Model {
+    public let network: Network
+    public let parameters: BoundParameters
+    public var statistics: [String: RunningStatistic]
+    public var mode: ForwardMode
+
+    public init(network: Network, parameters: BoundParameters, statistics: [String: RunningStatistic], mode: ForwardMode) {
+        self.network = network; self.parameters = parameters; self.statistics = statistics; self.mode = mode
+    }
+
+    /// Logits [B, classes] for x [B,C,H,W]: one forward call.
+    public mutating func logits(_ x: Variable) -> Variable {
+        network(x, parameters, statistics: &statistics, mode: mode)
+    }
+}
+
+/// g(x) = ∇ₓ target(f(x)) [B,C,H,W], together with the logits of the same forward call.
+/// With `createGraph` the gradient stays on the tape, so a loss built from it can be
+/// differentiated with respect to the parameters (double backprop).
+public func inputGradient(_ model: inout Model, _ x: Tensor, labels: [Int], target: AttributionTarget,
+                          createGraph: Bool) throws -> (gradient: Variable, logits: Variable) {
+    let input = Variable(x, requiresGrad: true)
+    let logits = model.logits(input)
+    let g = try grad(of: target.score(logits, labels: labels), wrt: [input], createGraph: createGraph)[0]
+    return (g, logits)
+}
+
+/// Integrated gradients with a zero baseline and an m-step right Riemann sum:
+/// IG(x) = x ⊙ (1/m) Σ_{k=1..m} g(k/m · x). Each path point is its own forward call.
+public func integratedGradients(_ model: inout Model, _ x: Tensor, labels: [Int], target: AttributionTarget,
+                                steps m: Int, createGraph: Bool) throws -> Variable {
+    precondition(m >= 1, "integrated gradients: steps must be at least 1, got \(m)")
+    var total: Variable?
+    for k in 1...m {
+        let point = unary(.affine(scale: Double(k) / Double(m), shift: 0), x)
+        let g = try inputGradient(&model, point, labels: labels, target: target, createGraph: createGraph).gradient
+        total = total.map { $0 + g } ?? g
+    }
+    return Variable(x) * (total! * (1.0 / Double(m)))
+}

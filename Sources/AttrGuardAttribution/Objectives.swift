@@ -1,0 +1,100 @@
+import AttrGuardCore
+import AttrGuardNN
+
+/// The loss of one training step and its named parts. Keys follow the golden files:
+/// `logits`, `ce`, `regularizer`, `total`, and the method's intermediates
+/// (`input_grad`, `input_grad_adv`, `attribution`, `attribution_adv`, `l2_term`, `cos_term`).
+public struct ObjectiveTerms {
+    public var named: [String: Variable] = [:]
+    public var total: Variable { named["total"]! }
+    public var regularizer: Variable { named["regularizer"]! }
+}
+
+/// A training objective: CE on x plus a regularizer R on attributions at x and at x'.
+/// x' (the perturbed batch) is given: perturbations are drawn separately (Perturbation.swift).
+public enum Objective: Sendable, Equatable {
+    case standard
+    /// λ · meanᵢ ‖g(x)ᵢ‖²
+    case gradNorm(lambda: Double, target: AttributionTarget)
+    /// λ_l2 · meanᵢ ‖g(x)ᵢ − g(x')ᵢ‖² + λ_cos · meanᵢ (1 − cos(g(x)ᵢ, g(x')ᵢ))
+    case l2cos(lambdaL2: Double, lambdaCos: Double, cosEps: Double, target: AttributionTarget)
+    /// λ · meanᵢ (1 − cos(IG(x)ᵢ, IG(x')ᵢ)), m path steps
+    case igr(lambda: Double, steps: Int, cosEps: Double, target: AttributionTarget)
+    /// CE on x' alone (adversarial training when x' comes from PGD).
+    case adversarial
+
+    public var name: String {
+        switch self {
+        case .standard: return "standard"
+        case .gradNorm: return "gradnorm"
+        case .l2cos: return "l2cos"
+        case .igr: return "igr"
+        case .adversarial: return "pgd"
+        }
+    }
+
+    /// Whether the objective reads x'.
+    public var needsPerturbation: Bool {
+        switch self {
+        case .l2cos, .igr, .adversarial: return true
+        case .standard, .gradNorm: return false
+        }
+    }
+
+    /// Builds every term on the tape. The CE forward on x is shared with g(x) where the
+    /// method needs g(x): the same batch gives the same batch-norm statistics, so this equals
+    /// separate forward calls and saves one.
+    public func terms(_ model: inout Model, x: Tensor, perturbed: Tensor?, labels: [Int]) throws -> ObjectiveTerms {
+        var t = ObjectiveTerms()
+        let zero = Variable(Tensor.scalar(0, dtype: x.dtype))
+        func ce(_ logits: Variable) -> Variable { crossEntropy(logits, labels: labels) }
+        func needX() -> Tensor {
+            guard let perturbed else { preconditionFailure("objective \(name) needs a perturbed batch x'") }
+            return perturbed
+        }
+        switch self {
+        case .standard:
+            let logits = model.logits(Variable(x))
+            t.named["logits"] = logits
+            t.named["ce"] = ce(logits)
+            t.named["regularizer"] = zero
+        case let .gradNorm(lambda, target):
+            let (g, logits) = try inputGradient(&model, x, labels: labels, target: target, createGraph: true)
+            t.named["logits"] = logits
+            t.named["ce"] = ce(logits)
+            t.named["input_grad"] = g
+            let flat = g.flattenedBatch()
+            t.named["regularizer"] = (flat * flat).sum(axes: [1]).mean() * lambda
+        case let .l2cos(l2, cos, eps, target):
+            let (g, logits) = try inputGradient(&model, x, labels: labels, target: target, createGraph: true)
+            let gAdv = try inputGradient(&model, needX(), labels: labels, target: target, createGraph: true).gradient
+            let l2Term = squaredL2PerSample(g, gAdv).mean()
+            let cosTerm = (1.0 - cosineSimilarityPerSample(g, gAdv, eps: eps)).mean()
+            t.named["logits"] = logits
+            t.named["ce"] = ce(logits)
+            t.named["input_grad"] = g
+            t.named["input_grad_adv"] = gAdv
+            t.named["l2_term"] = l2Term
+            t.named["cos_term"] = cosTerm
+            t.named["regularizer"] = l2Term * l2 + cosTerm * cos
+        case let .igr(lambda, steps, eps, target):
+            let logits = model.logits(Variable(x))
+            let a = try integratedGradients(&model, x, labels: labels, target: target, steps: steps, createGraph: true)
+            let b = try integratedGradients(&model, needX(), labels: labels, target: target, steps: steps, createGraph: true)
+            let cosTerm = (1.0 - cosineSimilarityPerSample(a, b, eps: eps)).mean()
+            t.named["logits"] = logits
+            t.named["ce"] = ce(logits)
+            t.named["attribution"] = a
+            t.named["attribution_adv"] = b
+            t.named["cos_term"] = cosTerm
+            t.named["regularizer"] = cosTerm * lambda
+        case .adversarial:
+            let logits = model.logits(Variable(needX()))
+            t.named["logits"] = logits
+            t.named["ce"] = ce(logits)
+            t.named["regularizer"] = zero
+        }
+        t.named["total"] = t.named["ce"]! + t.named["regularizer"]!
+        return t
+    }
+}

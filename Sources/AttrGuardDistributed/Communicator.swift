@@ -1,0 +1,129 @@
+import AttrGuardCore
+import CMPI
+import Foundation
+
+public struct CommunicatorError: Error, CustomStringConvertible {
+    public let rank: Int
+    public let call: String
+    public let code: Int32
+    public var description: String { "rank \(rank): \(call) failed with MPI error code \(code)" }
+}
+
+public enum ReduceOp: Sendable { case sum, average, max, min }
+
+/// The process group that keeps one model across worker processes.
+///
+/// Under `mpirun` it wraps MPI_COMM_WORLD (MPI initialised once, lazily, for the whole
+/// process — MPI cannot be initialised again after MPI_Finalize). Started without mpirun it
+/// is a 1-rank world that never touches MPI, so the same code runs on a laptop and in tests.
+public final class Communicator: @unchecked Sendable {
+    public let rank: Int
+    public let size: Int
+    /// Whether this process is part of an MPI job (false: single-process fallback).
+    public let usesMPI: Bool
+    private let comm: MPI_Comm?
+
+    /// The world: the only process-wide state AttrGuard keeps.
+    public static let world = Communicator()
+
+    /// True when a launcher (mpirun/srun with PMIx) started this process.
+    public static var launchedByMPI: Bool {
+        let env = ProcessInfo.processInfo.environment
+        return env["OMPI_COMM_WORLD_SIZE"] != nil || env["PMIX_RANK"] != nil || env["PMI_RANK"] != nil
+    }
+
+    private init() {
+        guard Communicator.launchedByMPI else {
+            rank = 0; size = 1; usesMPI = false; comm = nil
+            return
+        }
+        var initialized: Int32 = 0
+        MPI_Initialized(&initialized)
+        if initialized == 0 {
+            var provided: Int32 = 0
+            MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided)
+        }
+        let world = cmpi_comm_world()
+        // Errors come back as codes (thrown with the rank) instead of killing the job silently.
+        MPI_Comm_set_errhandler(world, cmpi_errors_return())
+        var r: Int32 = 0, s: Int32 = 0
+        MPI_Comm_rank(world, &r)
+        MPI_Comm_size(world, &s)
+        rank = Int(r); size = Int(s); usesMPI = true; comm = world
+    }
+
+    private func check(_ code: Int32, _ call: String) throws {
+        if code != cmpi_success() { throw CommunicatorError(rank: rank, call: call, code: code) }
+    }
+
+    /// Reduces `buffer` across ranks in place (every rank gets the result).
+    public func allreduce(_ buffer: Tensor, op: ReduceOp = .sum) throws {
+        guard usesMPI, size > 1 else { return }
+        let mpiOp: MPI_Op
+        switch op {
+        case .sum, .average: mpiOp = cmpi_sum()
+        case .max: mpiOp = cmpi_max()
+        case .min: mpiOp = cmpi_min()
+        }
+        let type = buffer.dtype == .float32 ? cmpi_float() : cmpi_double()
+        let raw = buffer.rawPointer
+        var done = 0
+        // MPI counts are Int32: reduce huge buffers in chunks.
+        while done < buffer.count {
+            let n = Swift.min(buffer.count - done, Int(Int32.max) / 2)
+            try check(MPI_Allreduce(cmpi_in_place(), raw + done * buffer.dtype.byteSize, Int32(n), type, mpiOp, comm), "MPI_Allreduce")
+            done += n
+        }
+        if op == .average { scaleInPlace(buffer, 1 / Double(size)) }
+    }
+
+    /// Reduces a few doubles (metrics, counters) across ranks.
+    public func allreduce(_ values: [Double], op: ReduceOp = .sum) throws -> [Double] {
+        let t = Tensor(shape: [values.count], values: values, dtype: .float64)
+        try allreduce(t, op: op)
+        return t.doubles
+    }
+
+    /// Copies root's `buffer` into every rank's `buffer`, in place.
+    public func broadcast(_ buffer: Tensor, root: Int = 0) throws {
+        guard usesMPI, size > 1 else { return }
+        let raw = buffer.rawPointer
+        try check(MPI_Bcast(raw, Int32(buffer.count * buffer.dtype.byteSize), cmpi_byte(), Int32(root), comm), "MPI_Bcast")
+    }
+
+    /// True on every rank when all ranks passed the same value.
+    public func allEqual(_ value: UInt64) throws -> Bool {
+        guard usesMPI, size > 1 else { return true }
+        var lo = value, hi = value
+        try check(MPI_Allreduce(cmpi_in_place(), &lo, 1, cmpi_uint64(), cmpi_min(), comm), "MPI_Allreduce(min)")
+        try check(MPI_Allreduce(cmpi_in_place(), &hi, 1, cmpi_uint64(), cmpi_max(), comm), "MPI_Allreduce(max)")
+        return lo == hi
+    }
+
+    public func barrier() throws {
+        guard usesMPI, size > 1 else { return }
+        try check(MPI_Barrier(comm), "MPI_Barrier")
+    }
+
+    /// Ends every process of the job with `code` (never returns). Used on any rank's error so
+    /// that no rank hangs in a collective.
+    public func abort(code: Int32 = 1) -> Never {
+        if usesMPI { MPI_Abort(comm, code) }
+        exit(code)
+    }
+
+    /// Clean shutdown at the end of a command; after this no collective may be called.
+    public func finalize() {
+        guard usesMPI else { return }
+        var finalized: Int32 = 0
+        MPI_Finalized(&finalized)
+        if finalized == 0 { MPI_Finalize() }
+    }
+}
+
+private func scaleInPlace(_ t: Tensor, _ s: Double) {
+    switch t.dtype {
+    case .float32: let p = t.mutablePointer(Float.self), f = Float(s); for i in 0..<t.count { p[i] *= f }
+    case .float64: let p = t.mutablePointer(Double.self); for i in 0..<t.count { p[i] *= s }
+    }
+}

@@ -1,0 +1,68 @@
+import AttrGuardCore
+
+extension Network {
+    /// Runs the network on x [B,C,H,W]. In `.training` mode the batch-norm running statistics
+    /// in `statistics` are updated (momentum from each layer, PyTorch's rule).
+    public func callAsFunction(_ x: Variable, _ parameters: BoundParameters,
+                               statistics: inout [String: RunningStatistic], mode: ForwardMode) -> Variable {
+        precondition(Array(x.shape.dropFirst()) == inputShape,
+                     "network input \(x.shape) does not match its input shape [B] + \(inputShape)")
+        return Network.apply(layers, x, prefix: "", parameters, &statistics, mode)
+    }
+
+    /// Fresh running statistics (mean 0, variance 1), as PyTorch initialises them.
+    public func initialStatistics(dtype: DType) -> [String: RunningStatistic] {
+        Dictionary(uniqueKeysWithValues: batchNormLayers.map {
+            ($0.name, RunningStatistic(mean: Tensor(zeros: [$0.features], dtype: dtype),
+                                       variance: Tensor(repeating: 1, shape: [$0.features], dtype: dtype)))
+        })
+    }
+
+    private static func apply(_ layers: [LayerSpec], _ input: Variable, prefix: String, _ p: BoundParameters,
+                              _ stats: inout [String: RunningStatistic], _ mode: ForwardMode) -> Variable {
+        var x = input
+        for (i, layer) in layers.enumerated() {
+            let name = "\(prefix)\(i)"
+            switch layer {
+            case let .conv2d(_, _, _, s, pad, _):
+                x = conv2d(x, weight: p["\(name).weight"], bias: p.optional("\(name).bias"), stride: s, padding: pad)
+            case .linear:
+                x = linear(x, weight: p["\(name).weight"], bias: p.optional("\(name).bias"))
+            case let .batchnorm2d(_, eps, momentum):
+                x = batchNorm(x, name: name, eps: eps, momentum: momentum, p, &stats, mode)
+            case .relu: x = x.relu()
+            case .softplus(let beta): x = x.softplus(beta: beta)
+            case let .maxpool2d(k, s, pad): x = maxPool2d(x, PoolGeometry(kernel: k, stride: s, padding: pad))
+            case let .avgpool2d(k, s, pad): x = avgPool2d(x, PoolGeometry(kernel: k, stride: s, padding: pad))
+            case .globalAvgPool: x = globalAvgPool(x)
+            case .flatten: x = x.flattenedBatch()
+            case let .residual(body, shortcut, activation):
+                let b = apply(body, x, prefix: "\(name).body.", p, &stats, mode)
+                let s = apply(shortcut, x, prefix: "\(name).shortcut.", p, &stats, mode)
+                x = b + s
+                if let activation { x = apply([activation], x, prefix: "\(name).activation.", p, &stats, mode) }
+            }
+        }
+        return x
+    }
+
+    private static func batchNorm(_ x: Variable, name: String, eps: Double, momentum: Double, _ p: BoundParameters,
+                                  _ stats: inout [String: RunningStatistic], _ mode: ForwardMode) -> Variable {
+        let w = p["\(name).weight"], b = p["\(name).bias"]
+        switch mode {
+        case .evaluation:
+            guard let s = stats[name] else { preconditionFailure("batchnorm \(name): no running statistics") }
+            return batchNormInference(x, weight: w, bias: b, runningMean: s.mean, runningVariance: s.variance, eps: eps)
+        case .training, .trainingFrozenStatistics:
+            let r = batchNormTraining(x, weight: w, bias: b, eps: eps)
+            if case .training = mode, let old = stats[name] {
+                // running = (1 − momentum)·running + momentum·batch
+                stats[name] = RunningStatistic(
+                    mean: binary(.add, unary(.affine(scale: 1 - momentum, shift: 0), old.mean), unary(.affine(scale: momentum, shift: 0), r.mean)),
+                    variance: binary(.add, unary(.affine(scale: 1 - momentum, shift: 0), old.variance),
+                                     unary(.affine(scale: momentum, shift: 0), r.unbiasedVariance)))
+            }
+            return r.output
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import AttrGuardAttribution
+import AttrGuardCore
+import AttrGuardNN
+import Foundation
+
+/// A malformed input file: names the file and the key.
+public struct InputFileError: Error, CustomStringConvertible {
+    public let file: String
+    public let key: String
+    public let message: String
+    public init(file: String, key: String, _ message: String) { self.file = file; self.key = key; self.message = message }
+    public var description: String { "\(file): \(key): \(message)" }
+}
+
+/// One PyTorch float64 reference case (see the golden README): a layer list, parameters,
+/// inputs, a method with hyper-parameters, and the expected values.
+public struct GoldenCase {
+    public let file: String
+    public let name: String
+    public let network: Network
+    public let parameters: [String: Tensor]
+    public let x: Tensor
+    public let xAdv: Tensor
+    public let labels: [Int]
+    public let objective: Objective
+    /// Expected tensors (scalars as shape []), and per-parameter dictionaries.
+    public let expected: [String: Tensor]
+    public let expectedGroups: [String: [String: Tensor]]
+
+    public init(contentsOf path: String) throws {
+        file = path
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw InputFileError(file: path, key: "-", "cannot read the file")
+        }
+        let root: [String: Any]
+        do {
+            guard let r = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                throw InputFileError(file: path, key: "-", "top level is not a JSON object")
+            }
+            root = r
+        } catch let e as InputFileError { throw e } catch {
+            throw InputFileError(file: path, key: "-", "not valid JSON (\(error.localizedDescription))")
+        }
+        func field(_ key: String) throws -> Any {
+            guard let v = root[key] else { throw InputFileError(file: path, key: key, "missing") }
+            return v
+        }
+        name = (root["name"] as? String) ?? URL(fileURLWithPath: path).lastPathComponent
+        guard let inputShape = try field("input_shape") as? [Int] else {
+            throw InputFileError(file: path, key: "input_shape", "expected a list of integers")
+        }
+        do {
+            network = try Network(layers: LayerSpec.list(from: try field("layers")), inputShape: inputShape)
+        } catch let e as NetworkError {
+            throw InputFileError(file: path, key: e.layer + (e.field.isEmpty ? "" : ".\(e.field)"), e.message)
+        }
+        guard let params = try field("params") as? [String: Any] else { throw InputFileError(file: path, key: "params", "expected an object") }
+        var named: [String: Tensor] = [:]
+        for (key, value) in params { named[key] = try GoldenCase.tensor(value, file: path, key: "params.\(key)") }
+        parameters = named
+        guard let inputs = try field("inputs") as? [String: Any] else { throw InputFileError(file: path, key: "inputs", "expected an object") }
+        guard let xv = inputs["x"] else { throw InputFileError(file: path, key: "inputs.x", "missing") }
+        x = try GoldenCase.tensor(xv, file: path, key: "inputs.x")
+        guard Array(x.shape.dropFirst()) == inputShape else {
+            throw InputFileError(file: path, key: "inputs.x", "shape \(x.shape) does not match input_shape \(inputShape)")
+        }
+        xAdv = try inputs["x_adv"].map { try GoldenCase.tensor($0, file: path, key: "inputs.x_adv") } ?? x
+        guard xAdv.shape == x.shape else { throw InputFileError(file: path, key: "inputs.x_adv", "shape \(xAdv.shape) differs from x \(x.shape)") }
+        let yRaw = inputs["y"].flatMap { ($0 as? [Int]) ?? (($0 as? [String: Any])?["data"] as? [Int]) }
+        guard let y = yRaw else { throw InputFileError(file: path, key: "inputs.y", "expected a list of integer labels") }
+        let classes = network.outputShape.first ?? 0
+        guard y.count == x.shape[0] else { throw InputFileError(file: path, key: "inputs.y", "\(y.count) labels for a batch of \(x.shape[0])") }
+        if let bad = y.firstIndex(where: { $0 < 0 || $0 >= classes }) {
+            throw InputFileError(file: path, key: "inputs.y[\(bad)]", "label \(y[bad]) outside 0..<\(classes)")
+        }
+        labels = y
+        objective = try GoldenCase.objective(method: try field("method"), hparams: root["hparams"] ?? [String: Any](), file: path)
+        guard let exp = try field("expected") as? [String: Any] else { throw InputFileError(file: path, key: "expected", "expected an object") }
+        var single: [String: Tensor] = [:], groups: [String: [String: Tensor]] = [:]
+        for (key, value) in exp {
+            if let d = value as? [String: Any], d["data"] == nil {
+                groups[key] = try d.keys.reduce(into: [:]) { $0[$1] = try GoldenCase.tensor(d[$1]!, file: path, key: "expected.\(key).\($1)") }
+            } else {
+                single[key] = try GoldenCase.tensor(value, file: path, key: "expected.\(key)")
+            }
+        }
+        expected = single
+        expectedGroups = groups
+    }
+
+    /// `{shape, data}` or a bare number, as Float64.
+    static func tensor(_ value: Any, file: String, key: String) throws -> Tensor {
+        if let n = value as? Double { return Tensor.scalar(n, dtype: .float64) }
+        guard let d = value as? [String: Any], let shape = d["shape"] as? [Int], let raw = d["data"] as? [Any] else {
+            throw InputFileError(file: file, key: key, "expected {shape, data} or a number")
+        }
+        let data = try raw.enumerated().map { i, v -> Double in
+            guard let n = v as? Double else { throw InputFileError(file: file, key: "\(key).data[\(i)]", "not a number") }
+            return n
+        }
+        guard data.count == Shape.count(shape) else {
+            throw InputFileError(file: file, key: key, "shape \(shape) needs \(Shape.count(shape)) values, data has \(data.count)")
+        }
+        return Tensor(shape: shape, values: data, dtype: .float64)
+    }
+
+    static func objective(method: Any, hparams: Any, file: String) throws -> Objective {
+        guard let method = method as? String else { throw InputFileError(file: file, key: "method", "expected a string") }
+        guard let h = hparams as? [String: Any] else { throw InputFileError(file: file, key: "hparams", "expected an object") }
+        func number(_ k: String, _ fallback: Double? = nil) throws -> Double {
+            if let v = h[k] as? Double { return v }
+            if let fallback, h[k] == nil { return fallback }
+            throw InputFileError(file: file, key: "hparams.\(k)", h[k] == nil ? "missing" : "expected a number")
+        }
+        var target = AttributionTarget.loss
+        if let t = h["attribution_of"] {
+            guard let s = t as? String, let parsed = AttributionTarget(rawValue: s) else {
+                throw InputFileError(file: file, key: "hparams.attribution_of", "expected 'loss' or 'logit', got \(t)")
+            }
+            target = parsed
+        }
+        switch method {
+        case "standard": return .standard
+        case "gradnorm": return .gradNorm(lambda: try number("lambda"), target: target)
+        case "l2cos":
+            return .l2cos(lambdaL2: try number("lambda_l2"), lambdaCos: try number("lambda_cos"), cosEps: try number("cos_eps", 1e-8), target: target)
+        case "igr":
+            let steps = try number("ig_steps")
+            guard steps >= 1, steps == steps.rounded() else { throw InputFileError(file: file, key: "hparams.ig_steps", "expected a positive integer") }
+            return .igr(lambda: try number("lambda"), steps: Int(steps), cosEps: try number("cos_eps", 1e-8), target: target)
+        case "pgd", "adversarial": return .adversarial
+        default: throw InputFileError(file: file, key: "method", "unknown method '\(method)' (standard, gradnorm, l2cos, igr, pgd)")
+        }
+    }
+}

@@ -1,0 +1,55 @@
+import AttrGuardAttribution
+import AttrGuardCore
+import AttrGuardDistributed
+import AttrGuardNN
+
+/// What one rank holds of the model being trained.
+public struct TrainingState {
+    public let network: Network
+    public var parameters: ParameterSet
+    public var statistics: [String: RunningStatistic]
+    public var optimizer: SGD
+    public var step: Int
+
+    public init(network: Network, parameters: ParameterSet, optimizer: SGD) {
+        self.network = network
+        self.parameters = parameters
+        self.statistics = network.initialStatistics(dtype: parameters.dtype)
+        self.optimizer = optimizer
+        self.step = 0
+    }
+}
+
+public struct TrainingError: Error, CustomStringConvertible {
+    public let step: Int
+    public let message: String
+    public var description: String { "step \(step): \(message)" }
+}
+
+/// One optimizer step on this rank's part of the global batch: objective on the tape, one
+/// backward for the parameter gradients, MPI average across ranks, the same SGD step everywhere.
+/// Returns the loss terms (averaged across ranks).
+public func trainStep(_ state: inout TrainingState, objective: Objective, perturbation: Perturbation,
+                      x: Tensor, labels: [Int], learningRate: Double, range: PixelRange,
+                      rng: inout RandomStream, communicator: Communicator) throws -> [String: Double] {
+    let bound = state.parameters.variables()
+    var model = Model(network: state.network, parameters: bound, statistics: state.statistics, mode: .training)
+    var attack = Model(network: state.network, parameters: BoundParameters(names: bound.names, variables: bound.variables.map(\.detached)),
+                       statistics: state.statistics, mode: .trainingFrozenStatistics)
+    let perturbed = objective.needsPerturbation
+        ? try perturb(x, labels: labels, with: perturbation, model: &attack, range: range, rng: &rng) ?? x : nil
+    let terms = try objective.terms(&model, x: x, perturbed: perturbed, labels: labels)
+    let grads = try grad(of: terms.total, wrt: bound.variables)
+    let flat = state.parameters.pack(grads)
+    try communicator.allreduce(flat, op: .average)
+
+    let names = ["ce", "regularizer", "l2_term", "cos_term", "total"].filter { terms.named[$0] != nil }
+    let averaged = try communicator.allreduce(names.map { terms.named[$0]!.value.item }, op: .average)
+    if let bad = zip(names, averaged).first(where: { !$0.1.isFinite }) {
+        throw TrainingError(step: state.step, message: "\(bad.0) is \(bad.1); stopping before the update")
+    }
+    state.optimizer.step(parameters: &state.parameters, gradient: flat, learningRate: learningRate)
+    state.statistics = model.statistics
+    state.step += 1
+    return Dictionary(uniqueKeysWithValues: zip(names, averaged))
+}

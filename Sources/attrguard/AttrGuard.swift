@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct AttrGuard: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attrguard",
+        abstract: "Train image classifiers with stable feature attributions, and measure that stability.",
+        subcommands: [GoldenCommand.self, DemoCommand.self, BenchCommand.self, AllreduceCheckCommand.self])
+}
