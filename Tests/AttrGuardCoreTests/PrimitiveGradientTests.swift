@@ -32,6 +32,11 @@ import Testing
         expectClose("sigmoid", try GradCheck.check([x]) { $0[0].sigmoid() })
         expectClose("softplus beta=1", try GradCheck.check([x]) { $0[0].softplus(beta: 1) })
         expectClose("softplus beta=10", try GradCheck.check([x]) { $0[0].softplus(beta: 10) })
+        // Past PyTorch's threshold (beta·x > 20) softplus is the identity: slope 1, curvature 0.
+        let large = GradCheck.random([2, 3], &rng, low: 2.5, high: 4)
+        expectClose("softplus beta=10 above threshold", try GradCheck.check([large]) { $0[0].softplus(beta: 10) })
+        let slope = unary(.softplusSlope(beta: 10), large).doubles
+        #expect(slope.allSatisfy { $0 == 1 })
         expectClose("relu", try GradCheck.check([awayFromZero]) { $0[0].relu() })
         expectClose("abs", try GradCheck.check([awayFromZero]) { $0[0].abs() })
         expectClose("clampMin", try GradCheck.check([awayFromZero]) { $0[0].clampMin(0.2) })

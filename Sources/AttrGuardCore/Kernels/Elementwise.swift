@@ -3,8 +3,10 @@
 /// Unary maps. Parameters ride in the case so that no closure sits in a hot loop.
 public enum UnaryOp: Sendable {
     case neg, exp, log, sqrt, abs, sign, relu, sigmoid
-    /// log(1 + exp(beta·x)) / beta, computed stably.
+    /// log(1 + exp(beta·x)) / beta, and x itself where beta·x > 20 (PyTorch's threshold).
     case softplus(beta: Double)
+    /// The derivative of `softplus`: sigmoid(beta·x), exactly 1 where beta·x > 20.
+    case softplusSlope(beta: Double)
     /// 1 where x > threshold, else 0 (a constant mask for ReLU, clamp and max-style backward rules).
     case greaterMask(threshold: Double)
     case clampMin(Double)
@@ -13,6 +15,9 @@ public enum UnaryOp: Sendable {
     /// 1 / x
     case reciprocal
 }
+
+/// Above this beta·x, softplus is the identity (as in PyTorch, so references match to 1e-8).
+private let softplusThreshold = 20.0
 
 public enum BinaryOp: Sendable { case add, sub, mul, div }
 
@@ -44,7 +49,13 @@ private func unaryKernel<T: Scalar>(_ op: UnaryOp, _ x: Tensor, _: T.Type) -> Te
         let beta = T(b), invBeta = 1 / T(b)
         for i in 0..<n {
             let z = beta * a[i]
-            o[i] = (Swift.max(z, 0) + T.log1p(T.exp(-Swift.abs(z)))) * invBeta
+            o[i] = z > T(softplusThreshold) ? a[i] : T.log1p(T.exp(z)) * invBeta
+        }
+    case .softplusSlope(let b):
+        let beta = T(b)
+        for i in 0..<n {
+            let z = beta * a[i]
+            if z > T(softplusThreshold) { o[i] = 1 } else { let e = T.exp(z); o[i] = e / (e + 1) }
         }
     case .greaterMask(let t):
         let th = T(t)

@@ -1,0 +1,71 @@
+import AttrGuardAttribution
+import AttrGuardCore
+import AttrGuardNN
+import Testing
+
+/// Every objective on a small Softplus net: finite terms, and the total falls on a fixed batch.
+@Suite struct ObjectiveTests {
+    static let objectives: [(Objective, Perturbation)] = [
+        (.standard, .none),
+        (.gradNorm(lambda: 1, target: .loss), .none),
+        (.l2cos(lambdaL2: 1, lambdaCos: 1, cosEps: 1e-12, target: .loss), .uniform(epsilon: 8.0 / 255)),
+        (.igr(lambda: 1, steps: 2, cosEps: 1e-12, target: .logit), .pgd(epsilon: 8.0 / 255, stepSize: 8.0 / 255, steps: 1, randomStart: false)),
+        (.adversarial, .pgd(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 3, randomStart: true)),
+    ]
+
+    @Test(arguments: 0..<5)
+    func totalLossFallsOnAFixedBatch(index: Int) throws {
+        let (objective, perturbation) = Self.objectives[index]
+        let layers: [LayerSpec] = [.conv2d(in: 3, out: 6, kernel: 3, stride: 1, padding: 1, bias: true), .softplus(beta: 10),
+                                   .maxpool2d(kernel: 2, stride: 2, padding: 0),
+                                   .conv2d(in: 6, out: 8, kernel: 3, stride: 1, padding: 1, bias: false),
+                                   .batchnorm2d(features: 8, eps: 1e-5, momentum: 0.1), .softplus(beta: 10),
+                                   .globalAvgPool, .flatten, .linear(in: 8, out: 4, bias: true)]
+        let net = try Network(layers: layers, inputShape: [3, 8, 8])
+        var rng = RandomStream(seed: 5)
+        var params = ParameterSet(network: net, dtype: .float32, rng: &rng)
+        let x = Tensor.uniform([8, 3, 8, 8], low: 0, high: 1, dtype: .float32, rng: &rng)
+        let labels = (0..<8).map { $0 % 4 }
+        var stats = net.initialStatistics(dtype: .float32)
+        var sgd = SGD(momentum: 0.9)
+        var totals: [Double] = []
+        for step in 0..<20 {
+            let bound = params.variables()
+            var model = Model(network: net, parameters: bound, statistics: stats, mode: .training)
+            var attack = Model(network: net, parameters: bound, statistics: stats, mode: .trainingFrozenStatistics)
+            var prng = RandomStream(seed: 9, UInt64(step))
+            let xp = try perturb(x, labels: labels, with: perturbation, model: &attack, range: PixelRange(), rng: &prng)
+            let terms = try objective.terms(&model, x: x, perturbed: xp, labels: labels)
+            for (name, v) in terms.named where v.value.count == 1 { #expect(v.value.item.isFinite, "\(objective.name) \(name)") }
+            totals.append(terms.total.value.item)
+            let grads = try grad(of: terms.total, wrt: bound.variables)
+            sgd.step(parameters: &params, gradient: params.pack(grads), learningRate: 0.05)
+            stats = model.statistics
+        }
+        print("objective \(objective.name): total \(totals[0]) -> \(totals[19])")
+        #expect(totals[19] < 0.8 * totals[0], "\(objective.name): \(totals)")
+        if objective != .standard && objective != .adversarial {
+            var final = Model(network: net, parameters: params.variables(), statistics: stats, mode: .training)
+            #expect(try objective.terms(&final, x: x, perturbed: x, labels: labels).regularizer.value.item >= 0)
+        }
+    }
+
+    @Test func perturbationsStayInTheBallAndPixelRange() throws {
+        let net = try Network(layers: [.flatten, .linear(in: 12, out: 3, bias: true)], inputShape: [3, 2, 2])
+        var rng = RandomStream(seed: 3)
+        let params = ParameterSet(network: net, dtype: .float64, rng: &rng)
+        var model = Model(network: net, parameters: params.variables(), statistics: [:], mode: .training)
+        let x = Tensor.uniform([4, 3, 2, 2], low: 0, high: 1, dtype: .float64, rng: &rng)
+        for p in [Perturbation.uniform(epsilon: 0.1), .pgd(epsilon: 0.1, stepSize: 0.04, steps: 5, randomStart: true)] {
+            let xp = try #require(try perturb(x, labels: [0, 1, 2, 0], with: p, model: &model, range: PixelRange(), rng: &rng))
+            let d = zip(xp.doubles, x.doubles).map { abs($0 - $1) }
+            #expect(d.max()! <= 0.1 + 1e-12 && d.max()! > 0.05)
+            #expect(xp.doubles.allSatisfy { $0 >= 0 && $0 <= 1 })
+        }
+        // PGD raises the loss.
+        func ce(_ t: Tensor) -> Double { crossEntropy(model.logits(Variable(t)), labels: [0, 1, 2, 0]).value.item }
+        let adv = try perturb(x, labels: [0, 1, 2, 0], with: .pgd(epsilon: 0.1, stepSize: 0.04, steps: 5, randomStart: false),
+                              model: &model, range: PixelRange(), rng: &rng)!
+        #expect(ce(adv) > ce(x))
+    }
+}
