@@ -19,12 +19,22 @@ public struct DemoRun {
 
     public init() {}
 
+    /// Accuracy on freshly generated images (another seed), batch-norm in evaluation mode.
+    func heldOutAccuracy(_ state: TrainingState, communicator: Communicator) throws -> Double {
+        let test = SyntheticImages.generate(count: 256, classes: classes, size: imageSize, seed: seed &+ 1_000_003)
+        var model = Model(network: state.network, parameters: state.parameters.variables(), statistics: state.statistics, mode: .evaluation)
+        let predicted = argmaxRows(model.logits(Variable(test.images)).value)
+        return Double(zip(predicted, test.labels).filter { $0 == $1 }.count) / Double(test.labels.count)
+    }
+
     public static func network(classes: Int, imageSize: Int) throws -> Network {
         let a = LayerSpec.softplus(beta: 10)
         return try Network(layers: [
-            .conv2d(in: 3, out: 8, kernel: 3, stride: 1, padding: 1, bias: true), a,
+            .conv2d(in: 3, out: 16, kernel: 3, stride: 1, padding: 1, bias: false),
+            .batchnorm2d(features: 16, eps: 1e-5, momentum: 0.1), a,
             .maxpool2d(kernel: 2, stride: 2, padding: 0),
-            .conv2d(in: 8, out: 16, kernel: 3, stride: 1, padding: 1, bias: true), a,
+            .conv2d(in: 16, out: 16, kernel: 3, stride: 1, padding: 1, bias: false),
+            .batchnorm2d(features: 16, eps: 1e-5, momentum: 0.1), a,
             .globalAvgPool, .flatten,
             .linear(in: 16, out: classes, bias: true),
         ], inputShape: [3, imageSize, imageSize])
@@ -60,6 +70,7 @@ public struct DemoRun {
                                  learningRate: learningRate, range: PixelRange(), rng: &stepRng, communicator: communicator)
             report(step, last)
         }
+        last["heldout_accuracy"] = try heldOutAccuracy(state, communicator: communicator)
         return last
     }
 }

@@ -24,8 +24,8 @@ public enum SyntheticImages {
                     for w in 0..<size {
                         let u = Double(w) - cx, v = Double(h) - cy
                         let stripe = 0.5 + 0.5 * sin(frequency * (u * cos(angle) + v * sin(angle)) + phase)
-                        let envelope = exp(-(u * u + v * v) / (0.18 * Double(size * size)))
-                        let pixel = 0.15 + 0.7 * tint[ch] * stripe * envelope + 0.08 * rng.normal()
+                        let envelope = exp(-(u * u + v * v) / (0.5 * Double(size * size)))
+                        let pixel = 0.1 + 0.8 * tint[ch] * stripe * envelope + 0.05 * rng.normal()
                         values[((i * 3 + ch) * size + h) * size + w] = Swift.min(1, Swift.max(0, pixel))
                     }
                 }

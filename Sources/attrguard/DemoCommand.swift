@@ -32,7 +32,8 @@ struct DemoCommand: ParsableCommand {
             }
             if comm.rank == 0, let first, let total = last["total"] {
                 let seconds = Double((ContinuousClock.now - start).components.seconds)
-                print(String(format: "demo: total loss %.4f -> %.4f in %.0f s", first, total, seconds))
+                print(String(format: "demo: total loss %.4f -> %.4f in %.0f s; held-out accuracy %.1f%% (chance %.0f%%)",
+                             first, total, seconds, 100 * (last["heldout_accuracy"] ?? 0), 100.0 / Double(demo.classes)))
             }
         } catch {
             FileHandle.standardError.write("rank \(comm.rank): \(error)\n".data(using: .utf8)!)

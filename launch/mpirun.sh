@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs attrguard under mpirun with the flags these machines need.
+#   launch/mpirun.sh [-np N] [attrguard arguments...]
+# N defaults to the number of cores. Environment:
+#   ATTRGUARD_BIN        the binary (default: .build/release/attrguard)
+#   OPENBLAS_NUM_THREADS BLAS threads per rank (default 1: ranks are the parallelism)
+#   MPIRUN_EXTRA         extra mpirun flags
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+np=$(nproc)
+if [ "${1:-}" = "-np" ]; then np="$2"; shift 2; fi
+bin="${ATTRGUARD_BIN:-$here/.build/release/attrguard}"
+[ -x "$bin" ] || { echo "launch/mpirun.sh: $bin not found; build first (swift build -c release)" >&2; exit 2; }
+
+# A parent that ran MPI as a singleton leaves OMPI_/PMIX_ variables that break a child mpirun.
+for v in $(env | grep -E '^(OMPI_|PMIX_|OPAL_)' | cut -d= -f1); do unset "$v"; done
+
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+flags=(-np "$np")
+# Containers often run as root; Open MPI refuses that unless told.
+if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
+# More ranks than cores (tests, laptops): allow it and do not pin.
+if [ "$np" -gt "$(nproc)" ]; then flags+=(--oversubscribe --bind-to none)
+elif [ "$OPENBLAS_NUM_THREADS" -gt 1 ]; then flags+=(--bind-to none)   # a pinned rank would serialise its BLAS threads
+else flags+=(--bind-to core); fi
+# In-place ring all-reduce without CMA single copy measured fastest here (DESIGN.md).
+export OMPI_MCA_coll_tuned_use_dynamic_rules=1 OMPI_MCA_coll_tuned_allreduce_algorithm=4 \
+       OMPI_MCA_btl_vader_single_copy_mechanism=none
+for v in OPENBLAS_NUM_THREADS OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
+  [ -n "${!v:-}" ] && flags+=(-x "$v")
+done
+# shellcheck disable=SC2086
+exec mpirun "${flags[@]}" ${MPIRUN_EXTRA:-} "$bin" "$@"
