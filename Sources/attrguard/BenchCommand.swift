@@ -6,7 +6,36 @@ import Foundation
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Micro-benchmarks: sgemm through the wrapper vs cblas, conv2d forward/backward for a ResNet-18 layer.")
+        abstract: "Benchmarks (not tests): kernel baselines and training-step timings comparable with ../shared/anchors.",
+        subcommands: [MicroBench.self, StepBench.self], defaultSubcommand: MicroBench.self)
+}
+
+/// `attrguard bench step`: one training step, as the PyTorch anchor times it; prints a JSON line.
+struct StepBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "step",
+        abstract: "Time a training step (smallcnn|resnet18 × plain|l2cos|igr); JSON line with step_ms, img_per_s, peak_rss_mib.")
+
+    @Option(help: "smallcnn or resnet18.") var model = "smallcnn"
+    @Option(help: "plain, l2cos or igr.") var method = "l2cos"
+    @Option(help: "Batch size.") var batch = 64
+    @Option(help: "Timed steps after 2 warm-up steps.") var iters = 4
+
+    func run() throws {
+        guard let m = StepBenchmark.Method(rawValue: method) else { throw ValidationError("--method must be plain, l2cos or igr") }
+        var b = StepBenchmark()
+        b.model = model; b.method = m; b.batch = batch; b.iterations = iters
+        let r = try b.run()
+        let threads = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] ?? "default"
+        print(String(format: "{\"device\": \"cpu\", \"model\": \"%@\", \"method\": \"%@\", \"batch\": %d, \"blas_threads\": \"%@\", \"step_ms\": %.2f, \"img_per_s\": %.1f, \"peak_rss_mib\": %.0f}",
+                     model, method, batch, threads, r.stepMilliseconds, r.imagesPerSecond, r.peakRSSMiB))
+    }
+}
+
+struct MicroBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "micro",
+        abstract: "sgemm through the wrapper vs cblas, conv2d forward/backward for a ResNet-18 layer.")
 
     @Option(help: "Matrix size for sgemm.") var gemmSize = 1024
     @Option(help: "Timed repeats (best is reported).") var repeats = 5

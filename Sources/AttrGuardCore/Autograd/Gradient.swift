@@ -28,17 +28,24 @@ public func grad(of output: Variable, wrt inputs: [Variable], seed: Variable? = 
     let order = topologicalOrder(from: output)
     var grads: [ObjectIdentifier: Variable] = [ObjectIdentifier(output): seedGrad]
     let wanted = Set(inputs.map(ObjectIdentifier.init))
+    // Only paths that reach a wanted input are differentiated: an input gradient does not pay
+    // for weight gradients, and a parameter gradient does not pay for the input gradient.
+    var reachesWanted = Set<ObjectIdentifier>()
+    for v in order where wanted.contains(ObjectIdentifier(v))
+        || (v.node?.inputs.contains { reachesWanted.contains(ObjectIdentifier($0)) } ?? false) {
+        reachesWanted.insert(ObjectIdentifier(v))
+    }
 
     for v in order.reversed() {
         guard let node = v.node, let g = grads[ObjectIdentifier(v)] else { continue }
         if !wanted.contains(ObjectIdentifier(v)) { grads[ObjectIdentifier(v)] = nil }   // free as we go
-        let needs = node.inputs.map { $0.requiresGrad }
+        let needs = node.inputs.map { reachesWanted.contains(ObjectIdentifier($0)) }
         let ctx = createGraph
             ? BackwardContext(grad: g, inputs: node.inputs, output: v, needs: needs)
             : BackwardContext(grad: g.detached, inputs: node.inputs.map(\.detached), output: v.detached, needs: needs)
         let inputGrads = node.backward(ctx)
         precondition(inputGrads.count == node.inputs.count, "backward of \(node.op) returned \(inputGrads.count) grads")
-        for (input, gi) in zip(node.inputs, inputGrads) where input.requiresGrad {
+        for (i, (input, gi)) in zip(node.inputs, inputGrads).enumerated() where needs[i] {
             guard var gi else { continue }
             precondition(gi.shape == input.shape,
                          "backward of \(node.op): grad \(Shape.describe(gi.shape)) for input \(Shape.describe(input.shape))")

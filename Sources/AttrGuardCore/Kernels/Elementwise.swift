@@ -34,28 +34,32 @@ private func unaryKernel<T: Scalar>(_ op: UnaryOp, _ x: Tensor, _: T.Type) -> Te
     let n = x.count
     switch op {
     case .neg: for i in 0..<n { o[i] = -a[i] }
-    case .exp: for i in 0..<n { o[i] = T.exp(a[i]) }
+    case .exp: for i in 0..<n { o[i] = T.loopExp(a[i]) }
     case .log: for i in 0..<n { o[i] = T.log(a[i]) }
     case .sqrt: for i in 0..<n { o[i] = a[i].squareRoot() }
     case .abs: for i in 0..<n { o[i] = Swift.abs(a[i]) }
     case .sign: for i in 0..<n { o[i] = a[i] > 0 ? 1 : (a[i] < 0 ? -1 : 0) }
     case .relu: for i in 0..<n { o[i] = a[i] > 0 ? a[i] : 0 }
     case .sigmoid:
+        // e = exp(−|v|) never overflows; sigmoid(v) = 1/(1+e) for v ≥ 0, e/(1+e) otherwise.
         for i in 0..<n {
-            let v = a[i]
-            if v >= 0 { o[i] = 1 / (1 + T.exp(-v)) } else { let e = T.exp(v); o[i] = e / (1 + e) }
+            let v = a[i], e = T.loopExp(-Swift.abs(v))
+            o[i] = (v >= 0 ? 1 : e) / (1 + e)
         }
     case .softplus(let b):
         let beta = T(b), invBeta = 1 / T(b)
+        // log(1 + e^z) = max(z, 0) + log1p(e^−|z|): no overflow, and branch-free so it vectorises.
         for i in 0..<n {
             let z = beta * a[i]
-            o[i] = z > T(softplusThreshold) ? a[i] : T.log1p(T.exp(z)) * invBeta
+            let soft = (Swift.max(z, 0) + T.loopLog1p(T.loopExp(-Swift.abs(z)))) * invBeta
+            o[i] = z > T(softplusThreshold) ? a[i] : soft
         }
     case .softplusSlope(let b):
         let beta = T(b)
         for i in 0..<n {
-            let z = beta * a[i]
-            if z > T(softplusThreshold) { o[i] = 1 } else { let e = T.exp(z); o[i] = e / (e + 1) }
+            let z = beta * a[i], e = T.loopExp(-Swift.abs(z))
+            let sigmoid = (z >= 0 ? 1 : e) / (1 + e)
+            o[i] = z > T(softplusThreshold) ? 1 : sigmoid
         }
     case .greaterMask(let t):
         let th = T(t)

@@ -23,30 +23,37 @@ private func checkPool(_ op: String, _ shape: [Int], _ g: PoolGeometry) {
 /// Returns indices for the output shape [B,C,P,Q].
 public func maxPoolIndices(_ x: Tensor, _ g: PoolGeometry) -> (indices: [Int], shape: [Int]) {
     checkPool("maxpool2d", x.shape, g)
-    let v = x.doubles
+    switch x.dtype {
+    case .float32: return maxPoolIndicesKernel(x, g, Float.self)
+    case .float64: return maxPoolIndicesKernel(x, g, Double.self)
+    }
+}
+
+private func maxPoolIndicesKernel<T: Scalar>(_ x: Tensor, _ g: PoolGeometry, _: T.Type) -> (indices: [Int], shape: [Int]) {
+    let v = x.pointer(T.self)
     let (B, C, H, W) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let P = g.outSize(H), Q = g.outSize(W)
     var idx = [Int](repeating: 0, count: B * C * P * Q)
-    var o = 0
-    for plane in 0..<(B * C) {
-        let base = plane * H * W
-        for i in 0..<P {
-            for j in 0..<Q {
-                var best = -1
-                var bestValue = -Double.infinity
-                for di in 0..<g.kernel {
-                    let h = i * g.stride - g.padding + di
-                    if h < 0 || h >= H { continue }
-                    for dj in 0..<g.kernel {
-                        let w = j * g.stride - g.padding + dj
-                        if w < 0 || w >= W { continue }
-                        let t = base + h * W + w
-                        // NaN propagates like PyTorch: a NaN wins the window.
-                        if best < 0 || v[t] > bestValue || v[t].isNaN { best = t; bestValue = v[t] }
+    idx.withUnsafeMutableBufferPointer { out in
+        var o = 0
+        for plane in 0..<(B * C) {
+            let base = plane * H * W
+            for i in 0..<P {
+                let h0 = Swift.max(0, i * g.stride - g.padding), h1 = Swift.min(H, i * g.stride - g.padding + g.kernel)
+                for j in 0..<Q {
+                    let w0 = Swift.max(0, j * g.stride - g.padding), w1 = Swift.min(W, j * g.stride - g.padding + g.kernel)
+                    var best = base + h0 * W + w0
+                    var bestValue = v[best]
+                    for h in h0..<h1 {
+                        for w in w0..<w1 {
+                            let t = base + h * W + w
+                            // First maximum in scan order wins; a NaN wins the window (PyTorch's rule).
+                            if v[t] > bestValue || (v[t].isNaN && !bestValue.isNaN) { best = t; bestValue = v[t] }
+                        }
                     }
+                    out[o] = best
+                    o += 1
                 }
-                idx[o] = best
-                o += 1
             }
         }
     }

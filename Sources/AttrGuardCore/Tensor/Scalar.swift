@@ -18,6 +18,10 @@ public protocol Scalar: BinaryFloatingPoint, Sendable {
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
     static func log1p(_ x: Self) -> Self
+    /// exp in the precision the hot elementwise loops use (vectorisable for Float, libm for Double).
+    static func loopExp(_ x: Self) -> Self
+    /// log(1 + t) for t in [0, 1], likewise.
+    static func loopLog1p(_ t: Self) -> Self
     /// C = alpha * op(A) * op(B) + beta * C, row-major.
     static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Self,
                      a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
@@ -31,6 +35,8 @@ extension Float: Scalar {
     @inline(__always) public static func exp(_ x: Float) -> Float { Foundation.expf(x) }
     @inline(__always) public static func log(_ x: Float) -> Float { Foundation.logf(x) }
     @inline(__always) public static func log1p(_ x: Float) -> Float { Foundation.log1pf(x) }
+    @inline(__always) public static func loopExp(_ x: Float) -> Float { fastExp(x) }
+    @inline(__always) public static func loopLog1p(_ t: Float) -> Float { fastLog1p(t) }
     public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
@@ -44,6 +50,8 @@ extension Double: Scalar {
     @inline(__always) public static func exp(_ x: Double) -> Double { Foundation.exp(x) }
     @inline(__always) public static func log(_ x: Double) -> Double { Foundation.log(x) }
     @inline(__always) public static func log1p(_ x: Double) -> Double { Foundation.log1p(x) }
+    @inline(__always) public static func loopExp(_ x: Double) -> Double { Foundation.exp(x) }
+    @inline(__always) public static func loopLog1p(_ t: Double) -> Double { Foundation.log1p(t) }
     public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
                             a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
                             beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
