@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (not tests): kernel baselines and training-step timings comparable with ../shared/anchors.",
-        subcommands: [MicroBench.self, StepBench.self], defaultSubcommand: MicroBench.self)
+        subcommands: [MicroBench.self, StepBench.self, ObjectivesBench.self], defaultSubcommand: MicroBench.self)
 }
 
 /// `attrguard bench step`: one training step, as the PyTorch anchor times it; prints a JSON line.
@@ -29,6 +29,39 @@ struct StepBench: ParsableCommand {
         let threads = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] ?? "default"
         print(String(format: "{\"device\": \"cpu\", \"model\": \"%@\", \"method\": \"%@\", \"batch\": %d, \"blas_threads\": \"%@\", \"step_ms\": %.2f, \"img_per_s\": %.1f, \"peak_rss_mib\": %.0f}",
                      model, method, batch, threads, r.stepMilliseconds, r.imagesPerSecond, r.peakRSSMiB))
+    }
+}
+
+/// `attrguard bench objectives`: each objective for N steps on a fixed random batch.
+struct ObjectivesBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "objectives",
+        abstract: "Train each objective (standard, gradnorm, l2cos, igr, pgd) on one fixed random batch; print every step's terms.")
+
+    @Option(help: "smallcnn or resnet18.") var model = "smallcnn"
+    @Option(help: "Batch size.") var batch = 32
+    @Option(help: "Steps per objective.") var steps = 20
+    @Option(help: "Learning rate.") var lr = 0.01
+    @Option(parsing: .upToNextOption, help: "Objectives to run (default: all).") var objectives: [String] = []
+
+    func run() throws {
+        var r = ObjectiveSmokeRun()
+        r.model = model; r.batch = batch; r.steps = steps; r.learningRate = lr
+        var failed = false
+        for name in objectives.isEmpty ? ObjectiveSmokeRun.objectives.map(\.name) : objectives {
+            let clock = ContinuousClock(), start = clock.now
+            let totals = try r.run(name) { step, terms in
+                let parts = terms.keys.sorted().map { "\($0)=\(String(format: "%.5f", terms[$0]!))" }
+                print("\(model) \(name) step \(step + 1): " + parts.joined(separator: " "))
+                FileHandle.standardOutput.synchronizeFile()
+            }
+            let finite = totals.allSatisfy(\.isFinite), fell = totals.last! < totals.first!
+            failed = failed || !finite || !fell
+            print(String(format: "%@ %@: total %.5f -> %.5f over %d steps, %@, %.1f s/step", model, name, totals.first!, totals.last!,
+                         steps, finite && fell ? "finite and falling" : "NOT finite and falling",
+                         Double((clock.now - start).components.seconds) / Double(steps)))
+        }
+        if failed { throw ExitCode.failure }
     }
 }
 

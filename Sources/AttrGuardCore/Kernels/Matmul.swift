@@ -8,8 +8,8 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
     let k2 = transposeB ? b.shape[1] : b.shape[0], n = transposeB ? b.shape[0] : b.shape[1]
     precondition(k == k2, "matmul: inner sizes differ: \(Shape.describe(a.shape))\(transposeA ? "ᵀ" : "") · "
                  + "\(Shape.describe(b.shape))\(transposeB ? "ᵀ" : "")")
-    let out = Tensor(zeros: [m, n], dtype: a.dtype)
-    guard m > 0, n > 0, k > 0 else { return out }
+    guard m > 0, n > 0, k > 0 else { return Tensor(zeros: [m, n], dtype: a.dtype) }
+    let out = Tensor(uninitialized: [m, n], dtype: a.dtype)   // gemm with beta 0 writes every element
     switch a.dtype {
     case .float32:
         Float.gemm(transA: transposeA, transB: transposeB, m: m, n: n, k: k, alpha: 1, a: a.pointer(Float.self),

@@ -1,0 +1,47 @@
+import AttrGuardAttribution
+import AttrGuardCore
+import AttrGuardDistributed
+import AttrGuardNN
+
+/// Every objective trained for a few steps on one fixed random batch: the loss terms of each
+/// step, which must stay finite, and whether the total fell. A check of the double-backprop
+/// machinery on the papers' networks at their batch size (not a test: ResNet-18 steps take seconds).
+public struct ObjectiveSmokeRun {
+    public var model = "smallcnn"
+    public var batch = 32
+    public var steps = 20
+    public var learningRate = 0.01
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    public static let objectives: [(name: String, objective: Objective, perturbation: Perturbation)] = [
+        ("standard", .standard, .none),
+        ("gradnorm", .gradNorm(lambda: 1, target: .loss), .none),
+        ("l2cos", .l2cos(lambdaL2: 1, lambdaCos: 1, cosEps: 1e-8, target: .loss), .uniform(epsilon: 8.0 / 255)),
+        ("igr", .igr(lambda: 10, steps: 4, cosEps: 1e-8, target: .logit), .pgd(epsilon: 8.0 / 255, stepSize: 8.0 / 255, steps: 1, randomStart: false)),
+        ("pgd", .adversarial, .pgd(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 7, randomStart: true)),
+    ]
+
+    /// Runs `name`'s objective; `report` gets (step, terms) for every step.
+    public func run(_ name: String, report: (Int, [String: Double]) -> Void) throws -> [Double] {
+        guard let entry = ObjectiveSmokeRun.objectives.first(where: { $0.name == name }) else {
+            throw TrainingError(step: 0, message: "unknown objective '\(name)'")
+        }
+        let network = try Network(layers: StepBenchmark.layers(model), inputShape: [3, 32, 32])
+        var rng = RandomStream(seed: seed)
+        var state = TrainingState(network: network, parameters: ParameterSet(network: network, dtype: .float32, rng: &rng),
+                                  optimizer: SGD(momentum: 0.9))
+        let x = Tensor.uniform([batch, 3, 32, 32], low: 0, high: 1, dtype: .float32, rng: &rng)
+        let labels = (0..<batch).map { _ in Int(rng.next() % 10) }
+        var totals: [Double] = []
+        for step in 0..<steps {
+            var stepRng = RandomStream(seed: seed, 7, UInt64(step))
+            let terms = try trainStep(&state, objective: entry.objective, perturbation: entry.perturbation, x: x, labels: labels,
+                                      learningRate: learningRate, range: PixelRange(), rng: &stepRng, communicator: Communicator.world)
+            totals.append(terms["total"]!)
+            report(step, terms)
+        }
+        return totals
+    }
+}
