@@ -9,7 +9,7 @@ let cpuFlags = ["-target-cpu", "haswell"]
 #else
 let cpuFlags: [String] = []
 #endif
-let optimized: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"] + cpuFlags, .when(configuration: .release))]
+let optimized: [SwiftSetting] = [.unsafeFlags(cpuFlags, .when(configuration: .release))]
 
 let package = Package(
     name: "AttrGuard",

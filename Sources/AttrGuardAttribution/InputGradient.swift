@@ -46,7 +46,7 @@ public func inputGradient(_ model: inout Model, _ x: Tensor, labels: [Int], targ
 /// IG(x) = x ⊙ (1/m) Σ_{k=1..m} g(k/m · x). Each path point is its own forward call.
 public func integratedGradients(_ model: inout Model, _ x: Tensor, labels: [Int], target: AttributionTarget,
                                 steps m: Int, createGraph: Bool) throws -> Variable {
-    precondition(m >= 1, "integrated gradients: steps must be at least 1, got \(m)")
+    require(m >= 1, "integrated gradients: steps must be at least 1, got \(m)")
     var total: Variable?
     for k in 1...m {
         let point = unary(.affine(scale: Double(k) / Double(m), shift: 0), x)

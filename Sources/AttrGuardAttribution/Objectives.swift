@@ -49,7 +49,7 @@ public enum Objective: Sendable, Equatable {
         let zero = Variable(Tensor.scalar(0, dtype: x.dtype))
         func ce(_ logits: Variable) -> Variable { crossEntropy(logits, labels: labels) }
         func needX() -> Tensor {
-            guard let perturbed else { preconditionFailure("objective \(name) needs a perturbed batch x'") }
+            guard let perturbed else { fatalError("objective \(name) needs a perturbed batch x'") }
             return perturbed
         }
         switch self {

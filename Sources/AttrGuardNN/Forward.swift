@@ -5,7 +5,7 @@ extension Network {
     /// in `statistics` are updated (momentum from each layer, PyTorch's rule).
     public func callAsFunction(_ x: Variable, _ parameters: BoundParameters,
                                statistics: inout [String: RunningStatistic], mode: ForwardMode) -> Variable {
-        precondition(Array(x.shape.dropFirst()) == inputShape,
+        require(Array(x.shape.dropFirst()) == inputShape,
                      "network input \(x.shape) does not match its input shape [B] + \(inputShape)")
         return Network.apply(layers, x, prefix: "", parameters, &statistics, mode)
     }
@@ -51,7 +51,7 @@ extension Network {
         let w = p["\(name).weight"], b = p["\(name).bias"]
         switch mode {
         case .evaluation:
-            guard let s = stats[name] else { preconditionFailure("batchnorm \(name): no running statistics") }
+            guard let s = stats[name] else { fatalError("batchnorm \(name): no running statistics") }
             return batchNormInference(x, weight: w, bias: b, runningMean: s.mean, runningVariance: s.variance, eps: eps)
         case .training, .trainingFrozenStatistics:
             let r = batchNormTraining(x, weight: w, bias: b, eps: eps)

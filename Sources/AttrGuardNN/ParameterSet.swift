@@ -17,7 +17,7 @@ public struct ParameterSet: Sendable {
         self.specs = specs
         var offsets: [Int] = [], total = 0
         for s in specs { offsets.append(total); total += Shape.count(s.shape) }
-        precondition(flat.count == total, "ParameterSet: flat buffer of \(flat.count) for \(total) parameters")
+        require(flat.count == total, "ParameterSet: flat buffer of \(flat.count) for \(total) parameters")
         self.offsets = offsets
         self.flat = flat
         index = Dictionary(uniqueKeysWithValues: specs.enumerated().map { ($1.name, $0) })
@@ -62,7 +62,7 @@ public struct ParameterSet: Sendable {
 
     /// The named parameter, as a view into the flat buffer.
     public subscript(name: String) -> Tensor {
-        guard let i = index[name] else { preconditionFailure("no parameter named '\(name)'") }
+        guard let i = index[name] else { fatalError("no parameter named '\(name)'") }
         return Tensor(storage: flat.storage, shape: specs[i].shape, offset: offsets[i])
     }
 
@@ -73,7 +73,7 @@ public struct ParameterSet: Sendable {
 
     /// Gradients (in `specs` order) packed into one flat tensor shaped like `flat`.
     public func pack(_ gradients: [Variable]) -> Tensor {
-        precondition(gradients.count == specs.count, "pack: \(gradients.count) gradients for \(specs.count) parameters")
+        require(gradients.count == specs.count, "pack: \(gradients.count) gradients for \(specs.count) parameters")
         let out = Tensor(zeros: [flat.count], dtype: dtype)
         for (g, offset) in zip(gradients, offsets) {
             var view = Tensor(storage: out.storage, shape: g.shape, offset: offset)
@@ -84,7 +84,7 @@ public struct ParameterSet: Sendable {
 
     /// Replaces the flat buffer (an optimizer step or a broadcast from rank 0).
     public mutating func assign(flat newFlat: Tensor) {
-        precondition(newFlat.count == flat.count && newFlat.dtype == flat.dtype, "ParameterSet.assign: size or dtype differs")
+        require(newFlat.count == flat.count && newFlat.dtype == flat.dtype, "ParameterSet.assign: size or dtype differs")
         flat = Tensor(storage: newFlat.storage, shape: [flat.count], offset: newFlat.offset)
     }
 }
@@ -102,7 +102,7 @@ public struct BoundParameters {
     }
 
     public subscript(name: String) -> Variable {
-        guard let v = byName[name] else { preconditionFailure("no bound parameter named '\(name)'") }
+        guard let v = byName[name] else { fatalError("no bound parameter named '\(name)'") }
         return v
     }
 

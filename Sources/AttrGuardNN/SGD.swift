@@ -22,7 +22,7 @@ public struct SGD: Sendable {
 
     /// One step on the flat parameter buffer with the flat gradient (both [P]), in place.
     public mutating func step(parameters: inout ParameterSet, gradient: Tensor, learningRate lr: Double) {
-        precondition(gradient.count == parameters.flat.count && gradient.dtype == parameters.dtype,
+        require(gradient.count == parameters.flat.count && gradient.dtype == parameters.dtype,
                      "SGD.step: gradient of \(gradient.count) \(gradient.dtype) for \(parameters.flat.count) \(parameters.dtype) parameters")
         let first = velocity == nil
         if first { velocity = Tensor(zeros: [gradient.count], dtype: gradient.dtype) }

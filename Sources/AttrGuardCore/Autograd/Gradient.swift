@@ -44,10 +44,10 @@ public func grad(of output: Variable, wrt inputs: [Variable], seed: Variable? = 
             ? BackwardContext(grad: g, inputs: node.inputs, output: v, needs: needs)
             : BackwardContext(grad: g.detached, inputs: node.inputs.map(\.detached), output: v.detached, needs: needs)
         let inputGrads = node.backward(ctx)
-        precondition(inputGrads.count == node.inputs.count, "backward of \(node.op) returned \(inputGrads.count) grads")
+        require(inputGrads.count == node.inputs.count, "backward of \(node.op) returned \(inputGrads.count) grads")
         for (i, (input, gi)) in zip(node.inputs, inputGrads).enumerated() where needs[i] {
             guard var gi else { continue }
-            precondition(gi.shape == input.shape,
+            require(gi.shape == input.shape,
                          "backward of \(node.op): grad \(Shape.describe(gi.shape)) for input \(Shape.describe(input.shape))")
             if !createGraph { gi = gi.detached }
             let key = ObjectIdentifier(input)

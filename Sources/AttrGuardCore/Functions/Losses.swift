@@ -4,7 +4,7 @@
 public func oneHot(_ labels: [Int], classes: Int, dtype: DType) -> Tensor {
     var v = [Double](repeating: 0, count: labels.count * classes)
     for (i, y) in labels.enumerated() {
-        precondition(y >= 0 && y < classes, "oneHot: label \(y) at index \(i) is outside 0..<\(classes)")
+        require(y >= 0 && y < classes, "oneHot: label \(y) at index \(i) is outside 0..<\(classes)")
         v[i * classes + y] = 1
     }
     return Tensor(shape: [labels.count, classes], values: v, dtype: dtype)
@@ -12,7 +12,7 @@ public func oneHot(_ labels: [Int], classes: Int, dtype: DType) -> Tensor {
 
 /// Per-sample cross-entropy [N] of logits [N, C]: logsumexp(z) − z[y] (stable log-softmax).
 public func crossEntropyPerSample(_ logits: Variable, labels: [Int]) -> Variable {
-    precondition(logits.shape.count == 2 && logits.shape[0] == labels.count,
+    require(logits.shape.count == 2 && logits.shape[0] == labels.count,
                  "cross_entropy: logits \(Shape.describe(logits.shape)) for \(labels.count) labels")
     let target = Variable(oneHot(labels, classes: logits.shape[1], dtype: logits.dtype))
     return (logits.logSumExp() - (logits * target).sum(axes: [1])).reshaped([labels.count])
@@ -34,7 +34,7 @@ public enum Reduction: Sendable { case sum, mean }
 /// Per-sample cosine similarity [N] of a and b flattened per sample:
 /// ⟨a,b⟩ / max(‖a‖·‖b‖, eps).
 public func cosineSimilarityPerSample(_ a: Variable, _ b: Variable, eps: Double) -> Variable {
-    precondition(a.shape == b.shape, "cosine: shapes \(Shape.describe(a.shape)) and \(Shape.describe(b.shape)) differ")
+    require(a.shape == b.shape, "cosine: shapes \(Shape.describe(a.shape)) and \(Shape.describe(b.shape)) differ")
     let x = a.flattenedBatch(), y = b.flattenedBatch()
     let dot = (x * y).sum(axes: [1])
     let norms = ((x * x).sum(axes: [1]) * (y * y).sum(axes: [1])).sqrt()
@@ -43,7 +43,7 @@ public func cosineSimilarityPerSample(_ a: Variable, _ b: Variable, eps: Double)
 
 /// Per-sample squared l2 distance [N] of a and b flattened per sample.
 public func squaredL2PerSample(_ a: Variable, _ b: Variable) -> Variable {
-    precondition(a.shape == b.shape, "squared_l2: shapes \(Shape.describe(a.shape)) and \(Shape.describe(b.shape)) differ")
+    require(a.shape == b.shape, "squared_l2: shapes \(Shape.describe(a.shape)) and \(Shape.describe(b.shape)) differ")
     let d = (a - b).flattenedBatch()
     return (d * d).sum(axes: [1]).reshaped([a.shape[0]])
 }

@@ -3,7 +3,7 @@
 
 /// y[N,O] = x[N,I] · w[O,I]ᵀ + b[O].
 public func linear(_ x: Variable, weight: Variable, bias: Variable?) -> Variable {
-    precondition(x.shape.count == 2 && weight.shape.count == 2 && x.shape[1] == weight.shape[1],
+    require(x.shape.count == 2 && weight.shape.count == 2 && x.shape[1] == weight.shape[1],
                  "linear: input \(Shape.describe(x.shape)) does not match weight \(Shape.describe(weight.shape)) ([out, in])")
     let y = matmul(x, weight, transposeB: true)
     return bias.map { y + $0.reshaped([1, $0.shape[0]]) } ?? y
@@ -23,7 +23,7 @@ public func maxPool2d(_ x: Variable, _ window: PoolGeometry) -> Variable {
 
 /// [B,C,H,W] -> [B,C,1,1].
 public func globalAvgPool(_ x: Variable) -> Variable {
-    precondition(x.shape.count == 4, "global_avgpool: needs [B,C,H,W], got \(Shape.describe(x.shape))")
+    require(x.shape.count == 4, "global_avgpool: needs [B,C,H,W], got \(Shape.describe(x.shape))")
     return x.mean(axes: [2, 3])
 }
 
@@ -32,7 +32,7 @@ public func globalAvgPool(_ x: Variable) -> Variable {
 /// for the running statistics.
 public func batchNormTraining(_ x: Variable, weight: Variable, bias: Variable, eps: Double)
     -> (output: Variable, mean: Tensor, unbiasedVariance: Tensor) {
-    precondition(x.shape.count == 4 && weight.shape == [x.shape[1]] && bias.shape == [x.shape[1]],
+    require(x.shape.count == 4 && weight.shape == [x.shape[1]] && bias.shape == [x.shape[1]],
                  "batchnorm2d: input \(Shape.describe(x.shape)) does not match weight \(Shape.describe(weight.shape))")
     let c = x.shape[1], n = x.shape[0] * x.shape[2] * x.shape[3]
     let mean = x.mean(axes: [0, 2, 3])                    // [1,C,1,1]

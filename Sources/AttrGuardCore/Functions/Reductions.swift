@@ -16,7 +16,7 @@ extension Variable {
 
     /// [B, ...] -> [B, rest].
     public func flattenedBatch() -> Variable {
-        precondition(shape.count >= 1, "flatten: needs a batch axis, got a scalar")
+        require(shape.count >= 1, "flatten: needs a batch axis, got a scalar")
         return reshaped([shape[0], value.count / Swift.max(shape[0], 1)])
     }
 }

@@ -88,18 +88,18 @@ private func col2im<T: Scalar>(_ cols: UnsafePointer<T>, _ g: ConvGeometry, _ x:
 }
 
 private func checkConv(_ op: String, _ x: [Int], _ w: [Int], _ stride: Int, _ padding: Int) {
-    precondition(x.count == 4 && w.count == 4 && w[2] == w[3],
+    require(x.count == 4 && w.count == 4 && w[2] == w[3],
                  "\(op): needs input [B,C,H,W] and square weight [O,C,k,k], got \(Shape.describe(x)) and \(Shape.describe(w))")
-    precondition(x[1] == w[1], "\(op): input \(Shape.describe(x)) has \(x[1]) channels, weight \(Shape.describe(w)) expects \(w[1])")
-    precondition(stride >= 1 && padding >= 0, "\(op): stride \(stride) must be >= 1 and padding \(padding) >= 0")
-    precondition(x[2] + 2 * padding >= w[2] && x[3] + 2 * padding >= w[3],
+    require(x[1] == w[1], "\(op): input \(Shape.describe(x)) has \(x[1]) channels, weight \(Shape.describe(w)) expects \(w[1])")
+    require(stride >= 1 && padding >= 0, "\(op): stride \(stride) must be >= 1 and padding \(padding) >= 0")
+    require(x[2] + 2 * padding >= w[2] && x[3] + 2 * padding >= w[3],
                  "\(op): kernel \(w[2]) larger than padded input \(Shape.describe(x)) (padding \(padding))")
 }
 
 /// y[B,O,P,Q] = conv(x[B,C,H,W], w[O,C,k,k]).
 public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int, padding: Int) -> Tensor {
     checkConv("conv2d", x.shape, w.shape, stride, padding)
-    precondition(x.dtype == w.dtype, "conv2d: dtypes differ (\(x.dtype) vs \(w.dtype))")
+    require(x.dtype == w.dtype, "conv2d: dtypes differ (\(x.dtype) vs \(w.dtype))")
     let g = ConvGeometry(channels: x.shape[1], height: x.shape[2], width: x.shape[3],
                          kernel: w.shape[2], stride: stride, padding: padding)
     switch x.dtype {
@@ -126,10 +126,10 @@ private func convForward<T: Scalar>(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry,
 
 /// dx[B,C,H,W] = convᵀ(dy[B,O,P,Q], w[O,C,k,k]) for an input of `height`×`width`.
 public func conv2dInputGrad(_ dy: Tensor, _ w: Tensor, height: Int, width: Int, stride: Int, padding: Int) -> Tensor {
-    precondition(dy.rank == 4 && w.rank == 4 && dy.shape[1] == w.shape[0],
+    require(dy.rank == 4 && w.rank == 4 && dy.shape[1] == w.shape[0],
                  "conv2dInputGrad: output grad \(Shape.describe(dy.shape)) does not match weight \(Shape.describe(w.shape))")
     let g = ConvGeometry(channels: w.shape[1], height: height, width: width, kernel: w.shape[2], stride: stride, padding: padding)
-    precondition(dy.shape[2] == g.outHeight && dy.shape[3] == g.outWidth,
+    require(dy.shape[2] == g.outHeight && dy.shape[3] == g.outWidth,
                  "conv2dInputGrad: output grad \(Shape.describe(dy.shape)) does not fit input \(height)×\(width), \(g)")
     switch dy.dtype {
     case .float32: return convInputGrad(dy, w, g, Float.self)
@@ -154,10 +154,10 @@ private func convInputGrad<T: Scalar>(_ dy: Tensor, _ w: Tensor, _ g: ConvGeomet
 
 /// dw[O,C,k,k] = Σ_b dy[b][O,PQ] · im2col(x[b])ᵀ[PQ,Ckk].
 public func conv2dWeightGrad(_ x: Tensor, _ dy: Tensor, kernel: Int, stride: Int, padding: Int) -> Tensor {
-    precondition(x.rank == 4 && dy.rank == 4 && x.shape[0] == dy.shape[0],
+    require(x.rank == 4 && dy.rank == 4 && x.shape[0] == dy.shape[0],
                  "conv2dWeightGrad: input \(Shape.describe(x.shape)) and output grad \(Shape.describe(dy.shape)) disagree on batch")
     let g = ConvGeometry(channels: x.shape[1], height: x.shape[2], width: x.shape[3], kernel: kernel, stride: stride, padding: padding)
-    precondition(dy.shape[2] == g.outHeight && dy.shape[3] == g.outWidth,
+    require(dy.shape[2] == g.outHeight && dy.shape[3] == g.outWidth,
                  "conv2dWeightGrad: output grad \(Shape.describe(dy.shape)) does not fit input \(Shape.describe(x.shape)), \(g)")
     switch x.dtype {
     case .float32: return convWeightGrad(x, dy, g, Float.self)

@@ -77,9 +77,9 @@ private func unaryKernel<T: Scalar>(_ op: UnaryOp, _ x: Tensor, _: T.Type) -> Te
 
 /// Binary op with NumPy broadcasting. Traps with the op and both shapes when they do not broadcast.
 public func binary(_ op: BinaryOp, _ x: Tensor, _ y: Tensor) -> Tensor {
-    precondition(x.dtype == y.dtype, "\(op): dtypes differ (\(x.dtype) vs \(y.dtype))")
+    require(x.dtype == y.dtype, "\(op): dtypes differ (\(x.dtype) vs \(y.dtype))")
     guard let shape = Shape.broadcast(x.shape, y.shape) else {
-        preconditionFailure("\(op): shapes \(Shape.describe(x.shape)) and \(Shape.describe(y.shape)) do not broadcast")
+        fatalError("\(op): shapes \(Shape.describe(x.shape)) and \(Shape.describe(y.shape)) do not broadcast")
     }
     switch x.dtype {
     case .float32: return binaryKernel(op, x, y, shape, Float.self)
@@ -134,7 +134,7 @@ private func binaryKernel<T: Scalar>(_ op: BinaryOp, _ x: Tensor, _ y: Tensor, _
 /// Copies `x` into the larger shape it broadcasts to.
 public func broadcast(_ x: Tensor, to shape: [Int]) -> Tensor {
     guard Shape.broadcast(x.shape, shape) == shape else {
-        preconditionFailure("broadcast: \(Shape.describe(x.shape)) cannot broadcast to \(Shape.describe(shape))")
+        fatalError("broadcast: \(Shape.describe(x.shape)) cannot broadcast to \(Shape.describe(shape))")
     }
     if x.shape == shape { return x }
     switch x.dtype {

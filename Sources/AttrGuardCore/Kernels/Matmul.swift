@@ -1,12 +1,12 @@
 /// op(A) · op(B) for 2-d tensors through cblas ?gemm. op(X) is X or Xᵀ.
 /// A: [M,K] (or [K,M] when transposed), B: [K,N] (or [N,K]) -> [M,N].
 public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) -> Tensor {
-    precondition(a.rank == 2 && b.rank == 2,
+    require(a.rank == 2 && b.rank == 2,
                  "matmul: needs 2-d operands, got \(Shape.describe(a.shape)) and \(Shape.describe(b.shape))")
-    precondition(a.dtype == b.dtype, "matmul: dtypes differ (\(a.dtype) vs \(b.dtype))")
+    require(a.dtype == b.dtype, "matmul: dtypes differ (\(a.dtype) vs \(b.dtype))")
     let m = transposeA ? a.shape[1] : a.shape[0], k = transposeA ? a.shape[0] : a.shape[1]
     let k2 = transposeB ? b.shape[1] : b.shape[0], n = transposeB ? b.shape[0] : b.shape[1]
-    precondition(k == k2, "matmul: inner sizes differ: \(Shape.describe(a.shape))\(transposeA ? "ᵀ" : "") · "
+    require(k == k2, "matmul: inner sizes differ: \(Shape.describe(a.shape))\(transposeA ? "ᵀ" : "") · "
                  + "\(Shape.describe(b.shape))\(transposeB ? "ᵀ" : "")")
     guard m > 0, n > 0, k > 0 else { return Tensor(zeros: [m, n], dtype: a.dtype) }
     let out = Tensor(uninitialized: [m, n], dtype: a.dtype)   // gemm with beta 0 writes every element

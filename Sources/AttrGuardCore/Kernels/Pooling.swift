@@ -12,10 +12,10 @@ public struct PoolGeometry: Sendable, Equatable, CustomStringConvertible {
 }
 
 private func checkPool(_ op: String, _ shape: [Int], _ g: PoolGeometry) {
-    precondition(shape.count == 4, "\(op): needs [B,C,H,W], got \(Shape.describe(shape))")
-    precondition(g.kernel >= 1 && g.stride >= 1 && g.padding >= 0 && 2 * g.padding <= g.kernel,
+    require(shape.count == 4, "\(op): needs [B,C,H,W], got \(Shape.describe(shape))")
+    require(g.kernel >= 1 && g.stride >= 1 && g.padding >= 0 && 2 * g.padding <= g.kernel,
                  "\(op): invalid window \(g) (padding must be at most half the kernel)")
-    precondition(shape[2] + 2 * g.padding >= g.kernel && shape[3] + 2 * g.padding >= g.kernel,
+    require(shape[2] + 2 * g.padding >= g.kernel && shape[3] + 2 * g.padding >= g.kernel,
                  "\(op): window \(g) larger than input \(Shape.describe(shape))")
 }
 
@@ -62,7 +62,7 @@ private func maxPoolIndicesKernel<T: Scalar>(_ x: Tensor, _ g: PoolGeometry, _: 
 
 /// out[i] = x.flat[indices[i]], shaped `shape`.
 public func gather(_ x: Tensor, indices: [Int], shape: [Int]) -> Tensor {
-    precondition(indices.count == Shape.count(shape), "gather: \(indices.count) indices for shape \(Shape.describe(shape))")
+    require(indices.count == Shape.count(shape), "gather: \(indices.count) indices for shape \(Shape.describe(shape))")
     let out = Tensor(uninitialized: shape, dtype: x.dtype)
     switch x.dtype {
     case .float32: let a = x.pointer(Float.self), o = out.mutablePointer(Float.self); for i in indices.indices { o[i] = a[indices[i]] }
@@ -73,7 +73,7 @@ public func gather(_ x: Tensor, indices: [Int], shape: [Int]) -> Tensor {
 
 /// out.flat[indices[i]] += g[i], out shaped `shape` (zeros elsewhere). Adjoint of `gather`.
 public func scatterAdd(_ g: Tensor, indices: [Int], shape: [Int]) -> Tensor {
-    precondition(indices.count == g.count, "scatterAdd: \(indices.count) indices for \(Shape.describe(g.shape))")
+    require(indices.count == g.count, "scatterAdd: \(indices.count) indices for \(Shape.describe(g.shape))")
     let out = Tensor(zeros: shape, dtype: g.dtype)
     switch g.dtype {
     case .float32: let a = g.pointer(Float.self), o = out.mutablePointer(Float.self); for i in indices.indices { o[indices[i]] += a[i] }
@@ -94,7 +94,7 @@ public func avgPool2d(_ x: Tensor, _ g: PoolGeometry) -> Tensor {
 /// Adjoint of `avgPool2d`: spreads dy[B,C,P,Q] evenly back over each window of an input `inputShape`.
 public func avgPool2dAdjoint(_ dy: Tensor, _ g: PoolGeometry, inputShape: [Int]) -> Tensor {
     checkPool("avgpool2d adjoint", inputShape, g)
-    precondition(dy.rank == 4 && dy.shape[2] == g.outSize(inputShape[2]) && dy.shape[3] == g.outSize(inputShape[3]),
+    require(dy.rank == 4 && dy.shape[2] == g.outSize(inputShape[2]) && dy.shape[3] == g.outSize(inputShape[3]),
                  "avgpool2d adjoint: grad \(Shape.describe(dy.shape)) does not fit input \(Shape.describe(inputShape)), \(g)")
     switch dy.dtype {
     case .float32: return avgPoolKernel(dy, g, adjointOf: inputShape, Float.self)

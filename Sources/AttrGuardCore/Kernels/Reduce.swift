@@ -4,7 +4,7 @@
 
 public func sum(_ x: Tensor, toShape shape: [Int]) -> Tensor {
     guard Shape.broadcast(shape, x.shape) == x.shape else {
-        preconditionFailure("sum(toShape:): \(Shape.describe(x.shape)) does not reduce to \(Shape.describe(shape))")
+        fatalError("sum(toShape:): \(Shape.describe(x.shape)) does not reduce to \(Shape.describe(shape))")
     }
     if x.shape == shape { return x }
     switch x.dtype {
@@ -34,7 +34,7 @@ private func sumKernel<T: Scalar>(_ x: Tensor, _ shape: [Int], _: T.Type) -> Ten
 public func reducedShape(_ shape: [Int], axes: [Int]) -> [Int] {
     var s = shape
     for a in axes {
-        precondition(a >= 0 && a < shape.count, "reduce: axis \(a) out of range for \(Shape.describe(shape))")
+        require(a >= 0 && a < shape.count, "reduce: axis \(a) out of range for \(Shape.describe(shape))")
         s[a] = 1
     }
     return s
@@ -42,7 +42,7 @@ public func reducedShape(_ shape: [Int], axes: [Int]) -> [Int] {
 
 /// log Σ exp over the last axis, stable: [.., C] -> [.., 1].
 public func logSumExpLastAxis(_ x: Tensor) -> Tensor {
-    precondition(x.rank >= 1, "logSumExp: needs at least one axis, got a scalar")
+    require(x.rank >= 1, "logSumExp: needs at least one axis, got a scalar")
     switch x.dtype {
     case .float32: return logSumExpKernel(x, Float.self)
     case .float64: return logSumExpKernel(x, Double.self)
@@ -68,7 +68,7 @@ private func logSumExpKernel<T: Scalar>(_ x: Tensor, _: T.Type) -> Tensor {
 
 /// Index of the largest element of each row of a [N, C] tensor.
 public func argmaxRows(_ x: Tensor) -> [Int] {
-    precondition(x.rank == 2, "argmaxRows: needs [N, C], got \(Shape.describe(x.shape))")
+    require(x.rank == 2, "argmaxRows: needs [N, C], got \(Shape.describe(x.shape))")
     let v = x.doubles, c = x.shape[1]
     return (0..<x.shape[0]).map { r in
         var best = 0

@@ -13,7 +13,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     public var rank: Int { shape.count }
 
     public init(storage: Storage, shape: [Int], offset: Int = 0) {
-        precondition(offset + Shape.count(shape) <= storage.count,
+        require(offset + Shape.count(shape) <= storage.count,
                      "Tensor view \(Shape.describe(shape)) at offset \(offset) exceeds its storage of \(storage.count)")
         self.storage = storage
         self.shape = shape
@@ -32,7 +32,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// A tensor from row-major values, converted to `dtype`.
     public init(shape: [Int], values: [Double], dtype: DType) {
-        precondition(Shape.count(shape) == values.count,
+        require(Shape.count(shape) == values.count,
                      "Tensor(shape: \(Shape.describe(shape))) needs \(Shape.count(shape)) values, got \(values.count)")
         self.init(uninitialized: shape, dtype: dtype)
         switch dtype {
@@ -42,7 +42,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     }
 
     public init(shape: [Int], floats: [Float]) {
-        precondition(Shape.count(shape) == floats.count,
+        require(Shape.count(shape) == floats.count,
                      "Tensor(shape: \(Shape.describe(shape))) needs \(Shape.count(shape)) values, got \(floats.count)")
         self.init(uninitialized: shape, dtype: .float32)
         mutablePointer(Float.self).update(from: floats, count: floats.count)
@@ -61,14 +61,14 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// Typed element pointer; the caller must know the dtype (checked).
     @inline(__always) public func pointer<T: Scalar>(_: T.Type) -> UnsafePointer<T> {
-        precondition(T.dtype == dtype, "Tensor of \(dtype) read as \(T.dtype)")
+        require(T.dtype == dtype, "Tensor of \(dtype) read as \(T.dtype)")
         return UnsafePointer(storage.base.assumingMemoryBound(to: T.self) + offset)
     }
 
     /// Writable element pointer. Tensors are values: write only into a tensor you just made
     /// or one you own exclusively (optimizer state, a flat buffer).
     @inline(__always) public func mutablePointer<T: Scalar>(_: T.Type) -> UnsafeMutablePointer<T> {
-        precondition(T.dtype == dtype, "Tensor of \(dtype) written as \(T.dtype)")
+        require(T.dtype == dtype, "Tensor of \(dtype) written as \(T.dtype)")
         return storage.base.assumingMemoryBound(to: T.self) + offset
     }
 
@@ -92,13 +92,13 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// The single element of a one-element tensor.
     public var item: Double {
-        precondition(count == 1, "item needs a one-element tensor, got \(Shape.describe(shape))")
+        require(count == 1, "item needs a one-element tensor, got \(Shape.describe(shape))")
         return dtype == .float32 ? Double(pointer(Float.self)[0]) : pointer(Double.self)[0]
     }
 
     /// Same elements, new shape (shares storage).
     public func reshaped(_ newShape: [Int]) -> Tensor {
-        precondition(Shape.count(newShape) == count,
+        require(Shape.count(newShape) == count,
                      "reshape: cannot view \(Shape.describe(shape)) (\(count) elements) as \(Shape.describe(newShape))")
         return Tensor(storage: storage, shape: newShape, offset: offset)
     }
@@ -114,7 +114,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
 
     /// Overwrite every element with `source`'s (same count; dtype converted).
     public mutating func copyElements(from source: Tensor) {
-        precondition(source.count == count, "copy: \(Shape.describe(source.shape)) into \(Shape.describe(shape))")
+        require(source.count == count, "copy: \(Shape.describe(source.shape)) into \(Shape.describe(shape))")
         switch (source.dtype, dtype) {
         case (.float32, .float32): mutablePointer(Float.self).update(from: source.pointer(Float.self), count: count)
         case (.float64, .float64): mutablePointer(Double.self).update(from: source.pointer(Double.self), count: count)
