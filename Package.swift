@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // AttrGuard: training image classifiers with stable feature attributions.
-// Layers, one way only: core numerics + autograd -> nn -> distributed -> attribution -> training -> CLI.
+// Layers, one way only: core numerics + autograd -> nn -> data -> distributed -> attribution -> training -> CLI.
 import PackageDescription
 
 #if arch(x86_64)
@@ -25,12 +25,17 @@ let package = Package(
                        providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "AttrGuardCore", dependencies: ["COpenBLAS"], swiftSettings: optimized),
         .target(name: "AttrGuardNN", dependencies: ["AttrGuardCore"], swiftSettings: optimized),
+        .target(name: "AttrGuardData", dependencies: ["AttrGuardCore", "CTurboJPEG", "CZlib"], swiftSettings: optimized),
         .target(name: "AttrGuardDistributed", dependencies: ["CMPI", "AttrGuardCore"], swiftSettings: optimized),
         .target(name: "AttrGuardAttribution", dependencies: ["AttrGuardCore", "AttrGuardNN"], swiftSettings: optimized),
         .target(name: "AttrGuardTraining",
-                dependencies: ["COpenBLAS", "AttrGuardCore", "AttrGuardNN", "AttrGuardDistributed", "AttrGuardAttribution"],
+                dependencies: ["COpenBLAS", "AttrGuardCore", "AttrGuardNN", "AttrGuardData", "AttrGuardDistributed",
+                               "AttrGuardAttribution"],
                 swiftSettings: optimized),
         .executableTarget(name: "attrguard",
                           dependencies: ["AttrGuardTraining",
@@ -38,7 +43,8 @@ let package = Package(
                           swiftSettings: optimized),
         .testTarget(name: "AttrGuardCoreTests", dependencies: ["AttrGuardCore"]),
         .testTarget(name: "AttrGuardNNTests", dependencies: ["AttrGuardNN", "AttrGuardAttribution"]),
+        .testTarget(name: "AttrGuardDataTests", dependencies: ["AttrGuardData", "CTurboJPEG"]),
         .testTarget(name: "AttrGuardDistributedTests", dependencies: ["AttrGuardDistributed"]),
-        .testTarget(name: "AttrGuardTrainingTests", dependencies: ["AttrGuardTraining"]),
+        .testTarget(name: "AttrGuardTrainingTests", dependencies: ["AttrGuardTraining", "AttrGuardData"]),
     ]
 )

@@ -1,4 +1,5 @@
 import AttrGuardAttribution
+import AttrGuardData
 import AttrGuardCore
 import AttrGuardDistributed
 import AttrGuardNN

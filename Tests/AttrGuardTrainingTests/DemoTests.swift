@@ -1,3 +1,4 @@
+import AttrGuardData
 import AttrGuardDistributed
 import AttrGuardTraining
 import Testing

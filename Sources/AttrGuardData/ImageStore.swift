@@ -1,0 +1,67 @@
+import Foundation
+
+/// Labelled uint8 images, [N, C, H, W] row-major, in memory or memory-mapped from a packed
+/// file. Pixels stay uint8 (CIFAR-10's 50,000 training images are 150 MB) and become floats
+/// per batch in `BatchLoader`.
+public struct ImageStore: @unchecked Sendable {
+    public let count: Int
+    /// [C, H, W] of one image.
+    public let imageShape: [Int]
+    public let labels: [Int]
+    public let classNames: [String]
+    /// First pixel of image 0; valid while `owner` lives.
+    let base: UnsafePointer<UInt8>
+    private let owner: AnyObject
+
+    public var imageSize: Int { imageShape.reduce(1, *) }
+    public var classes: Int { classNames.count }
+
+    /// Pixels owned in memory.
+    public init(pixels: [UInt8], labels: [Int], imageShape: [Int], classNames: [String]) {
+        let buffer = PixelBuffer(pixels)
+        self.init(base: UnsafePointer(buffer.pointer), labels: labels, imageShape: imageShape, classNames: classNames, owner: buffer)
+        precondition(pixels.count == labels.count * imageSize, "ImageStore: \(pixels.count) pixels for \(labels.count) images of \(imageShape)")
+    }
+
+    init(base: UnsafePointer<UInt8>, labels: [Int], imageShape: [Int], classNames: [String], owner: AnyObject) {
+        self.base = base
+        self.count = labels.count
+        self.labels = labels
+        self.imageShape = imageShape
+        self.classNames = classNames
+        self.owner = owner
+    }
+
+    /// Image i's pixels, [C, H, W].
+    public func pixels(_ i: Int) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: base + i * imageSize, count: imageSize)
+    }
+
+    /// Images per class.
+    public var classCounts: [Int] {
+        var counts = [Int](repeating: 0, count: classes)
+        for y in labels where y >= 0 && y < classes { counts[y] += 1 }
+        return counts
+    }
+
+    /// The images at `indices`, copied into a new in-memory store (a subset or a shard).
+    public func subset(_ indices: [Int]) -> ImageStore {
+        var pixels = [UInt8](repeating: 0, count: indices.count * imageSize)
+        pixels.withUnsafeMutableBufferPointer { out in
+            for (j, i) in indices.enumerated() {
+                (out.baseAddress! + j * imageSize).update(from: base + i * imageSize, count: imageSize)
+            }
+        }
+        return ImageStore(pixels: pixels, labels: indices.map { labels[$0] }, imageShape: imageShape, classNames: classNames)
+    }
+}
+
+/// Owns an in-memory pixel array at a stable address.
+final class PixelBuffer {
+    let pointer: UnsafeMutablePointer<UInt8>
+    init(_ pixels: [UInt8]) {
+        pointer = .allocate(capacity: max(pixels.count, 1))
+        pixels.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: pixels.count) }
+    }
+    deinit { pointer.deallocate() }
+}

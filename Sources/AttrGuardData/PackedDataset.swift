@@ -1,0 +1,122 @@
+import CZlib
+import Foundation
+
+/// A preprocessed dataset in one file that training memory-maps: decoding JPEGs is the
+/// bottleneck on CPU, so `attrguard data pack` does it once.
+///
+/// Layout (little-endian):
+///   0   magic "AGPACK\0\0" (8) · version u32 · header crc32 u32 (of bytes 16..<64)
+///   16  count u64 · channels u32 · height u32 · width u32 · class count u32
+///   40  names length u64 · meta crc32 u32 (names + labels) · pixel crc32 u32
+///   56  reserved (8)
+///   64  class names, UTF-8, one per line · labels u16 × count · zero padding to 64
+///   …   pixels u8 [count, channels, height, width]
+/// A rank maps the file and touches only the pages of the images it reads.
+public enum PackedDataset {
+    static let magic: [UInt8] = Array("AGPACK".utf8) + [0, 0]
+    static let version: UInt32 = 1
+    static let headerSize = 64
+
+    public static func write(_ store: ImageStore, to path: String) throws {
+        let names = Data(store.classNames.joined(separator: "\n").utf8)
+        var labels = Data(capacity: store.count * 2)
+        for y in store.labels { withUnsafeBytes(of: UInt16(y).littleEndian) { labels.append(contentsOf: $0) } }
+        let meta = names + labels
+        let pixelBytes = UnsafeBufferPointer(start: store.base, count: store.count * store.imageSize)
+        var header = Data(count: headerSize)
+        func put<T: FixedWidthInteger>(_ v: T, at offset: Int) {
+            withUnsafeBytes(of: v.littleEndian) { header.replaceSubrange(offset..<(offset + MemoryLayout<T>.size), with: $0) }
+        }
+        header.replaceSubrange(0..<8, with: magic)
+        put(version, at: 8)
+        put(UInt64(store.count), at: 16)
+        put(UInt32(store.imageShape[0]), at: 24); put(UInt32(store.imageShape[1]), at: 28); put(UInt32(store.imageShape[2]), at: 32)
+        put(UInt32(store.classes), at: 36)
+        put(UInt64(names.count), at: 40)
+        put(crc(meta), at: 48)
+        put(crc(pixelBytes), at: 52)
+        put(crc(header[16..<64]), at: 12)
+        var file = header + meta
+        file.append(Data(count: (64 - file.count % 64) % 64))
+        file.append(pixelBytes)
+        try writeAtomically(file, to: path)
+    }
+
+    /// Maps `path` and checks magic, version, header and label checksums and the file size;
+    /// `verifyPixels` also checks the pixel checksum (reads the whole file).
+    public static func open(_ path: String, verifyPixels: Bool = false) throws -> ImageStore {
+        let mapping = try Mapping(path: path)
+        let bytes = UnsafeRawBufferPointer(start: mapping.base, count: mapping.size)
+        guard mapping.size >= headerSize else { throw DataError(file: path, "too short for a packed dataset header (\(mapping.size) bytes)") }
+        guard Array(bytes[0..<8]) == magic else { throw DataError(file: path, "not a packed dataset (bad magic)") }
+        func get<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T { T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self)) }
+        guard get(8, UInt32.self) == version else { throw DataError(file: path, "unsupported version \(get(8, UInt32.self))") }
+        guard get(12, UInt32.self) == crc(UnsafeRawBufferPointer(rebasing: bytes[16..<64])) else {
+            throw DataError(file: path, "header checksum mismatch (corrupted header)")
+        }
+        let count = Int(get(16, UInt64.self))
+        let shape = [Int(get(24, UInt32.self)), Int(get(28, UInt32.self)), Int(get(32, UInt32.self))]
+        let classCount = Int(get(36, UInt32.self)), namesLength = Int(get(40, UInt64.self))
+        let metaEnd = headerSize + namesLength + 2 * count
+        let pixelStart = metaEnd + (64 - metaEnd % 64) % 64
+        let pixelCount = count * shape.reduce(1, *)
+        guard mapping.size == pixelStart + pixelCount else {
+            throw DataError(file: path, "size \(mapping.size) bytes, the header describes \(pixelStart + pixelCount) (truncated or padded)")
+        }
+        guard get(48, UInt32.self) == crc(UnsafeRawBufferPointer(rebasing: bytes[headerSize..<metaEnd])) else {
+            throw DataError(file: path, "class-name/label checksum mismatch")
+        }
+        if verifyPixels && get(52, UInt32.self) != crc(UnsafeRawBufferPointer(rebasing: bytes[pixelStart..<(pixelStart + pixelCount)])) {
+            throw DataError(file: path, "pixel checksum mismatch")
+        }
+        let names = String(decoding: bytes[headerSize..<(headerSize + namesLength)], as: UTF8.self)
+            .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard names.count == classCount else { throw DataError(file: path, "\(names.count) class names for \(classCount) classes") }
+        var labels: [Int] = []
+        labels.reserveCapacity(count)
+        for i in 0..<count {
+            let y = Int(get(headerSize + namesLength + 2 * i, UInt16.self))
+            guard y < classCount else { throw DataError(file: path, record: i, "label \(y) outside 0..<\(classCount)") }
+            labels.append(y)
+        }
+        return ImageStore(base: (mapping.base + pixelStart).assumingMemoryBound(to: UInt8.self), labels: labels,
+                          imageShape: shape, classNames: names, owner: mapping)
+    }
+
+    static func crc<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
+        bytes.withContiguousStorageIfAvailable { crc(UnsafeRawBufferPointer($0)) } ?? Array(bytes).withUnsafeBytes { crc($0) }
+    }
+
+    static func crc(_ raw: UnsafeRawBufferPointer) -> UInt32 {
+        var value: UInt = 0
+        var offset = 0
+        while offset < raw.count {   // zlib takes 32-bit lengths
+            let n = min(raw.count - offset, 1 << 30)
+            value = crc32(value, raw.baseAddress!.assumingMemoryBound(to: UInt8.self) + offset, UInt32(n))
+            offset += n
+        }
+        return UInt32(truncatingIfNeeded: value)
+    }
+}
+
+/// A read-only memory mapping, unmapped when the last store using it goes.
+final class Mapping {
+    let base: UnsafeRawPointer
+    let size: Int
+
+    init(path: String) throws {
+        let fd = Foundation.open(path, O_RDONLY)
+        guard fd >= 0 else { throw DataError(file: path, "cannot open (errno \(errno))") }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw DataError(file: path, "cannot stat (errno \(errno))") }
+        size = Int(info.st_size)
+        guard size > 0 else { throw DataError(file: path, "is empty") }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw DataError(file: path, "cannot map (errno \(errno))")
+        }
+        base = UnsafeRawPointer(p)
+    }
+
+    deinit { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+}
