@@ -1,18 +1,17 @@
 import AttrGuardAttribution
-import AttrGuardData
 import AttrGuardCore
+import AttrGuardData
 import AttrGuardDistributed
 import AttrGuardNN
 
-/// A tiny double-backprop training run on generated data: a small Softplus CNN trained with
-/// CE + l2/cosine alignment of input gradients (x' uniform in the ε-ball), SGD with momentum.
-/// Under mpirun each rank trains on its slice of every global batch.
+/// The quickstart: a small Softplus CNN trained with CE + l2/cosine alignment of input
+/// gradients (x' uniform in the ε-ball) on the generated CIFAR-format dataset (10 classes,
+/// 32×32, crop + flip augmentation), SGD with momentum, then accuracy on its test split.
+/// Under mpirun every rank takes its slice of each global batch (EpochPlan).
 public struct DemoRun {
-    public var steps = 60
+    public var steps = 150
     public var globalBatch = 64
-    public var imageSize = 16
-    public var classes = 4
-    public var trainImages = 1024
+    public var trainPerClass = 300
     public var learningRate = 0.05
     public var seed: UInt64 = 0
     public var objective = Objective.l2cos(lambdaL2: 1, lambdaCos: 1, cosEps: 1e-12, target: .loss)
@@ -20,58 +19,56 @@ public struct DemoRun {
 
     public init() {}
 
-    /// Accuracy on freshly generated images (another seed), batch-norm in evaluation mode.
-    func heldOutAccuracy(_ state: TrainingState, communicator: Communicator) throws -> Double {
-        let test = SyntheticImages.generate(count: 256, classes: classes, size: imageSize, seed: seed &+ 1_000_003)
-        var model = Model(network: state.network, parameters: state.parameters.variables(), statistics: state.statistics, mode: .evaluation)
-        let predicted = argmaxRows(model.logits(Variable(test.images)).value)
-        return Double(zip(predicted, test.labels).filter { $0 == $1 }.count) / Double(test.labels.count)
-    }
-
-    public static func network(classes: Int, imageSize: Int) throws -> Network {
+    /// [B,3,32,32] → 16 → pool → 32 → pool → 32 → global pool → 10, batch norm and Softplus(10) after each conv.
+    public static func network() throws -> Network {
         let a = LayerSpec.softplus(beta: 10)
-        return try Network(layers: [
-            .conv2d(in: 3, out: 16, kernel: 3, stride: 1, padding: 1, bias: false),
-            .batchnorm2d(features: 16, eps: 1e-5, momentum: 0.1), a,
-            .maxpool2d(kernel: 2, stride: 2, padding: 0),
-            .conv2d(in: 16, out: 16, kernel: 3, stride: 1, padding: 1, bias: false),
-            .batchnorm2d(features: 16, eps: 1e-5, momentum: 0.1), a,
-            .globalAvgPool, .flatten,
-            .linear(in: 16, out: classes, bias: true),
-        ], inputShape: [3, imageSize, imageSize])
+        func block(_ cin: Int, _ cout: Int) -> [LayerSpec] {
+            [.conv2d(in: cin, out: cout, kernel: 3, stride: 1, padding: 1, bias: false), .batchnorm2d(features: cout, eps: 1e-5, momentum: 0.1), a]
+        }
+        let layers = block(3, 16) + [.maxpool2d(kernel: 2, stride: 2, padding: 0)] + block(16, 32)
+            + [.maxpool2d(kernel: 2, stride: 2, padding: 0)] + block(32, 32) + [.globalAvgPool, .flatten, .linear(in: 32, out: 10, bias: true)]
+        return try Network(layers: layers, inputShape: CIFAR10.imageShape)
     }
 
-    /// Runs the demo; `report` receives (step, terms, train accuracy of the step's batch).
+    /// Runs the demo; `report` receives (step, loss terms averaged over ranks).
     public func run(communicator: Communicator, report: (Int, [String: Double]) -> Void) throws -> [String: Double] {
-        let network = try DemoRun.network(classes: classes, imageSize: imageSize)
+        let network = try DemoRun.network()
         var rng = RandomStream(seed: seed, 1)
         var state = TrainingState(network: network, parameters: ParameterSet(network: network, dtype: .float32, rng: &rng),
                                   optimizer: SGD(momentum: 0.9, weightDecay: 5e-4))
         try communicator.broadcast(state.parameters.flat)
-        let data = SyntheticImages.generate(count: trainImages, classes: classes, size: imageSize, seed: seed)
-        guard globalBatch % communicator.size == 0 else {
-            throw TrainingError(step: 0, message: "global batch \(globalBatch) is not divisible by \(communicator.size) ranks")
-        }
-        let local = globalBatch / communicator.size
-        let imageCount = 3 * imageSize * imageSize
+        let train = SyntheticDataset.store(count: trainPerClass * 10, seed: seed)
+        let loader = BatchLoader(store: train, augmentation: .cropFlip(padding: 4), seed: seed)
+        let schedule = LearningRateSchedule(base: learningRate, kind: .cosine(totalSteps: steps, minimum: 0), warmupSteps: 5)
         var last: [String: Double] = [:]
+        var plan = EpochPlan(count: train.count, globalBatch: globalBatch, seed: seed, epoch: 0)
         for step in 0..<steps {
-            // Global batch k is samples [k·B, (k+1)·B) mod N of a fixed order; rank r takes its slice.
-            let start = (step * globalBatch + communicator.rank * local) % trainImages
-            let indices = (0..<local).map { (start + $0) % trainImages }
-            var batch = [Float](repeating: 0, count: local * imageCount)
-            let all = data.images.pointer(Float.self)
-            for (j, i) in indices.enumerated() {
-                for e in 0..<imageCount { batch[j * imageCount + e] = all[i * imageCount + e] }
-            }
-            let x = Tensor(shape: [local, 3, imageSize, imageSize], floats: batch)
-            let labels = indices.map { data.labels[$0] }
+            let epoch = step / plan.steps
+            if epoch != plan.epoch { plan = EpochPlan(count: train.count, globalBatch: globalBatch, seed: seed, epoch: epoch) }
+            let indices = try plan.localIndices(step: step % plan.steps, rank: communicator.rank, size: communicator.size)
+            let (x, labels) = loader.batch(indices, epoch: epoch)
+            // x' noise is drawn per (seed, step, rank): each rank perturbs its own slice.
             var stepRng = RandomStream(seed: seed, 2, UInt64(step), UInt64(communicator.rank))
             last = try trainStep(&state, objective: objective, perturbation: perturbation, x: x, labels: labels,
-                                 learningRate: learningRate, range: PixelRange(), rng: &stepRng, communicator: communicator)
+                                 learningRate: schedule.rate(at: step), range: PixelRange(), rng: &stepRng, communicator: communicator)
             report(step, last)
         }
-        last["heldout_accuracy"] = try heldOutAccuracy(state, communicator: communicator)
+        last["test_accuracy"] = try testAccuracy(state, communicator: communicator)
         return last
+    }
+
+    /// Accuracy on the generated test split (another seed), batch norm in evaluation mode,
+    /// each rank scoring its share and the counts summed over ranks.
+    func testAccuracy(_ state: TrainingState, communicator: Communicator) throws -> Double {
+        let test = SyntheticDataset.store(count: 1000, seed: seed &+ 0x7E57)
+        let loader = BatchLoader(store: test)
+        let mine = Array(stride(from: communicator.rank, to: test.count, by: communicator.size))
+        var correct = 0.0
+        for chunk in stride(from: 0, to: mine.count, by: 100) {
+            let (x, labels) = loader.batch(Array(mine[chunk..<min(mine.count, chunk + 100)]), epoch: 0)
+            var model = Model(network: state.network, parameters: state.parameters.variables(), statistics: state.statistics, mode: .evaluation)
+            correct += Double(zip(argmaxRows(model.logits(Variable(x)).value), labels).filter { $0 == $1 }.count)
+        }
+        return try communicator.allreduce([correct], op: .sum)[0] / Double(test.count)
     }
 }

@@ -6,14 +6,16 @@ import Testing
 @Suite struct DemoTests {
     @Test func demoTrainingLowersTheLoss() throws {
         var demo = DemoRun()
-        demo.steps = 20
+        demo.steps = 30
         demo.globalBatch = 32
+        demo.trainPerClass = 100
         var totals: [Double] = []
         let last = try demo.run(communicator: Communicator.world) { _, terms in totals.append(terms["total"]!) }
         let head = totals.prefix(5).reduce(0, +) / 5, tail = totals.suffix(5).reduce(0, +) / 5
         print("demo: mean total of first 5 steps \(head), of last 5 \(tail)")
         #expect(tail < 0.5 * head)
-        #expect(last["heldout_accuracy"]! > 0.6)
+        print("demo: test accuracy \(last["test_accuracy"]!)")
+        #expect(last["test_accuracy"]! > 0.5)   // chance is 0.1
     }
 
     @Test func syntheticImagesAreDeterministicAndInRange() {

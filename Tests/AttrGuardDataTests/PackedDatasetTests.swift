@@ -1,0 +1,86 @@
+import AttrGuardData
+import Foundation
+import Testing
+
+@Suite struct PackedDatasetTests {
+    /// A small ImageNet-layout tree: 3 classes (2 listed), JPEGs of different sizes, one grey-ish.
+    func makeTree() throws -> (root: String, classList: String) {
+        let root = try temporaryDirectory()
+        let ids = ["n01440764", "n01443537", "n09999999"]
+        for (k, id) in ids.enumerated() {
+            let dir = "\(root)/train/\(id)"
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            for j in 0..<3 {
+                let (w, h) = (40 + 13 * j, 30 + 7 * k)
+                var planar = [UInt8](repeating: 0, count: 3 * w * h)
+                for c in 0..<3 { for p in 0..<(w * h) { planar[c * w * h + p] = UInt8((p * (k + 1) + c * 60 + j * 20) % 256) } }
+                try JPEGImage.encode(planar: planar, width: w, height: h).write(to: URL(fileURLWithPath: "\(dir)/img\(j).JPEG"))
+            }
+        }
+        let list = "\(root)/classes.txt"
+        try "# two of the three\nn01443537\nn01440764\n".write(toFile: list, atomically: true, encoding: .utf8)
+        return (root, list)
+    }
+
+    @Test func folderScanDecodeAndPackRoundTrip() throws {
+        let (root, list) = try makeTree()
+        let folder = try ImageFolder(root: root, split: "train", classList: list)
+        #expect(folder.classes == ["n01443537", "n01440764"])
+        #expect(folder.entries.count == 6 && folder.entries.map(\.label) == [0, 0, 0, 1, 1, 1])
+        let sorted = try ImageFolder(root: root, split: "train", classList: list, order: .sorted)
+        #expect(sorted.classes == ["n01440764", "n01443537"] && sorted.entries.first!.label == 0)
+
+        let store = try folder.load(resize: 24, crop: 20)
+        #expect(store.count == 6 && store.imageShape == [3, 20, 20])
+        let packed = (root as NSString).appendingPathComponent("train.pack")
+        try PackedDataset.write(store, to: packed)
+        let back = try PackedDataset.open(packed, verifyPixels: true)
+        #expect(back.count == 6 && back.imageShape == [3, 20, 20] && back.labels == store.labels && back.classNames == store.classNames)
+        for i in 0..<6 { #expect(Array(back.pixels(i)) == Array(store.pixels(i))) }
+        // A decoded image keeps the source's values where the pattern is smooth: JPEG + resize stay close.
+        #expect(store.pixels(0).contains { $0 > 0 })
+    }
+
+    @Test func corruptedPackedFilesAreRejected() throws {
+        let (root, list) = try makeTree()
+        let store = try ImageFolder(root: root, split: "train", classList: list).load(resize: 16, crop: 16)
+        let path = (root as NSString).appendingPathComponent("x.pack")
+        try PackedDataset.write(store, to: path)
+        let good = try Data(contentsOf: URL(fileURLWithPath: path))
+        func expectRejected(_ data: Data, _ message: String, verify: Bool = false) throws {
+            try data.write(to: URL(fileURLWithPath: path))
+            #expect(throws: DataError(file: path, message)) { try PackedDataset.open(path, verifyPixels: verify) }
+        }
+        var badMagic = good; badMagic[0] = 0x58
+        try expectRejected(badMagic, "not a packed dataset (bad magic)")
+        var badHeader = good; badHeader[17] ^= 0xFF                       // the image count
+        try expectRejected(badHeader, "header checksum mismatch (corrupted header)")
+        var badLabel = good; badLabel[64 + 5] ^= 0x01                     // inside the class names
+        try expectRejected(badLabel, "class-name/label checksum mismatch")
+        var badPixel = good; badPixel[good.count - 10] ^= 0x40
+        try expectRejected(badPixel, "pixel checksum mismatch", verify: true)
+        try expectRejected(good.prefix(good.count - 1), "size \(good.count - 1) bytes, the header describes \(good.count) (truncated or padded)")
+    }
+
+    @Test func missingClassFoldersAndBadJPEGsAreNamed() throws {
+        let (root, list) = try makeTree()
+        let broken = "\(root)/train/n01440764/img1.JPEG"
+        try Data("not a jpeg".utf8).write(to: URL(fileURLWithPath: broken))
+        let folder = try ImageFolder(root: root, split: "train", classList: list)
+        do { _ = try folder.load(resize: 16, crop: 16); Issue.record("a broken JPEG was accepted") } catch let e as DataError {
+            #expect(e.file == broken && e.message.hasPrefix("not a readable JPEG"))
+        }
+        #expect(throws: DataError(file: "\(root)/val", "missing split folder")) { try ImageFolder(root: root, split: "val", classList: list) }
+    }
+
+    @Test func realImageNetSampleDecodes() throws {
+        let root = sharedDatasets.appendingPathComponent("imagenet100-sample").path
+        let list = sharedDatasets.appendingPathComponent("imagenet100-classes.txt").path
+        guard FileManager.default.fileExists(atPath: root) else { print("skipped: no ImageNet sample at \(root)"); return }
+        let folder = try ImageFolder(root: root, split: "val", classList: list)
+        #expect(folder.classes.count == 100)
+        let store = try folder.load(resize: 72, crop: 64)
+        #expect(store.count == folder.entries.count && store.count >= 100)
+        #expect(Set(store.labels).count >= 60)
+    }
+}
