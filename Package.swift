@@ -19,6 +19,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
@@ -35,7 +36,7 @@ let package = Package(
         .target(name: "AttrGuardAttribution", dependencies: ["AttrGuardCore", "AttrGuardNN"], swiftSettings: optimized),
         .target(name: "AttrGuardTraining",
                 dependencies: ["COpenBLAS", "AttrGuardCore", "AttrGuardNN", "AttrGuardData", "AttrGuardDistributed",
-                               "AttrGuardAttribution"],
+                               "AttrGuardAttribution", .product(name: "Yams", package: "Yams")],
                 swiftSettings: optimized),
         .executableTarget(name: "attrguard",
                           dependencies: ["AttrGuardTraining",

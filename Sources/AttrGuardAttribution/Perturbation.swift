@@ -25,21 +25,40 @@ public func projectToBall(_ x: Tensor, center: Tensor, epsilon: Double, range: P
     }, dtype: x.dtype)
 }
 
-/// Draws x' for a batch. `rng` is the batch's own stream (seeded from seed, step and sample
-/// indices by the caller), so x' does not depend on the rank count.
+/// Where x''s random draws come from: sample j of the batch draws from
+/// RandomStream(seed, keys[j]). Callers key a sample by (step, dataset index), so x' does not
+/// depend on which rank holds the sample or how the batch is split.
+public struct PerturbationNoise: Sendable {
+    public var seed: UInt64
+    public var keys: [UInt64]
+    public init(seed: UInt64, keys: [UInt64]) { self.seed = seed; self.keys = keys }
+
+    /// Keys 0..<n: a fixed batch.
+    public init(seed: UInt64, count: Int) { self.init(seed: seed, keys: (0..<count).map(UInt64.init)) }
+
+    /// U[−ε, ε] noise shaped like x [B, ...].
+    func uniform(_ x: Tensor, epsilon: Double) -> Tensor {
+        let perSample = x.count / max(x.shape[0], 1)
+        require(keys.count == x.shape[0], "perturbation: \(keys.count) noise keys for a batch of \(x.shape[0])")
+        var values = [Double](repeating: 0, count: x.count)
+        for (j, key) in keys.enumerated() {
+            var rng = RandomStream(seed: seed, 0xE95, key)
+            for e in 0..<perSample { values[j * perSample + e] = rng.uniform(-epsilon, epsilon) }
+        }
+        return Tensor(shape: x.shape, values: values, dtype: x.dtype)
+    }
+}
+
+/// Draws x' for a batch (nil for `.none`).
 public func perturb(_ x: Tensor, labels: [Int], with p: Perturbation, model: inout Model,
-                    range: PixelRange, rng: inout RandomStream) throws -> Tensor? {
+                    range: PixelRange, noise: PerturbationNoise) throws -> Tensor? {
     switch p {
     case .none: return nil
     case .uniform(let eps):
-        let noise = Tensor.uniform(x.shape, low: -eps, high: eps, dtype: x.dtype, rng: &rng)
-        return projectToBall(binary(.add, x, noise), center: x, epsilon: eps, range: range)
+        return projectToBall(binary(.add, x, noise.uniform(x, epsilon: eps)), center: x, epsilon: eps, range: range)
     case let .pgd(eps, alpha, steps, randomStart):
         var xa = x
-        if randomStart {
-            let noise = Tensor.uniform(x.shape, low: -eps, high: eps, dtype: x.dtype, rng: &rng)
-            xa = projectToBall(binary(.add, x, noise), center: x, epsilon: eps, range: range)
-        }
+        if randomStart { xa = projectToBall(binary(.add, x, noise.uniform(x, epsilon: eps)), center: x, epsilon: eps, range: range) }
         for _ in 0..<steps {
             let input = Variable(xa, requiresGrad: true)
             let loss = crossEntropy(model.logits(input), labels: labels)

@@ -17,6 +17,7 @@ public struct ParameterSpec: Sendable, Equatable {
 public struct RunningStatistic: Sendable {
     public var mean: Tensor
     public var variance: Tensor
+    public init(mean: Tensor, variance: Tensor) { self.mean = mean; self.variance = variance }
 }
 
 public enum ForwardMode: Sendable {

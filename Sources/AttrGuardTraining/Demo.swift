@@ -47,10 +47,10 @@ public struct DemoRun {
             if epoch != plan.epoch { plan = EpochPlan(count: train.count, globalBatch: globalBatch, seed: seed, epoch: epoch) }
             let indices = try plan.localIndices(step: step % plan.steps, rank: communicator.rank, size: communicator.size)
             let (x, labels) = loader.batch(indices, epoch: epoch)
-            // x' noise is drawn per (seed, step, rank): each rank perturbs its own slice.
-            var stepRng = RandomStream(seed: seed, 2, UInt64(step), UInt64(communicator.rank))
+            // x' noise per (step, sample): the same whichever rank holds the sample.
+            let noise = PerturbationNoise(seed: seed, keys: indices.map { UInt64(step) << 32 | UInt64($0) })
             last = try trainStep(&state, objective: objective, perturbation: perturbation, x: x, labels: labels,
-                                 learningRate: schedule.rate(at: step), range: PixelRange(), rng: &stepRng, communicator: communicator)
+                                 learningRate: schedule.rate(at: step), range: PixelRange(), noise: noise, communicator: communicator)
             report(step, last)
         }
         last["test_accuracy"] = try testAccuracy(state, communicator: communicator)

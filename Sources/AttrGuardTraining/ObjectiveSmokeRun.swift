@@ -36,9 +36,9 @@ public struct ObjectiveSmokeRun {
         let labels = (0..<batch).map { _ in Int(rng.next() % 10) }
         var totals: [Double] = []
         for step in 0..<steps {
-            var stepRng = RandomStream(seed: seed, 7, UInt64(step))
             let terms = try trainStep(&state, objective: entry.objective, perturbation: entry.perturbation, x: x, labels: labels,
-                                      learningRate: learningRate, range: PixelRange(), rng: &stepRng, communicator: Communicator.world)
+                                      learningRate: learningRate, range: PixelRange(),
+                                      noise: PerturbationNoise(seed: seed &+ UInt64(step), count: batch), communicator: Communicator.world)
             totals.append(terms["total"]!)
             report(step, terms)
         }

@@ -51,7 +51,7 @@ public struct StepBenchmark {
         let single = Communicator.world
         func step() throws {
             _ = try trainStep(&state, objective: objective, perturbation: perturbation, x: x, labels: labels,
-                              learningRate: 0.01, range: PixelRange(), rng: &rng, communicator: single)
+                              learningRate: 0.01, range: PixelRange(), noise: PerturbationNoise(seed: 0, count: batch), communicator: single)
         }
         for _ in 0..<2 { try step() }
         let clock = ContinuousClock()

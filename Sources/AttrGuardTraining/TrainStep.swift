@@ -28,23 +28,25 @@ public struct TrainingError: Error, CustomStringConvertible {
 
 /// One optimizer step on this rank's part of the global batch: objective on the tape, one
 /// backward for the parameter gradients, MPI average across ranks, the same SGD step everywhere.
-/// Returns the loss terms (averaged across ranks).
+/// Returns the loss terms (averaged across ranks). Throws before the update when a term is not finite.
 public func trainStep(_ state: inout TrainingState, objective: Objective, perturbation: Perturbation,
                       x: Tensor, labels: [Int], learningRate: Double, range: PixelRange,
-                      rng: inout RandomStream, communicator: Communicator) throws -> [String: Double] {
+                      noise: PerturbationNoise, communicator: Communicator?) throws -> [String: Double] {
     let bound = state.parameters.variables()
     var model = Model(network: state.network, parameters: bound, statistics: state.statistics, mode: .training)
     var attack = Model(network: state.network, parameters: BoundParameters(names: bound.names, variables: bound.variables.map(\.detached)),
                        statistics: state.statistics, mode: .trainingFrozenStatistics)
     let perturbed = objective.needsPerturbation
-        ? try perturb(x, labels: labels, with: perturbation, model: &attack, range: range, rng: &rng) ?? x : nil
+        ? try perturb(x, labels: labels, with: perturbation, model: &attack, range: range, noise: noise) ?? x : nil
     let terms = try objective.terms(&model, x: x, perturbed: perturbed, labels: labels)
     let grads = try grad(of: terms.total, wrt: bound.variables)
     let flat = state.parameters.pack(grads)
-    try communicator.allreduce(flat, op: .average)
+    // nil communicator: local step (the `weights` sync mode averages weights every K steps instead).
+    try communicator?.allreduce(flat, op: .average)
 
     let names = ["ce", "regularizer", "l2_term", "cos_term", "total"].filter { terms.named[$0] != nil }
-    let averaged = try communicator.allreduce(names.map { terms.named[$0]!.value.item }, op: .average)
+    let local = names.map { terms.named[$0]!.value.item }
+    let averaged = try communicator?.allreduce(local, op: .average) ?? local
     if let bad = zip(names, averaged).first(where: { !$0.1.isFinite }) {
         throw TrainingError(step: state.step, message: "\(bad.0) is \(bad.1); stopping before the update")
     }

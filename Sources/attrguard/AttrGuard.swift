@@ -5,5 +5,6 @@ struct AttrGuard: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attrguard",
         abstract: "Train image classifiers with stable feature attributions, and measure that stability.",
-        subcommands: [GoldenCommand.self, DemoCommand.self, DataCommand.self, BenchCommand.self, AllreduceCheckCommand.self])
+        subcommands: [TrainCommand.self, GoldenCommand.self, DemoCommand.self, DataCommand.self, BenchCommand.self,
+                      AllreduceCheckCommand.self])
 }

@@ -33,8 +33,8 @@ import Testing
             let bound = params.variables()
             var model = Model(network: net, parameters: bound, statistics: stats, mode: .training)
             var attack = Model(network: net, parameters: bound, statistics: stats, mode: .trainingFrozenStatistics)
-            var prng = RandomStream(seed: 9, UInt64(step))
-            let xp = try perturb(x, labels: labels, with: perturbation, model: &attack, range: PixelRange(), rng: &prng)
+            let xp = try perturb(x, labels: labels, with: perturbation, model: &attack, range: PixelRange(),
+                                 noise: PerturbationNoise(seed: 9 &+ UInt64(step), count: 8))
             let terms = try objective.terms(&model, x: x, perturbed: xp, labels: labels)
             for (name, v) in terms.named where v.value.count == 1 { #expect(v.value.item.isFinite, "\(objective.name) \(name)") }
             totals.append(terms.total.value.item)
@@ -57,7 +57,7 @@ import Testing
         var model = Model(network: net, parameters: params.variables(), statistics: [:], mode: .training)
         let x = Tensor.uniform([4, 3, 2, 2], low: 0, high: 1, dtype: .float64, rng: &rng)
         for p in [Perturbation.uniform(epsilon: 0.1), .pgd(epsilon: 0.1, stepSize: 0.04, steps: 5, randomStart: true)] {
-            let xp = try #require(try perturb(x, labels: [0, 1, 2, 0], with: p, model: &model, range: PixelRange(), rng: &rng))
+            let xp = try #require(try perturb(x, labels: [0, 1, 2, 0], with: p, model: &model, range: PixelRange(), noise: PerturbationNoise(seed: 3, count: 4)))
             let d = zip(xp.doubles, x.doubles).map { abs($0 - $1) }
             #expect(d.max()! <= 0.1 + 1e-12 && d.max()! > 0.05)
             #expect(xp.doubles.allSatisfy { $0 >= 0 && $0 <= 1 })
@@ -65,7 +65,7 @@ import Testing
         // PGD raises the loss.
         func ce(_ t: Tensor) -> Double { crossEntropy(model.logits(Variable(t)), labels: [0, 1, 2, 0]).value.item }
         let adv = try perturb(x, labels: [0, 1, 2, 0], with: .pgd(epsilon: 0.1, stepSize: 0.04, steps: 5, randomStart: false),
-                              model: &model, range: PixelRange(), rng: &rng)!
+                              model: &model, range: PixelRange(), noise: PerturbationNoise(seed: 3, count: 4))!
         #expect(ce(adv) > ce(x))
     }
 }

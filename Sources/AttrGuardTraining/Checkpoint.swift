@@ -1,0 +1,138 @@
+import AttrGuardCore
+import AttrGuardData
+import AttrGuardNN
+import Foundation
+
+/// Everything needed to continue a run exactly: weights, optimizer momentum, batch-norm
+/// running statistics, the step (which fixes the epoch, the data position, the learning rate
+/// and every random draw, all derived from (seed, step, sample)), the seed, the world size and
+/// the config.
+///
+/// File: "AGCKPT\0\0", u64 length of a JSON header, the header, then the tensors' raw bytes
+/// (little-endian) in the header's order. Written to a temporary file, synced and renamed.
+public struct Checkpoint {
+    public var step: Int
+    public var seed: UInt64
+    public var worldSize: Int
+    public var configText: String
+    public var parameters: ParameterSet
+    public var velocity: Tensor?
+    public var statistics: [String: RunningStatistic]
+
+    static let magic = Array("AGCKPT".utf8) + [0, 0]
+
+    struct Header: Codable {
+        var step: Int
+        var seed: UInt64
+        var worldSize: Int
+        var dtype: String
+        var config: String
+        var parameterNames: [String]
+        var parameterShapes: [[Int]]
+        /// name, element count — in file order after the header.
+        var tensors: [TensorEntry]
+    }
+
+    struct TensorEntry: Codable { var name: String; var count: Int }
+
+    public init(step: Int, seed: UInt64, worldSize: Int, configText: String, parameters: ParameterSet, velocity: Tensor?,
+                statistics: [String: RunningStatistic]) {
+        self.step = step; self.seed = seed; self.worldSize = worldSize; self.configText = configText
+        self.parameters = parameters; self.velocity = velocity; self.statistics = statistics
+    }
+
+    public static func fileName(step: Int) -> String { String(format: "step-%08d.ckpt", step) }
+
+    public func write(directory: String, keep: Int) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var tensors: [(String, Tensor)] = [("parameters", parameters.flat)]
+        if let velocity { tensors.append(("velocity", velocity)) }
+        for name in statistics.keys.sorted() {
+            tensors.append(("\(name).running_mean", statistics[name]!.mean))
+            tensors.append(("\(name).running_var", statistics[name]!.variance))
+        }
+        let header = Header(step: step, seed: seed, worldSize: worldSize, dtype: parameters.dtype.rawValue, config: configText,
+                            parameterNames: parameters.names, parameterShapes: parameters.specs.map(\.shape),
+                            tensors: tensors.map { TensorEntry(name: $0.0, count: $0.1.count) })
+        let json = try JSONEncoder().encode(header)
+        var data = Data(Checkpoint.magic)
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(json)
+        for (_, t) in tensors { data.append(Data(bytes: t.rawPointer, count: t.count * t.dtype.byteSize)) }
+        try writeAtomically(data, to: (directory as NSString).appendingPathComponent(Checkpoint.fileName(step: step)))
+        // Keep the newest `keep` checkpoints.
+        for old in try Checkpoint.list(directory: directory).dropLast(keep) {
+            try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(Checkpoint.fileName(step: old)))
+        }
+    }
+
+    /// Steps of the checkpoints in `directory`, oldest first.
+    public static func list(directory: String) throws -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.compactMap { n -> Int? in
+            guard n.hasPrefix("step-"), n.hasSuffix(".ckpt") else { return nil }
+            return Int(n.dropFirst(5).dropLast(5))
+        }.sorted()
+    }
+
+    /// The newest checkpoint in `directory` (a file path is accepted too).
+    public static func latest(in path: String) throws -> String {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw DataError(file: path, "no such checkpoint or directory") }
+        if !isDir.boolValue { return path }
+        guard let step = try list(directory: path).last else { throw DataError(file: path, "holds no checkpoint (step-*.ckpt)") }
+        return (path as NSString).appendingPathComponent(fileName(step: step))
+    }
+
+    /// Reads a checkpoint for `network`; a checkpoint of another architecture is an error naming the first difference.
+    public static func read(_ path: String, network: Network) throws -> Checkpoint {
+        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "cannot be read") }
+        guard data.count >= 16, Array(data.prefix(8)) == magic else { throw DataError(file: path, "not an AttrGuard checkpoint (bad magic)") }
+        let length = Int(data[8..<16].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
+        guard 16 + length <= data.count else { throw DataError(file: path, "truncated header") }
+        let header: Header
+        do { header = try JSONDecoder().decode(Header.self, from: data[16..<(16 + length)]) } catch {
+            throw DataError(file: path, "unreadable header (\(error))")
+        }
+        guard let dtype = DType(rawValue: header.dtype) else { throw DataError(file: path, "unknown dtype \(header.dtype)") }
+        let expected = network.parameterSpecs
+        if header.parameterNames != expected.map(\.name) || header.parameterShapes != expected.map(\.shape) {
+            let i = zip(header.parameterNames, expected.map(\.name)).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                ?? zip(header.parameterShapes, expected.map(\.shape)).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                ?? min(header.parameterNames.count, expected.count)
+            let theirs = i < header.parameterNames.count ? "\(header.parameterNames[i]) \(header.parameterShapes[i])" : "nothing"
+            let ours = i < expected.count ? "\(expected[i].name) \(expected[i].shape)" : "nothing"
+            throw DataError(file: path, "another architecture: parameter \(i) is \(theirs) in the checkpoint, \(ours) in the network "
+                            + "(\(header.parameterNames.count) vs \(expected.count) parameters)")
+        }
+        var offset = 16 + length
+        var tensors: [String: Tensor] = [:]
+        for entry in header.tensors {
+            let bytes = entry.count * dtype.byteSize
+            guard offset + bytes <= data.count else { throw DataError(file: path, "truncated: tensor \(entry.name) is cut short") }
+            let t = Tensor(zeros: [entry.count], dtype: dtype)
+            data[offset..<(offset + bytes)].withUnsafeBytes { t.rawPointer.copyMemory(from: $0.baseAddress!, byteCount: bytes) }
+            tensors[entry.name] = t
+            offset += bytes
+        }
+        guard offset == data.count else { throw DataError(file: path, "\(data.count - offset) unexpected bytes at the end") }
+        guard let flat = tensors["parameters"], flat.count == network.parameterCount else { throw DataError(file: path, "no parameter tensor") }
+        var values: [String: Tensor] = [:]
+        var at = 0
+        for spec in expected {
+            let n = Shape.count(spec.shape)
+            values[spec.name] = Tensor(storage: flat.storage, shape: spec.shape, offset: at)
+            at += n
+        }
+        let parameters = try ParameterSet(network: network, values: values, dtype: dtype, source: path)
+        var statistics: [String: RunningStatistic] = [:]
+        for (name, features) in network.batchNormLayers {
+            guard let m = tensors["\(name).running_mean"], let v = tensors["\(name).running_var"], m.count == features, v.count == features else {
+                throw DataError(file: path, "missing running statistics of batch norm \(name)")
+            }
+            statistics[name] = RunningStatistic(mean: m.reshaped([features]), variance: v.reshaped([features]))
+        }
+        return Checkpoint(step: header.step, seed: header.seed, worldSize: header.worldSize, configText: header.config,
+                          parameters: parameters, velocity: tensors["velocity"], statistics: statistics)
+    }
+}

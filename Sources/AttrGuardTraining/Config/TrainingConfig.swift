@@ -1,0 +1,193 @@
+import AttrGuardAttribution
+import AttrGuardCore
+import AttrGuardData
+import AttrGuardNN
+import Foundation
+
+/// An experiment, as read from a YAML file (every key is documented in configs/README.md).
+public struct TrainingConfig: Sendable {
+    public enum Dataset: String, Sendable { case synthetic, cifar10, packed }
+    public enum SyncMode: String, Sendable { case gradients, weights }
+
+    public var seed: UInt64
+    public var dtype: DType
+    // model
+    public var layers: [LayerSpec]
+    public var inputShape: [Int]
+    // data
+    public var dataset: Dataset
+    public var dataPath: String
+    public var testPath: String
+    public var syntheticTrainPerClass: Int
+    public var syntheticTestPerClass: Int
+    public var augmentation: Augmentation
+    public var pixelRange: PixelRange
+    // method
+    public var objective: Objective
+    public var perturbation: Perturbation
+    // optimisation
+    public var optimizer: SGD
+    public var schedule: LearningRateSchedule
+    public var scheduleDefinedByEpochs: Bool
+    // loop
+    public var epochs: Int
+    public var globalBatch: Int
+    public var maxSteps: Int?
+    public var sync: SyncMode
+    public var syncEvery: Int
+    public var logEvery: Int
+    public var evalEvery: Int
+    public var evalSamples: Int
+    public var consistencyEvery: Int
+    // outputs
+    public var checkpointDir: String?
+    public var checkpointEvery: Int
+    public var checkpointKeep: Int
+    public var metricsPath: String?
+    /// The effective YAML (after --set overrides), stored in checkpoints.
+    public var text: String
+
+    /// Reads `path`, applies `overrides` (`a.b=value`), validates everything.
+    public static func load(path: String, overrides: [String] = []) throws -> TrainingConfig {
+        guard let yaml = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ConfigError(file: path, key: "-", message: "cannot read the file")
+        }
+        return try parse(yaml: yaml, file: path, overrides: overrides)
+    }
+
+    public static func parse(yaml: String, file: String, overrides: [String] = []) throws -> TrainingConfig {
+        let r = try ConfigReader.parse(yaml: yaml, file: file, overrides: overrides)
+        let config = try TrainingConfig(r)
+        let unknown = r.unknownKeys()
+        if let first = unknown.first {
+            throw r.error(first, "unknown key\(unknown.count > 1 ? " (also: \(unknown.dropFirst().joined(separator: ", ")))" : "")")
+        }
+        return config
+    }
+
+    private init(_ r: ConfigReader) throws {
+        seed = UInt64(try r.int("seed", 0, min: 0))
+        dtype = DType(rawValue: try r.string("train.dtype", "float32", oneOf: ["float32", "float64"]))!
+
+        // data
+        dataset = Dataset(rawValue: try r.string("data.dataset", oneOf: ["synthetic", "cifar10", "packed"]))!
+        dataPath = try r.string("data.path", dataset == .synthetic ? "" : nil)
+        testPath = try r.string("data.test_path", dataset == .packed ? nil : "")
+        syntheticTrainPerClass = try r.int("data.train_per_class", 500, min: 1)
+        syntheticTestPerClass = try r.int("data.test_per_class", 100, min: 1)
+        switch try r.string("data.augmentation", "crop_flip", oneOf: ["none", "crop_flip", "resized_crop_flip"]) {
+        case "none": augmentation = .none
+        case "crop_flip": augmentation = .cropFlip(padding: try r.int("data.crop_padding", 4, min: 0))
+        default: augmentation = .resizedCropFlip(minScale: try r.double("data.min_scale", 0.35, min: 0.01))
+        }
+        let size = try r.int("data.image_size", dataset == .packed ? nil : 32, min: 1)
+        inputShape = [3, size, size]
+        pixelRange = PixelRange(low: 0, high: 1)
+
+        // model
+        let classes = try r.int("model.classes", 10, min: 2)
+        let activation: Activation = try r.string("model.activation", "softplus", oneOf: ["softplus", "relu"]) == "relu"
+            ? .relu : .softplus(beta: try r.double("model.beta", 10, min: 1e-6))
+        switch try r.string("model.name", oneOf: ["smallcnn", "resnet18", "layers"]) {
+        case "smallcnn":
+            guard size % 4 == 0 else { throw r.error("data.image_size", "smallcnn needs a multiple of 4, got \(size)") }
+            layers = Architectures.smallCNN(classes: classes, activation: activation, inputSize: size)
+        case "resnet18":
+            let stem = ResNetStem(rawValue: try r.string("model.stem", size >= 64 ? "imagenet" : "cifar", oneOf: ["cifar", "imagenet"]))!
+            layers = Architectures.resnet18(classes: classes, stem: stem, activation: activation)
+        default:
+            guard let list = r.raw("model.layers") else { throw r.error("model.layers", "missing (model.name is 'layers')") }
+            do { layers = try LayerSpec.list(from: list, path: "model.layers") } catch let e as NetworkError {
+                throw r.error(e.layer + (e.field.isEmpty ? "" : ".\(e.field)"), e.message)
+            }
+        }
+        do { _ = try Network(layers: layers, inputShape: inputShape) } catch let e as NetworkError {
+            throw r.error(e.layer.hasPrefix("model.") ? e.layer : "model.\(e.layer)", "\(e.field): \(e.message)")
+        }
+
+        // method
+        let target = AttributionTarget(rawValue: try r.string("method.attribution_of", "loss", oneOf: ["loss", "logit"]))!
+        let cosEps = try r.double("method.cos_eps", 1e-8, min: 0)
+        switch try r.string("method.name", oneOf: ["standard", "gradnorm", "l2cos", "igr", "pgd"]) {
+        case "standard": objective = .standard
+        case "gradnorm": objective = .gradNorm(lambda: try r.double("method.lambda", min: 0), target: target)
+        case "l2cos":
+            objective = .l2cos(lambdaL2: try r.double("method.lambda_l2", min: 0), lambdaCos: try r.double("method.lambda_cos", min: 0),
+                               cosEps: cosEps, target: target)
+        case "igr":
+            objective = .igr(lambda: try r.double("method.lambda", min: 0), steps: try r.int("method.ig_steps", 4, min: 1),
+                             cosEps: cosEps, target: target)
+        default: objective = .adversarial
+        }
+        let chosen = objective
+        let defaultPerturbation = { () -> String in
+            switch chosen {
+            case .l2cos: return "uniform"
+            case .igr, .adversarial: return "pgd"
+            default: return "none"
+            }
+        }()
+        let eps = try r.double("method.perturbation.epsilon", 8.0 / 255, min: 0)
+        switch try r.string("method.perturbation.kind", defaultPerturbation, oneOf: ["none", "uniform", "pgd"]) {
+        case "none": perturbation = .none
+        case "uniform": perturbation = .uniform(epsilon: eps)
+        default:
+            perturbation = .pgd(epsilon: eps, stepSize: try r.double("method.perturbation.step_size", 2.0 / 255, min: 0),
+                                steps: try r.int("method.perturbation.steps", 7, min: 1),
+                                randomStart: try r.bool("method.perturbation.random_start", true))
+        }
+        if objective.needsPerturbation, perturbation == .none {
+            throw r.error("method.perturbation.kind", "\(objective.name) needs x' (uniform or pgd)")
+        }
+
+        // optimisation
+        optimizer = SGD(momentum: try r.double("optim.momentum", 0.9, min: 0), nesterov: try r.bool("optim.nesterov", false),
+                        weightDecay: try r.double("optim.weight_decay", 5e-4, min: 0),
+                        decoupledWeightDecay: try r.bool("optim.decoupled_weight_decay", false))
+        let lr = try r.double("optim.lr", min: 0)
+        epochs = try r.int("train.epochs", 1, min: 1)
+        globalBatch = try r.int("train.global_batch", 128, min: 1)
+        maxSteps = r.has("train.max_steps") ? try r.int("train.max_steps", min: 1) : nil
+        // Schedule positions may be given in epochs (converted to steps once the data size is known).
+        scheduleDefinedByEpochs = try r.string("schedule.unit", "epochs", oneOf: ["epochs", "steps"]) == "epochs"
+        let warmup = try r.int("schedule.warmup", 0, min: 0)
+        switch try r.string("schedule.kind", "cosine", oneOf: ["constant", "step", "multistep", "cosine"]) {
+        case "constant": schedule = LearningRateSchedule(base: lr, kind: .constant, warmupSteps: warmup)
+        case "step":
+            schedule = LearningRateSchedule(base: lr, kind: .step(every: try r.int("schedule.every", min: 1), gamma: try r.double("schedule.gamma", 0.1, min: 0)),
+                                            warmupSteps: warmup)
+        case "multistep":
+            schedule = LearningRateSchedule(base: lr, kind: .multiStep(milestones: try r.intList("schedule.milestones", []),
+                                                                       gamma: try r.double("schedule.gamma", 0.1, min: 0)), warmupSteps: warmup)
+        default:
+            schedule = LearningRateSchedule(base: lr, kind: .cosine(totalSteps: 0, minimum: try r.double("schedule.min_lr", 0, min: 0)),
+                                            warmupSteps: warmup)
+        }
+        sync = SyncMode(rawValue: try r.string("train.sync", "gradients", oneOf: ["gradients", "weights"]))!
+        syncEvery = try r.int("train.sync_every", 8, min: 1)
+        logEvery = try r.int("train.log_every", 10, min: 1)
+        evalEvery = try r.int("train.eval_every", 0, min: 0)
+        evalSamples = try r.int("train.eval_samples", 0, min: 0)
+        consistencyEvery = try r.int("train.consistency_every", 50, min: 0)
+
+        checkpointDir = r.has("checkpoint.dir") ? try r.string("checkpoint.dir") : nil
+        checkpointEvery = try r.int("checkpoint.every", 0, min: 0)
+        checkpointKeep = try r.int("checkpoint.keep", 3, min: 1)
+        metricsPath = r.has("log.metrics") ? try r.string("log.metrics") : nil
+        text = r.yaml()
+    }
+
+    /// The schedule with epoch-based positions converted to steps and the cosine length set.
+    public func resolvedSchedule(stepsPerEpoch: Int, totalSteps: Int) -> LearningRateSchedule {
+        var s = schedule
+        let k = scheduleDefinedByEpochs ? stepsPerEpoch : 1
+        s.warmupSteps *= k
+        switch s.kind {
+        case .constant: break
+        case let .step(every, gamma): s.kind = .step(every: every * k, gamma: gamma)
+        case let .multiStep(milestones, gamma): s.kind = .multiStep(milestones: milestones.map { $0 * k }, gamma: gamma)
+        case let .cosine(_, minimum): s.kind = .cosine(totalSteps: totalSteps, minimum: minimum)
+        }
+        return s
+    }
+}

@@ -1,0 +1,227 @@
+import AttrGuardAttribution
+import AttrGuardCore
+import AttrGuardData
+import AttrGuardDistributed
+import AttrGuardNN
+import CZlib
+import Foundation
+
+/// `attrguard train`: one model trained by every rank of the communicator.
+///
+/// Per step each rank loads its slice of the global batch (EpochPlan), runs the objective on the
+/// tape, and the parameter gradients are averaged with one in-place all-reduce over the flat
+/// gradient buffer; every rank then takes the same SGD step, so weights stay identical (checked
+/// by an all-reduced hash every `consistency_every` steps). In `sync: weights` mode ranks step on
+/// their own gradients and average weights and momentum every `sync_every` steps (local SGD:
+/// K× less communication, at the cost of ranks drifting apart between averages).
+public struct Trainer {
+    public let config: TrainingConfig
+    public let communicator: Communicator
+    /// Rank 0's progress lines (the CLI prints them).
+    public var progress: (String) -> Void = { print($0) }
+
+    public init(config: TrainingConfig, communicator: Communicator) {
+        self.config = config
+        self.communicator = communicator
+    }
+
+    public struct Summary {
+        public var steps: Int
+        public var lastTerms: [String: Double]
+        public var testAccuracy: Double?
+        public var parameters: ParameterSet
+    }
+
+    /// Loads the train and test splits the config names.
+    func loadData() throws -> (train: ImageStore, test: ImageStore) {
+        let stores: (ImageStore, ImageStore)
+        switch config.dataset {
+        case .synthetic:
+            stores = (SyntheticDataset.store(count: config.syntheticTrainPerClass * 10, seed: config.seed),
+                      SyntheticDataset.store(count: config.syntheticTestPerClass * 10, seed: config.seed &+ 0x7E57))
+        case .cifar10:
+            stores = (try CIFAR10.load(directory: config.dataPath, split: .train), try CIFAR10.load(directory: config.dataPath, split: .test))
+        case .packed:
+            stores = (try PackedDataset.open(config.dataPath), try PackedDataset.open(config.testPath))
+        }
+        for (name, s) in [("data.path", stores.0), ("data.test_path", stores.1)] where s.imageShape != config.inputShape {
+            throw ConfigError(file: config.dataPath, key: name, message: "images are \(s.imageShape), the model expects \(config.inputShape) (data.image_size)")
+        }
+        return stores
+    }
+
+    public func run(resume: Bool) throws -> Summary {
+        let network = try Network(layers: config.layers, inputShape: config.inputShape)
+        let (train, test) = try loadData()
+        let classes = network.outputShape[0]
+        if let bad = train.labels.first(where: { $0 >= classes }) {
+            throw ConfigError(file: config.dataPath, key: "model.classes", message: "\(classes) classes, but the data has label \(bad)")
+        }
+        let plan0 = EpochPlan(count: train.count, globalBatch: config.globalBatch, seed: config.seed, epoch: 0)
+        guard plan0.steps > 0 else {
+            throw ConfigError(file: "config", key: "train.global_batch", message: "\(config.globalBatch) is larger than the \(train.count) training images")
+        }
+        guard config.globalBatch % communicator.size == 0 else {
+            throw ConfigError(file: "config", key: "train.global_batch", message: "\(config.globalBatch) is not divisible by \(communicator.size) ranks")
+        }
+        let stepsPerEpoch = plan0.steps
+        let totalSteps = min(config.maxSteps ?? Int.max, config.epochs * stepsPerEpoch)
+        let schedule = config.resolvedSchedule(stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps)
+
+        var rng = RandomStream(seed: config.seed, 1)
+        var state = TrainingState(network: network, parameters: ParameterSet(network: network, dtype: config.dtype, rng: &rng),
+                                  optimizer: config.optimizer)
+        if resume {
+            guard let dir = config.checkpointDir else { throw ConfigError(file: "config", key: "checkpoint.dir", message: "--resume needs a checkpoint directory") }
+            let path = try Checkpoint.latest(in: dir)
+            let c = try Checkpoint.read(path, network: network)
+            guard c.parameters.dtype == config.dtype else {
+                throw DataError(file: path, "holds \(c.parameters.dtype) weights, the config trains in \(config.dtype)")
+            }
+            state.parameters = c.parameters
+            state.optimizer.restore(velocity: c.velocity)
+            state.statistics = c.statistics
+            state.step = c.step
+            if communicator.rank == 0 {
+                progress("resumed from \(path) at step \(c.step)" + (c.worldSize != communicator.size ? " (written by \(c.worldSize) ranks, now \(communicator.size))" : ""))
+            }
+        }
+        // One model: rank 0's weights everywhere (they are equal already when seeds agree).
+        try communicator.broadcast(state.parameters.flat)
+
+        let loader = BatchLoader(store: train, augmentation: config.augmentation, seed: config.seed)
+        var metrics = try MetricsLog(path: communicator.rank == 0 ? config.metricsPath : nil, append: resume)
+        var plan = plan0
+        var lastTerms: [String: Double] = [:]
+        var testAccuracy: Double?
+        let clock = ContinuousClock()
+        var windowStart = clock.now, windowSteps = 0
+        let runStart = clock.now, firstStep = state.step
+        if communicator.rank == 0 {
+            progress("train: \(communicator.size) rank(s), \(network.parameterCount) parameters, \(config.objective.name), "
+                     + "global batch \(config.globalBatch), \(stepsPerEpoch) steps/epoch, steps \(state.step)..<\(totalSteps)")
+        }
+
+        while state.step < totalSteps {
+            let step = state.step, epoch = step / stepsPerEpoch
+            if epoch != plan.epoch { plan = EpochPlan(count: train.count, globalBatch: config.globalBatch, seed: config.seed, epoch: epoch) }
+            let indices = try plan.localIndices(step: step % stepsPerEpoch, rank: communicator.rank, size: communicator.size)
+            let (x, labels) = loader.batch(indices, epoch: epoch, dtype: config.dtype)
+            let noise = PerturbationNoise(seed: config.seed, keys: indices.map { UInt64(step) << 32 | UInt64($0) })
+            let lr = schedule.rate(at: step)
+            do {
+                lastTerms = try trainStep(&state, objective: config.objective, perturbation: config.perturbation, x: x, labels: labels,
+                                          learningRate: lr, range: config.pixelRange, noise: noise,
+                                          communicator: config.sync == .gradients ? communicator : nil)
+            } catch let e as TrainingError {
+                let kept = config.checkpointDir.flatMap { try? Checkpoint.list(directory: $0).last }.map { "; last checkpoint (step \($0)) kept" } ?? ""
+                throw TrainingError(step: e.step, message: e.message + kept)
+            }
+            let done = state.step
+            if config.sync == .weights && (done % config.syncEvery == 0 || done == totalSteps) {
+                try communicator.allreduce(state.parameters.flat, op: .average)
+                if let v = state.optimizer.velocity { try communicator.allreduce(v, op: .average) }
+                let keys = lastTerms.keys.sorted()   // the same order on every rank
+                lastTerms = try Dictionary(uniqueKeysWithValues: zip(keys, communicator.allreduce(keys.map { lastTerms[$0]! }, op: .average)))
+            }
+            windowSteps += 1
+            if config.consistencyEvery > 0 && done % config.consistencyEvery == 0 && (config.sync == .gradients || done % config.syncEvery == 0) {
+                guard try communicator.allEqual(weightHash(state.parameters.flat)) else {
+                    throw TrainingError(step: done, message: "weights differ across ranks (hash check); aborting")
+                }
+            }
+            if communicator.rank == 0 && (done % config.logEvery == 0 || done == totalSteps) {
+                let seconds = max(1e-9, (clock.now - windowStart).seconds)
+                let rate = Double(windowSteps * config.globalBatch) / seconds
+                let eta = (clock.now - runStart).seconds / Double(done - firstStep) * Double(totalSteps - done)
+                let terms = ["total", "ce", "regularizer", "l2_term", "cos_term"].compactMap { k in lastTerms[k].map { "\(k)=\(String(format: "%.4f", $0))" } }
+                progress(String(format: "epoch %d step %d/%d  %.1f img/s  lr %.4g  ", epoch + 1, done, totalSteps, rate, lr)
+                         + terms.joined(separator: "  ") + String(format: "  ETA %@", formatDuration(eta)))
+                try metrics.write(["step": done, "epoch": epoch, "lr": lr, "images_per_s": rate].merging(lastTerms.mapValues { $0 as Any }) { a, _ in a })
+                windowStart = clock.now; windowSteps = 0
+            }
+            let evaluate = config.evalEvery > 0 && done % config.evalEvery == 0
+            let checkpoint = config.checkpointDir != nil && config.checkpointEvery > 0 && done % config.checkpointEvery == 0
+            if evaluate || checkpoint || done == totalSteps {
+                // Running statistics come from each rank's own batches: average them first.
+                for name in state.statistics.keys.sorted() {   // the same order on every rank
+                    let s = state.statistics[name]!
+                    try communicator.allreduce(s.mean, op: .average)
+                    try communicator.allreduce(s.variance, op: .average)
+                    state.statistics[name] = s
+                }
+            }
+            if evaluate || done == totalSteps {
+                testAccuracy = try accuracy(state, test)
+                if communicator.rank == 0 {
+                    progress(String(format: "eval step %d: test accuracy %.2f%%", done, 100 * testAccuracy!))
+                    try metrics.write(["step": done, "epoch": epoch, "test_accuracy": testAccuracy!])
+                }
+            }
+            if (checkpoint || done == totalSteps), let dir = config.checkpointDir {
+                if communicator.rank == 0 {
+                    try Checkpoint(step: done, seed: config.seed, worldSize: communicator.size, configText: config.text,
+                                   parameters: state.parameters, velocity: state.optimizer.velocity, statistics: state.statistics)
+                        .write(directory: dir, keep: config.checkpointKeep)
+                }
+                try communicator.barrier()
+            }
+        }
+        return Summary(steps: state.step, lastTerms: lastTerms, testAccuracy: testAccuracy, parameters: state.parameters)
+    }
+
+    /// Test accuracy with batch norm in evaluation mode; each rank scores every size-th image.
+    func accuracy(_ state: TrainingState, _ test: ImageStore) throws -> Double {
+        let count = config.evalSamples > 0 ? min(config.evalSamples, test.count) : test.count
+        let mine = Array(stride(from: communicator.rank, to: count, by: communicator.size))
+        let loader = BatchLoader(store: test)
+        var correct = 0.0
+        for start in stride(from: 0, to: mine.count, by: 100) {
+            let (x, labels) = loader.batch(Array(mine[start..<min(mine.count, start + 100)]), epoch: 0, dtype: config.dtype)
+            var model = Model(network: state.network, parameters: state.parameters.variables(), statistics: state.statistics, mode: .evaluation)
+            correct += Double(zip(argmaxRows(model.logits(Variable(x)).value), labels).filter { $0 == $1 }.count)
+        }
+        return try communicator.allreduce([correct], op: .sum)[0] / Double(count)
+    }
+}
+
+/// crc32 of the weights' bytes in both halves, as one 64-bit value: equal on every rank or diverged.
+func weightHash(_ flat: Tensor) -> UInt64 {
+    let bytes = flat.count * flat.dtype.byteSize, half = bytes / 2
+    let base = flat.rawPointer.assumingMemoryBound(to: UInt8.self)
+    let a = crc32(0, base, UInt32(half)), b = crc32(0, base + half, UInt32(bytes - half))
+    return UInt64(a) << 32 | UInt64(b)
+}
+
+/// JSON lines of metrics, flushed per line (rank 0 only; a nil path writes nothing).
+struct MetricsLog {
+    private var handle: FileHandle?
+
+    init(path: String?, append: Bool) throws {
+        guard let path else { return }
+        let url = URL(fileURLWithPath: path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        if !append || !FileManager.default.fileExists(atPath: path) {
+            guard FileManager.default.createFile(atPath: path, contents: nil) else { throw DataError(file: path, "cannot create the metrics file") }
+        }
+        handle = try FileHandle(forWritingTo: url)
+        try handle?.seekToEnd()
+    }
+
+    mutating func write(_ record: [String: Any]) throws {
+        guard let handle else { return }
+        var line = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
+        line.append(0x0A)
+        try handle.write(contentsOf: line)
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
+func formatDuration(_ s: Double) -> String {
+    guard s.isFinite else { return "?" }
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+}

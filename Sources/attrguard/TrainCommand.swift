@@ -1,0 +1,35 @@
+import AttrGuardDistributed
+import AttrGuardTraining
+import ArgumentParser
+import Foundation
+
+/// `attrguard train --config X.yaml`: the distributed trainer (run it under mpirun for N ranks).
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model from a YAML config; under mpirun every rank trains its slice of each global batch.")
+
+    @Option(help: "Experiment config (YAML; keys in configs/README.md).") var config: String
+    @Option(name: .customLong("set"), help: "Override a config key, e.g. --set optim.lr=0.05 (repeatable).") var overrides: [String] = []
+    @Flag(help: "Continue from the newest checkpoint in checkpoint.dir.") var resume = false
+
+    func run() throws {
+        let comm = Communicator.world
+        do {
+            let cfg = try TrainingConfig.load(path: config, overrides: overrides)
+            var trainer = Trainer(config: cfg, communicator: comm)
+            trainer.progress = { line in print(line); fflushStandardOutput() }
+            let summary = try trainer.run(resume: resume)
+            if comm.rank == 0 { print("train: done after \(summary.steps) steps") }
+        } catch {
+            let message = "attrguard train: rank \(comm.rank) of \(comm.size): \(error)\n"
+            FileHandle.standardError.write(message.data(using: .utf8)!)
+            if comm.size > 1 { comm.abort(code: 1) }   // never leave other ranks waiting in a collective
+            throw ExitCode.failure
+        }
+        comm.finalize()
+    }
+}
+
+/// Progress lines must reach a pipe (mpirun, tee) as they happen.
+func fflushStandardOutput() { _ = fflush(nil) }
