@@ -42,10 +42,11 @@ let package = Package(
                           dependencies: ["AttrGuardTraining",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: optimized),
+        .target(name: "AttrGuardTestSupport", path: "Tests/AttrGuardTestSupport"),
         .testTarget(name: "AttrGuardCoreTests", dependencies: ["AttrGuardCore"]),
         .testTarget(name: "AttrGuardNNTests", dependencies: ["AttrGuardNN", "AttrGuardAttribution"]),
-        .testTarget(name: "AttrGuardDataTests", dependencies: ["AttrGuardData", "CTurboJPEG"]),
-        .testTarget(name: "AttrGuardDistributedTests", dependencies: ["AttrGuardDistributed"]),
-        .testTarget(name: "AttrGuardTrainingTests", dependencies: ["AttrGuardTraining", "AttrGuardData"]),
+        .testTarget(name: "AttrGuardDataTests", dependencies: ["AttrGuardData", "AttrGuardTestSupport"]),
+        .testTarget(name: "AttrGuardDistributedTests", dependencies: ["AttrGuardDistributed", "AttrGuardTestSupport"]),
+        .testTarget(name: "AttrGuardTrainingTests", dependencies: ["AttrGuardTraining", "AttrGuardData", "AttrGuardTestSupport"]),
     ]
 )

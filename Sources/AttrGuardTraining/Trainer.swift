@@ -50,7 +50,9 @@ public struct Trainer {
         return stores
     }
 
-    public func run(resume: Bool) throws -> Summary {
+    /// - Parameter stopAfter: end this invocation after that many steps, as an interruption would
+    ///   (the schedule still spans the whole run; resume continues it).
+    public func run(resume: Bool, stopAfter: Int? = nil) throws -> Summary {
         let network = try Network(layers: config.layers, inputShape: config.inputShape)
         let (train, test) = try loadData()
         let classes = network.outputShape[0]
@@ -102,7 +104,8 @@ public struct Trainer {
                      + "global batch \(config.globalBatch), \(stepsPerEpoch) steps/epoch, steps \(state.step)..<\(totalSteps)")
         }
 
-        while state.step < totalSteps {
+        let stopAt = min(totalSteps, stopAfter.map { state.step + $0 } ?? totalSteps)
+        while state.step < stopAt {
             let step = state.step, epoch = step / stepsPerEpoch
             if epoch != plan.epoch { plan = EpochPlan(count: train.count, globalBatch: config.globalBatch, seed: config.seed, epoch: epoch) }
             let indices = try plan.localIndices(step: step % stepsPerEpoch, rank: communicator.rank, size: communicator.size)
@@ -130,7 +133,7 @@ public struct Trainer {
                     throw TrainingError(step: done, message: "weights differ across ranks (hash check); aborting")
                 }
             }
-            if communicator.rank == 0 && (done % config.logEvery == 0 || done == totalSteps) {
+            if communicator.rank == 0 && (done % config.logEvery == 0 || done == stopAt) {
                 let seconds = max(1e-9, (clock.now - windowStart).seconds)
                 let rate = Double(windowSteps * config.globalBatch) / seconds
                 let eta = (clock.now - runStart).seconds / Double(done - firstStep) * Double(totalSteps - done)
@@ -142,7 +145,8 @@ public struct Trainer {
             }
             let evaluate = config.evalEvery > 0 && done % config.evalEvery == 0
             let checkpoint = config.checkpointDir != nil && config.checkpointEvery > 0 && done % config.checkpointEvery == 0
-            if evaluate || checkpoint || done == totalSteps {
+            let last = done == stopAt
+            if evaluate || checkpoint || last {
                 // Running statistics come from each rank's own batches: average them first.
                 for name in state.statistics.keys.sorted() {   // the same order on every rank
                     let s = state.statistics[name]!
@@ -151,14 +155,14 @@ public struct Trainer {
                     state.statistics[name] = s
                 }
             }
-            if evaluate || done == totalSteps {
+            if evaluate || last {
                 testAccuracy = try accuracy(state, test)
                 if communicator.rank == 0 {
                     progress(String(format: "eval step %d: test accuracy %.2f%%", done, 100 * testAccuracy!))
                     try metrics.write(["step": done, "epoch": epoch, "test_accuracy": testAccuracy!])
                 }
             }
-            if (checkpoint || done == totalSteps), let dir = config.checkpointDir {
+            if checkpoint || last, let dir = config.checkpointDir {
                 if communicator.rank == 0 {
                     try Checkpoint(step: done, seed: config.seed, worldSize: communicator.size, configText: config.text,
                                    parameters: state.parameters, velocity: state.optimizer.velocity, statistics: state.statistics)

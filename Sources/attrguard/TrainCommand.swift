@@ -12,6 +12,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Experiment config (YAML; keys in configs/README.md).") var config: String
     @Option(name: .customLong("set"), help: "Override a config key, e.g. --set optim.lr=0.05 (repeatable).") var overrides: [String] = []
     @Flag(help: "Continue from the newest checkpoint in checkpoint.dir.") var resume = false
+    @Option(help: "Stop after this many steps (a planned interruption: the schedule still spans the whole run).") var stopAfter: Int?
 
     func run() throws {
         let comm = Communicator.world
@@ -19,7 +20,7 @@ struct TrainCommand: ParsableCommand {
             let cfg = try TrainingConfig.load(path: config, overrides: overrides)
             var trainer = Trainer(config: cfg, communicator: comm)
             trainer.progress = { line in print(line); fflushStandardOutput() }
-            let summary = try trainer.run(resume: resume)
+            let summary = try trainer.run(resume: resume, stopAfter: stopAfter)
             if comm.rank == 0 { print("train: done after \(summary.steps) steps") }
         } catch {
             let message = "attrguard train: rank \(comm.rank) of \(comm.size): \(error)\n"

@@ -1,15 +1,9 @@
 import AttrGuardData
 import Foundation
+import AttrGuardTestSupport
 import Testing
 
-let sharedDatasets = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/datasets")
-
-func temporaryDirectory() throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("attrguard-data-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
+let sharedDatasets = sharedDirectory.appendingPathComponent("datasets")
 
 @Suite struct CIFAR10Tests {
     @Test func realCIFAR10HasTheOfficialCounts() throws {

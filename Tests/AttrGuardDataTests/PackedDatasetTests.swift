@@ -1,5 +1,6 @@
 import AttrGuardData
 import Foundation
+import AttrGuardTestSupport
 import Testing
 
 @Suite struct PackedDatasetTests {

@@ -1,41 +1,14 @@
 import AttrGuardCore
 import AttrGuardTraining
 import Foundation
+import AttrGuardTestSupport
 import Testing
 
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-let goldenDirectory = repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/golden")
+let goldenDirectory = sharedDirectory.appendingPathComponent("golden")
 
 func goldenFiles() -> [String] {
     let files = (try? FileManager.default.contentsOfDirectory(atPath: goldenDirectory.path)) ?? []
     return files.filter { $0.hasSuffix(".json") }.sorted().map { goldenDirectory.appendingPathComponent($0).path }
-}
-
-func attrguardBinary() -> String {
-    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for candidate in [dir, dir.deletingLastPathComponent()] where FileManager.default.isExecutableFile(atPath: candidate.appendingPathComponent("attrguard").path) {
-        return candidate.appendingPathComponent("attrguard").path
-    }
-    return repositoryRoot.appendingPathComponent(".build/debug/attrguard").path
-}
-
-func runAttrguard(_ arguments: [String]) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: attrguardBinary())
-    p.arguments = arguments
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-}
-
-func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("attrguard-test-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
 }
 
 @Suite struct GoldenTests {
@@ -67,7 +40,7 @@ func temporaryDirectory() throws -> URL {
         #expect(out.contains("PASS seq-softplus-l2cos [float64]"))
 
         // Nudge one regularizer parameter gradient by 1e-6 relative: float64 must catch it.
-        let dir = try temporaryDirectory()
+        let dir = URL(fileURLWithPath: try temporaryDirectory())
         var root = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as! [String: Any]
         var expected = root["expected"] as! [String: Any]
         var reg = expected["regularizer_param_grads"] as! [String: Any]
@@ -87,7 +60,7 @@ func temporaryDirectory() throws -> URL {
     }
 
     @Test func malformedCasesNameTheFileAndKey() throws {
-        let dir = try temporaryDirectory()
+        let dir = URL(fileURLWithPath: try temporaryDirectory())
         func write(_ name: String, _ object: [String: Any]) throws -> String {
             let url = dir.appendingPathComponent(name)
             try JSONSerialization.data(withJSONObject: object).write(to: url)

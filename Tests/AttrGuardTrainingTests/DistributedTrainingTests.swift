@@ -1,0 +1,150 @@
+import AttrGuardCore
+import AttrGuardNN
+import AttrGuardTestSupport
+import AttrGuardTraining
+import Foundation
+import Testing
+
+/// A small config without batch norm (batch statistics are per rank, as in PyTorch DDP without
+/// SyncBatchNorm, so only BN-free networks can match across rank counts exactly).
+func equivalenceConfig(method: String, directory: String, steps: Int) -> String {
+    let methodBlock = method == "igr"
+        ? "{name: igr, attribution_of: logit, lambda: 1.0, ig_steps: 2, perturbation: {kind: pgd, epsilon: 0.0313725, step_size: 0.0313725, steps: 1, random_start: true}}"
+        : "{name: l2cos, lambda_l2: 1.0, lambda_cos: 1.0, perturbation: {kind: uniform, epsilon: 0.0313725}}"
+    return """
+    seed: 3
+    model:
+      name: layers
+      layers:
+        - {type: conv2d, in: 3, out: 8, kernel: 3, stride: 2, padding: 1}
+        - {type: softplus, beta: 10}
+        - {type: conv2d, in: 8, out: 8, kernel: 3, stride: 2, padding: 1}
+        - {type: softplus, beta: 10}
+        - {type: global_avgpool}
+        - {type: flatten}
+        - {type: linear, in: 8, out: 10}
+    data: {dataset: synthetic, train_per_class: 40, test_per_class: 5, augmentation: crop_flip}
+    method: \(methodBlock)
+    optim: {lr: 0.05, momentum: 0.9, weight_decay: 5.0e-4}
+    schedule: {kind: cosine, unit: steps, warmup: 3}
+    train: {epochs: 100, max_steps: \(steps), global_batch: 16, log_every: 10, consistency_every: 10}
+    checkpoint: {dir: \(directory)/checkpoints, every: 20, keep: 5}
+    log: {metrics: \(directory)/metrics.jsonl}
+    """
+}
+
+func finalWeights(_ directory: String, config: String) throws -> [Double] {
+    let cfg = try TrainingConfig.load(path: config)
+    let network = try Network(layers: cfg.layers, inputShape: cfg.inputShape)
+    return try Checkpoint.read(Checkpoint.latest(in: "\(directory)/checkpoints"), network: network).parameters.flat.doubles
+}
+
+func relativeDifference(_ a: [Double], _ b: [Double]) -> Double {
+    zip(a, b).map { abs($0 - $1) }.max()! / b.map(abs).max()!
+}
+
+@Suite(.serialized) struct DistributedTrainingTests {
+    /// 50 steps on 1, 2 and 4 ranks (4 oversubscribed on 2 cores) give the same weights.
+    @Test(arguments: ["l2cos", "igr"])
+    func sameWeightsForAnyRankCount(method: String) throws {
+        var weights: [Int: [Double]] = [:]
+        for ranks in [1, 2, 4] {
+            let dir = try temporaryDirectory()
+            let config = "\(dir)/config.yaml"
+            try equivalenceConfig(method: method, directory: dir, steps: 50).write(toFile: config, atomically: true, encoding: .utf8)
+            let (status, out) = try runMPI(ranks: ranks, ["train", "--config", config])
+            #expect(status == 0, "\(ranks) ranks: \(out)")
+            #expect(out.contains("train: done after 50 steps"))
+            weights[ranks] = try finalWeights(dir, config: config)
+        }
+        for ranks in [2, 4] {
+            let d = relativeDifference(weights[ranks]!, weights[1]!)
+            print("\(method): max relative weight difference, \(ranks) ranks vs 1: \(d)")
+            #expect(d < 1e-4)
+        }
+        // And training moved them: the comparison is not between two initialisations.
+        let dir = try temporaryDirectory()
+        try equivalenceConfig(method: method, directory: dir, steps: 1).write(toFile: "\(dir)/c.yaml", atomically: true, encoding: .utf8)
+        _ = try runAttrguard(["train", "--config", "\(dir)/c.yaml"])
+        #expect(relativeDifference(try finalWeights(dir, config: "\(dir)/c.yaml"), weights[1]!) > 1e-2)
+    }
+
+    /// 40 steps straight vs 20, stop, resume, 20 more: bit-for-bit the same weights.
+    @Test func resumeContinuesExactly() throws {
+        let a = try temporaryDirectory(), b = try temporaryDirectory()
+        for d in [a, b] { try equivalenceConfig(method: "l2cos", directory: d, steps: 40).write(toFile: "\(d)/c.yaml", atomically: true, encoding: .utf8) }
+        let (s1, o1) = try runMPI(ranks: 2, ["train", "--config", "\(a)/c.yaml"])
+        #expect(s1 == 0, "\(o1)")
+        let (s2, o2) = try runMPI(ranks: 2, ["train", "--config", "\(b)/c.yaml", "--stop-after", "20"])
+        #expect(s2 == 0 && o2.contains("train: done after 20 steps"), "\(o2)")
+        let (s3, o3) = try runMPI(ranks: 2, ["train", "--config", "\(b)/c.yaml", "--resume"])
+        #expect(s3 == 0 && o3.contains("resumed from") && o3.contains("at step 20"), "\(o3)")
+        #expect(try finalWeights(a, config: "\(a)/c.yaml") == finalWeights(b, config: "\(b)/c.yaml"))
+        // The metrics log continued rather than restarting.
+        let lines = try String(contentsOfFile: "\(b)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.filter { $0.contains("\"step\":40") && $0.contains("\"total\"") }.count == 1)
+        #expect(lines.filter { $0.contains("\"step\":10,") && $0.contains("\"total\"") }.count == 1)
+    }
+
+    /// SIGKILL one rank mid-run: every process is gone within 10 s, and the last checkpoint loads.
+    @Test func killingOneRankEndsTheJob() throws {
+        let dir = try temporaryDirectory()
+        let config = "\(dir)/c.yaml"
+        try equivalenceConfig(method: "l2cos", directory: dir, steps: 100_000).write(toFile: config, atomically: true, encoding: .utf8)
+        let job = try Child(repositoryRoot.appendingPathComponent("launch/mpirun.sh").path, ["-np", "2", "train", "--config", config])
+        let deadline = Date().addingTimeInterval(120)
+        while (try? Checkpoint.list(directory: "\(dir)/checkpoints").count) ?? 0 < 2 && Date() < deadline { usleep(100_000) }
+        let ranks = childPIDs(of: job.process.processIdentifier)
+        try #require(ranks.count == 2, "ranks: \(ranks), output: \(job.text)")
+        kill(ranks[1], SIGKILL)
+        let killed = Date()
+        let status = job.wait(timeout: 30)
+        let elapsed = Date().timeIntervalSince(killed)
+        print("killed rank pid \(ranks[1]); mpirun exited with \(status) after \(String(format: "%.1f", elapsed)) s")
+        #expect(elapsed < 10)
+        #expect(status != 0)
+        usleep(200_000)
+        #expect(ranks.allSatisfy { !isRunning($0) }, "a rank survived")
+        #expect(try finalWeights(dir, config: config).allSatisfy(\.isFinite))
+    }
+
+    @Test func badConfigsNameTheKey() throws {
+        let dir = try temporaryDirectory()
+        let good = equivalenceConfig(method: "l2cos", directory: dir, steps: 2)
+        let cases: [(String, String)] = [
+            (good.replacingOccurrences(of: "optim: {lr: 0.05,", with: "optim: {lr: 0.05, learning_rate: 1,"), "optim.learning_rate: unknown key"),
+            (good.replacingOccurrences(of: "global_batch: 16", with: "global_batch: sixteen"), "train.global_batch: expected an integer"),
+            (good.replacingOccurrences(of: "{type: linear, in: 8, out: 10}", with: "{type: linear, in: 9, out: 10}"),
+             "model.layers[6]: in: is 9 but the input has 8 features"),
+            (good.replacingOccurrences(of: "name: l2cos", with: "name: l2cosine"), "method.name: 'l2cosine' is not one of"),
+        ]
+        for (i, (text, message)) in cases.enumerated() {
+            try text.write(toFile: "\(dir)/bad\(i).yaml", atomically: true, encoding: .utf8)
+            let (status, out) = try runAttrguard(["train", "--config", "\(dir)/bad\(i).yaml"])
+            #expect(status != 0 && out.contains("bad\(i).yaml: \(message)"), "\(out)")
+        }
+        let (status, out) = try runAttrguard(["train", "--config", "\(dir)/bad0.yaml", "--set", "optim.learning_rate", "--set", "x=1"])
+        #expect(status != 0 && out.contains("--set"), "\(out)")
+        // --set overrides a value and can fix a bad one.
+        try good.write(toFile: "\(dir)/good.yaml", atomically: true, encoding: .utf8)
+        let cfg = try TrainingConfig.load(path: "\(dir)/good.yaml", overrides: ["optim.lr=0.2", "train.max_steps=7"])
+        #expect(cfg.schedule.base == 0.2 && cfg.maxSteps == 7)
+    }
+}
+
+/// Alive and not a zombie (an orphaned rank may wait for a reaper that a container lacks).
+func isRunning(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+    return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
+}
+
+/// Direct children of `pid` (the ranks mpirun started).
+func childPIDs(of pid: Int32) -> [Int32] {
+    let all = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return all.compactMap(Int32.init).filter { child in
+        guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 2 && Int32(fields[1]) == pid && stat.contains("(attrguard)")
+    }.sorted()
+}
