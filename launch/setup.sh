@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Fresh machine to a first training run: system packages, release build, and the quickstart:
-# a double-backprop (l2 + cosine input-gradient alignment) training run on generated images,
-# one MPI rank per core.
+# a double-backprop (l2 + cosine input-gradient alignment) training on the generated dataset,
+# one MPI rank per core (configs/quickstart.yaml; checkpoints and metrics under runs/quickstart).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source launch/install-deps.sh
 swift build -c release
-launch/mpirun.sh -np "${RANKS:-$(nproc)}" demo "$@"
+launch/train.sh configs/quickstart.yaml "$@"
