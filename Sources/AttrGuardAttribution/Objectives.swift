@@ -16,8 +16,10 @@ public enum Objective: Sendable, Equatable {
     case standard
     /// λ · meanᵢ ‖g(x)ᵢ‖²
     case gradNorm(lambda: Double, target: AttributionTarget)
-    /// λ_l2 · meanᵢ ‖g(x)ᵢ − g(x')ᵢ‖² + λ_cos · meanᵢ (1 − cos(g(x)ᵢ, g(x')ᵢ))
-    case l2cos(lambdaL2: Double, lambdaCos: Double, cosEps: Double, target: AttributionTarget)
+    /// λ_l2 · meanᵢ ‖g(x)ᵢ − g(x')ᵢ‖² + λ_cos · meanᵢ (1 − cos(g(x)ᵢ, g(x')ᵢ)).
+    /// `detachSource` treats g(x) as a constant in R (only g(x') is pulled towards it), as the
+    /// l2+cosine authors' code does by default.
+    case l2cos(lambdaL2: Double, lambdaCos: Double, cosEps: Double, target: AttributionTarget, detachSource: Bool = false)
     /// λ · meanᵢ (1 − cos(IG(x)ᵢ, IG(x')ᵢ)), m path steps
     case igr(lambda: Double, steps: Int, cosEps: Double, target: AttributionTarget)
     /// CE on x' alone (adversarial training when x' comes from PGD).
@@ -65,8 +67,9 @@ public enum Objective: Sendable, Equatable {
             t.named["input_grad"] = g
             let flat = g.flattenedBatch()
             t.named["regularizer"] = (flat * flat).sum(axes: [1]).mean() * lambda
-        case let .l2cos(l2, cos, eps, target):
-            let (g, logits) = try inputGradient(&model, x, labels: labels, target: target, createGraph: true)
+        case let .l2cos(l2, cos, eps, target, detachSource):
+            let (source, logits) = try inputGradient(&model, x, labels: labels, target: target, createGraph: !detachSource)
+            let g = detachSource ? source.detached : source
             let gAdv = try inputGradient(&model, needX(), labels: labels, target: target, createGraph: true).gradient
             let l2Term = squaredL2PerSample(g, gAdv).mean()
             let cosTerm = (1.0 - cosineSimilarityPerSample(g, gAdv, eps: eps)).mean()

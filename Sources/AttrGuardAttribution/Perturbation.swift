@@ -11,18 +11,39 @@ public enum Perturbation: Sendable, Equatable {
     case pgd(epsilon: Double, stepSize: Double, steps: Int, randomStart: Bool)
 }
 
-/// The valid pixel range of inputs (after any normalisation the data layer applies).
+/// Where inputs live, per channel: the valid range, and how a pixel-space ε maps to input
+/// units. Raw pixels are [0, 1] with scale 1; inputs normalised as (p − mean)/std range over
+/// [−mean/std, (1 − mean)/std] and an ε of 8/255 in pixels is 8/255/std there.
 public struct PixelRange: Sendable, Equatable {
-    public var low: Double, high: Double
-    public init(low: Double = 0, high: Double = 1) { self.low = low; self.high = high }
+    public var low: [Double], high: [Double], scale: [Double]
+
+    public init(low: Double = 0, high: Double = 1) { self.low = [low]; self.high = [high]; scale = [1] }
+
+    public static func normalized(mean: [Double], std: [Double]) -> PixelRange {
+        var r = PixelRange()
+        r.low = zip(mean, std).map { -$0 / $1 }
+        r.high = zip(mean, std).map { (1 - $0) / $1 }
+        r.scale = std.map { 1 / $0 }
+        return r
+    }
+
+    /// Per-element channel of x [B, C, ...] (0 when the range is the same for all channels).
+    func channel(_ i: Int, _ shape: [Int]) -> Int {
+        guard low.count > 1 else { return 0 }
+        let plane = shape.dropFirst(2).reduce(1, *)
+        return (i / plane) % shape[1]
+    }
 }
 
-/// Clamps x elementwise to [max(lo, center−ε), min(hi, center+ε)].
+/// Clamps x elementwise to [max(lo, center − ε), min(hi, center + ε)], per channel.
 public func projectToBall(_ x: Tensor, center: Tensor, epsilon: Double, range: PixelRange) -> Tensor {
     let v = x.doubles, c = center.doubles
-    return Tensor(shape: x.shape, values: zip(v, c).map { xi, ci in
-        Swift.min(Swift.max(xi, Swift.max(range.low, ci - epsilon)), Swift.min(range.high, ci + epsilon))
-    }, dtype: x.dtype)
+    var out = [Double](repeating: 0, count: v.count)
+    for i in v.indices {
+        let ch = range.channel(i, x.shape), e = epsilon * range.scale[ch]
+        out[i] = Swift.min(Swift.max(v[i], Swift.max(range.low[ch], c[i] - e)), Swift.min(range.high[ch], c[i] + e))
+    }
+    return Tensor(shape: x.shape, values: out, dtype: x.dtype)
 }
 
 /// Where x''s random draws come from: sample j of the batch draws from
@@ -36,14 +57,17 @@ public struct PerturbationNoise: Sendable {
     /// Keys 0..<n: a fixed batch.
     public init(seed: UInt64, count: Int) { self.init(seed: seed, keys: (0..<count).map(UInt64.init)) }
 
-    /// U[−ε, ε] noise shaped like x [B, ...].
-    func uniform(_ x: Tensor, epsilon: Double) -> Tensor {
+    /// U[−ε_c, ε_c] noise shaped like x [B, ...], ε_c = ε · range.scale[c].
+    func uniform(_ x: Tensor, epsilon: Double, range: PixelRange) -> Tensor {
         let perSample = x.count / max(x.shape[0], 1)
         require(keys.count == x.shape[0], "perturbation: \(keys.count) noise keys for a batch of \(x.shape[0])")
         var values = [Double](repeating: 0, count: x.count)
         for (j, key) in keys.enumerated() {
             var rng = RandomStream(seed: seed, 0xE95, key)
-            for e in 0..<perSample { values[j * perSample + e] = rng.uniform(-epsilon, epsilon) }
+            for e in 0..<perSample {
+                let i = j * perSample + e
+                values[i] = rng.uniform(-1, 1) * epsilon * range.scale[range.channel(i, x.shape)]
+            }
         }
         return Tensor(shape: x.shape, values: values, dtype: x.dtype)
     }
@@ -55,15 +79,18 @@ public func perturb(_ x: Tensor, labels: [Int], with p: Perturbation, model: ino
     switch p {
     case .none: return nil
     case .uniform(let eps):
-        return projectToBall(binary(.add, x, noise.uniform(x, epsilon: eps)), center: x, epsilon: eps, range: range)
+        return projectToBall(binary(.add, x, noise.uniform(x, epsilon: eps, range: range)), center: x, epsilon: eps, range: range)
     case let .pgd(eps, alpha, steps, randomStart):
         var xa = x
-        if randomStart { xa = projectToBall(binary(.add, x, noise.uniform(x, epsilon: eps)), center: x, epsilon: eps, range: range) }
+        if randomStart { xa = projectToBall(binary(.add, x, noise.uniform(x, epsilon: eps, range: range)), center: x, epsilon: eps, range: range) }
+        // α·sign(g), per channel in input units
+        let stepScale = Tensor(shape: [x.count], values: (0..<x.count).map { alpha * range.scale[range.channel($0, x.shape)] }, dtype: x.dtype)
+            .reshaped(x.shape)
         for _ in 0..<steps {
             let input = Variable(xa, requiresGrad: true)
             let loss = crossEntropy(model.logits(input), labels: labels)
             let g = try grad(of: loss, wrt: [input])[0].value
-            let stepped = binary(.add, xa, unary(.affine(scale: alpha, shift: 0), unary(.sign, g)))
+            let stepped = binary(.add, xa, binary(.mul, stepScale, unary(.sign, g)))
             xa = projectToBall(stepped, center: x, epsilon: eps, range: range)
         }
         return xa

@@ -16,7 +16,9 @@ public struct Checkpoint {
     public var worldSize: Int
     public var configText: String
     public var parameters: ParameterSet
-    public var velocity: Tensor?
+    /// Optimizer state by name (`velocity`, or `exp_avg`/`exp_avg_sq`) and its step count.
+    public var optimizerBuffers: [String: Tensor]
+    public var optimizerSteps: Int
     public var statistics: [String: RunningStatistic]
 
     static let magic = Array("AGCKPT".utf8) + [0, 0]
@@ -25,6 +27,7 @@ public struct Checkpoint {
         var step: Int
         var seed: UInt64
         var worldSize: Int
+        var optimizerSteps: Int
         var dtype: String
         var config: String
         var parameterNames: [String]
@@ -35,10 +38,11 @@ public struct Checkpoint {
 
     struct TensorEntry: Codable { var name: String; var count: Int }
 
-    public init(step: Int, seed: UInt64, worldSize: Int, configText: String, parameters: ParameterSet, velocity: Tensor?,
-                statistics: [String: RunningStatistic]) {
+    public init(step: Int, seed: UInt64, worldSize: Int, configText: String, parameters: ParameterSet,
+                optimizerBuffers: [String: Tensor], optimizerSteps: Int, statistics: [String: RunningStatistic]) {
         self.step = step; self.seed = seed; self.worldSize = worldSize; self.configText = configText
-        self.parameters = parameters; self.velocity = velocity; self.statistics = statistics
+        self.parameters = parameters; self.optimizerBuffers = optimizerBuffers; self.optimizerSteps = optimizerSteps
+        self.statistics = statistics
     }
 
     public static func fileName(step: Int) -> String { String(format: "step-%08d.ckpt", step) }
@@ -46,12 +50,12 @@ public struct Checkpoint {
     public func write(directory: String, keep: Int) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var tensors: [(String, Tensor)] = [("parameters", parameters.flat)]
-        if let velocity { tensors.append(("velocity", velocity)) }
+        for name in optimizerBuffers.keys.sorted() { tensors.append(("optimizer.\(name)", optimizerBuffers[name]!)) }
         for name in statistics.keys.sorted() {
             tensors.append(("\(name).running_mean", statistics[name]!.mean))
             tensors.append(("\(name).running_var", statistics[name]!.variance))
         }
-        let header = Header(step: step, seed: seed, worldSize: worldSize, dtype: parameters.dtype.rawValue, config: configText,
+        let header = Header(step: step, seed: seed, worldSize: worldSize, optimizerSteps: optimizerSteps, dtype: parameters.dtype.rawValue, config: configText,
                             parameterNames: parameters.names, parameterShapes: parameters.specs.map(\.shape),
                             tensors: tensors.map { TensorEntry(name: $0.0, count: $0.1.count) })
         let json = try JSONEncoder().encode(header)
@@ -132,7 +136,9 @@ public struct Checkpoint {
             }
             statistics[name] = RunningStatistic(mean: m.reshaped([features]), variance: v.reshaped([features]))
         }
+        var buffers: [String: Tensor] = [:]
+        for (name, t) in tensors where name.hasPrefix("optimizer.") { buffers[String(name.dropFirst(10))] = t }
         return Checkpoint(step: header.step, seed: header.seed, worldSize: header.worldSize, configText: header.config,
-                          parameters: parameters, velocity: tensors["velocity"], statistics: statistics)
+                          parameters: parameters, optimizerBuffers: buffers, optimizerSteps: header.optimizerSteps, statistics: statistics)
     }
 }

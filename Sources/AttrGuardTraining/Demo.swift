@@ -35,7 +35,7 @@ public struct DemoRun {
         let network = try DemoRun.network()
         var rng = RandomStream(seed: seed, 1)
         var state = TrainingState(network: network, parameters: ParameterSet(network: network, dtype: .float32, rng: &rng),
-                                  optimizer: SGD(momentum: 0.9, weightDecay: 5e-4))
+                                  optimizer: .sgd(SGD(momentum: 0.9, weightDecay: 5e-4)))
         try communicator.broadcast(state.parameters.flat)
         let train = SyntheticDataset.store(count: trainPerClass * 10, seed: seed)
         let loader = BatchLoader(store: train, augmentation: .cropFlip(padding: 4), seed: seed)

@@ -45,7 +45,7 @@ public struct StepBenchmark {
         let network = try Network(layers: StepBenchmark.layers(model), inputShape: [3, 32, 32])
         var rng = RandomStream(seed: 0)
         var state = TrainingState(network: network, parameters: ParameterSet(network: network, dtype: .float32, rng: &rng),
-                                  optimizer: SGD(momentum: 0.9))
+                                  optimizer: .sgd(SGD(momentum: 0.9)))
         let x = Tensor.uniform([batch, 3, 32, 32], low: 0, high: 1, dtype: .float32, rng: &rng)
         let labels = (0..<batch).map { _ in Int(rng.next() % 10) }
         let single = Communicator.world

@@ -8,10 +8,10 @@ public struct TrainingState {
     public let network: Network
     public var parameters: ParameterSet
     public var statistics: [String: RunningStatistic]
-    public var optimizer: SGD
+    public var optimizer: Optimizer
     public var step: Int
 
-    public init(network: Network, parameters: ParameterSet, optimizer: SGD) {
+    public init(network: Network, parameters: ParameterSet, optimizer: Optimizer) {
         self.network = network
         self.parameters = parameters
         self.statistics = network.initialStatistics(dtype: parameters.dtype)

@@ -81,7 +81,7 @@ public struct Trainer {
                 throw DataError(file: path, "holds \(c.parameters.dtype) weights, the config trains in \(config.dtype)")
             }
             state.parameters = c.parameters
-            state.optimizer.restore(velocity: c.velocity)
+            state.optimizer.restore(buffers: c.optimizerBuffers, steps: c.optimizerSteps)
             state.statistics = c.statistics
             state.step = c.step
             if communicator.rank == 0 {
@@ -91,7 +91,7 @@ public struct Trainer {
         // One model: rank 0's weights everywhere (they are equal already when seeds agree).
         try communicator.broadcast(state.parameters.flat)
 
-        let loader = BatchLoader(store: train, augmentation: config.augmentation, seed: config.seed)
+        let loader = BatchLoader(store: train, augmentation: config.augmentation, normalization: config.normalization, seed: config.seed)
         var metrics = try MetricsLog(path: communicator.rank == 0 ? config.metricsPath : nil, append: resume)
         var plan = plan0
         var lastTerms: [String: Double] = [:]
@@ -123,7 +123,7 @@ public struct Trainer {
             let done = state.step
             if config.sync == .weights && (done % config.syncEvery == 0 || done == totalSteps) {
                 try communicator.allreduce(state.parameters.flat, op: .average)
-                if let v = state.optimizer.velocity { try communicator.allreduce(v, op: .average) }
+                for name in state.optimizer.buffers.keys.sorted() { try communicator.allreduce(state.optimizer.buffers[name]!, op: .average) }
                 let keys = lastTerms.keys.sorted()   // the same order on every rank
                 lastTerms = try Dictionary(uniqueKeysWithValues: zip(keys, communicator.allreduce(keys.map { lastTerms[$0]! }, op: .average)))
             }
@@ -165,7 +165,8 @@ public struct Trainer {
             if checkpoint || last, let dir = config.checkpointDir {
                 if communicator.rank == 0 {
                     try Checkpoint(step: done, seed: config.seed, worldSize: communicator.size, configText: config.text,
-                                   parameters: state.parameters, velocity: state.optimizer.velocity, statistics: state.statistics)
+                                   parameters: state.parameters, optimizerBuffers: state.optimizer.buffers,
+                                   optimizerSteps: state.optimizer.steps, statistics: state.statistics)
                         .write(directory: dir, keep: config.checkpointKeep)
                 }
                 try communicator.barrier()
@@ -178,7 +179,7 @@ public struct Trainer {
     func accuracy(_ state: TrainingState, _ test: ImageStore) throws -> Double {
         let count = config.evalSamples > 0 ? min(config.evalSamples, test.count) : test.count
         let mine = Array(stride(from: communicator.rank, to: count, by: communicator.size))
-        let loader = BatchLoader(store: test)
+        let loader = BatchLoader(store: test, normalization: config.normalization)
         var correct = 0.0
         for start in stride(from: 0, to: mine.count, by: 100) {
             let (x, labels) = loader.batch(Array(mine[start..<min(mine.count, start + 100)]), epoch: 0, dtype: config.dtype)

@@ -50,6 +50,35 @@ import Testing
         }
     }
 
+    @Test func normalisedInputsGetPerChannelBallsAndRanges() throws {
+        let range = PixelRange.normalized(mean: [0.5, 0.25], std: [0.5, 0.25])
+        // channel 0 spans [−1, 1], channel 1 [−1, 3]; ε = 0.1 pixels is 0.2 and 0.4 input units.
+        let center = Tensor(shape: [1, 2, 1, 2], values: [0.95, 0, 2.9, 0], dtype: .float64)
+        let far = Tensor(shape: [1, 2, 1, 2], values: [5, -5, 5, -5], dtype: .float64)
+        let p = projectToBall(far, center: center, epsilon: 0.1, range: range).doubles
+        #expect(zip(p, [1.0, -0.2, 3.0, -0.4]).allSatisfy { abs($0 - $1) < 1e-12 }, "\(p)")
+    }
+
+    @Test func detachingTheSourceGradientChangesOnlyTheRegularizersGradient() throws {
+        let net = try Network(layers: [.conv2d(in: 1, out: 2, kernel: 3, stride: 1, padding: 1, bias: true), .softplus(beta: 3),
+                                       .globalAvgPool, .flatten, .linear(in: 2, out: 3, bias: true)], inputShape: [1, 4, 4])
+        var rng = RandomStream(seed: 4)
+        let params = ParameterSet(network: net, dtype: .float64, rng: &rng)
+        let x = Tensor.uniform([2, 1, 4, 4], low: 0, high: 1, dtype: .float64, rng: &rng)
+        let xp = Tensor.uniform([2, 1, 4, 4], low: 0, high: 1, dtype: .float64, rng: &rng)
+        func regularizerGradient(_ detach: Bool) throws -> (Double, [Double]) {
+            let bound = params.variables()
+            var model = Model(network: net, parameters: bound, statistics: [:], mode: .training)
+            let t = try Objective.l2cos(lambdaL2: 1, lambdaCos: 1, cosEps: 1e-12, target: .logit, detachSource: detach)
+                .terms(&model, x: x, perturbed: xp, labels: [0, 2])
+            return (t.regularizer.value.item, try grad(of: t.regularizer, wrt: bound.variables).flatMap { $0.value.doubles })
+        }
+        let (r0, g0) = try regularizerGradient(false), (r1, g1) = try regularizerGradient(true)
+        #expect(abs(r0 - r1) < 1e-15)                       // same value
+        #expect(zip(g0, g1).contains { abs($0 - $1) > 1e-6 })  // different gradient
+        #expect(g1.allSatisfy { $0.isFinite })
+    }
+
     @Test func perturbationsStayInTheBallAndPixelRange() throws {
         let net = try Network(layers: [.flatten, .linear(in: 12, out: 3, bias: true)], inputShape: [3, 2, 2])
         var rng = RandomStream(seed: 3)

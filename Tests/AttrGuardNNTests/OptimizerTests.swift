@@ -30,6 +30,26 @@ import Testing
         #expect(abs(r.flat.doubles[0] - 0.94) < 1e-12)
     }
 
+    /// Hand-computed against torch.optim.AdamW's update rule.
+    @Test func adamWMatchesPyTorchsRule() throws {
+        var p = try oneParameter(1.0)
+        var adam = Optimizer.adamW(AdamW(weightDecay: 0.01))
+        let g = Tensor(shape: [1], values: [0.5], dtype: .float64)
+        adam.step(parameters: &p, gradient: g, learningRate: 0.1)   // 1·(1 − 0.001) − 0.1·0.5/(0.5 + 1e-8)
+        #expect(abs(p.flat.doubles[0] - (0.999 - 0.1 * 0.5 / (0.5 + 1e-8))) < 1e-12)
+        adam.step(parameters: &p, gradient: g, learningRate: 0.1)
+        let second = (0.999 - 0.1 * 0.5 / (0.5 + 1e-8)) * 0.999 - 0.1 * 0.5 / (0.5 + 1e-8)
+        #expect(abs(p.flat.doubles[0] - second) < 1e-12)
+        #expect(adam.steps == 2 && adam.buffers.keys.sorted() == ["exp_avg", "exp_avg_sq"])
+        // Restoring the state continues identically.
+        var q = try oneParameter(p.flat.doubles[0])
+        var restored = Optimizer.adamW(AdamW(weightDecay: 0.01))
+        restored.restore(buffers: adam.buffers, steps: adam.steps)
+        adam.step(parameters: &p, gradient: g, learningRate: 0.1)
+        restored.step(parameters: &q, gradient: g, learningRate: 0.1)
+        #expect(p.flat.doubles == q.flat.doubles)
+    }
+
     @Test func learningRateSchedules() {
         let step = LearningRateSchedule(base: 0.1, kind: .step(every: 10, gamma: 0.1))
         #expect(abs(step.rate(at: 9) - 0.1) < 1e-15 && abs(step.rate(at: 10) - 0.01) < 1e-15)

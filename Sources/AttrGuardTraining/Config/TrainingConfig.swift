@@ -21,12 +21,14 @@ public struct TrainingConfig: Sendable {
     public var syntheticTrainPerClass: Int
     public var syntheticTestPerClass: Int
     public var augmentation: Augmentation
+    /// Per-channel (mean, std) the loader normalises with; nil keeps pixels in [0, 1].
+    public var normalization: (mean: [Double], std: [Double])?
     public var pixelRange: PixelRange
     // method
     public var objective: Objective
     public var perturbation: Perturbation
     // optimisation
-    public var optimizer: SGD
+    public var optimizer: Optimizer
     public var schedule: LearningRateSchedule
     public var scheduleDefinedByEpochs: Bool
     // loop
@@ -82,7 +84,13 @@ public struct TrainingConfig: Sendable {
         }
         let size = try r.int("data.image_size", dataset == .packed ? nil : 32, min: 1)
         inputShape = [3, size, size]
-        pixelRange = PixelRange(low: 0, high: 1)
+        switch try r.string("data.normalize", "none", oneOf: ["none", "cifar10", "imagenet"]) {
+        case "cifar10": normalization = ([0.4914, 0.4822, 0.4465], [0.2023, 0.1994, 0.2010])
+        case "imagenet": normalization = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+        default: normalization = nil
+        }
+        // ε and PGD steps are given in pixel units (x/255); with normalisation they scale by 1/std per channel.
+        pixelRange = normalization.map { PixelRange.normalized(mean: $0.mean, std: $0.std) } ?? PixelRange(low: 0, high: 1)
 
         // model
         let classes = try r.int("model.classes", 10, min: 2)
@@ -113,7 +121,7 @@ public struct TrainingConfig: Sendable {
         case "gradnorm": objective = .gradNorm(lambda: try r.double("method.lambda", min: 0), target: target)
         case "l2cos":
             objective = .l2cos(lambdaL2: try r.double("method.lambda_l2", min: 0), lambdaCos: try r.double("method.lambda_cos", min: 0),
-                               cosEps: cosEps, target: target)
+                               cosEps: cosEps, target: target, detachSource: try r.bool("method.detach_source_grad", false))
         case "igr":
             objective = .igr(lambda: try r.double("method.lambda", min: 0), steps: try r.int("method.ig_steps", 4, min: 1),
                              cosEps: cosEps, target: target)
@@ -141,9 +149,15 @@ public struct TrainingConfig: Sendable {
         }
 
         // optimisation
-        optimizer = SGD(momentum: try r.double("optim.momentum", 0.9, min: 0), nesterov: try r.bool("optim.nesterov", false),
-                        weightDecay: try r.double("optim.weight_decay", 5e-4, min: 0),
-                        decoupledWeightDecay: try r.bool("optim.decoupled_weight_decay", false))
+        switch try r.string("optim.name", "sgd", oneOf: ["sgd", "adamw"]) {
+        case "sgd":
+            optimizer = .sgd(SGD(momentum: try r.double("optim.momentum", 0.9, min: 0), nesterov: try r.bool("optim.nesterov", false),
+                                 weightDecay: try r.double("optim.weight_decay", 5e-4, min: 0),
+                                 decoupledWeightDecay: try r.bool("optim.decoupled_weight_decay", false)))
+        default:
+            optimizer = .adamW(AdamW(beta1: try r.double("optim.beta1", 0.9, min: 0), beta2: try r.double("optim.beta2", 0.999, min: 0),
+                                     epsilon: try r.double("optim.eps", 1e-8, min: 0), weightDecay: try r.double("optim.weight_decay", 1e-2, min: 0)))
+        }
         let lr = try r.double("optim.lr", min: 0)
         epochs = try r.int("train.epochs", 1, min: 1)
         globalBatch = try r.int("train.global_batch", 128, min: 1)
