@@ -148,3 +148,19 @@ func childPIDs(of pid: Int32) -> [Int32] {
         return fields.count > 2 && Int32(fields[1]) == pid && stat.contains("(attrguard)")
     }.sorted()
 }
+
+@Suite struct ShippedConfigTests {
+    /// Every config in configs/ parses, builds its network, and has the method its name says.
+    @Test func everyShippedConfigIsValid() throws {
+        let dir = repositoryRoot.appendingPathComponent("configs").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(files.count >= 9)
+        for f in files {
+            let cfg = try TrainingConfig.load(path: "\(dir)/\(f)")
+            let net = try Network(layers: cfg.layers, inputShape: cfg.inputShape)
+            let method = f.replacingOccurrences(of: ".yaml", with: "").split(separator: "-").last.map(String.init) ?? ""
+            if f != "quickstart.yaml" { #expect(cfg.objective.name == method, "\(f)") }
+            print("config \(f): \(cfg.objective.name), \(net.parameterCount) parameters, input \(cfg.inputShape)")
+        }
+    }
+}
