@@ -1,3 +1,4 @@
+import AttrGuardCore
 import Foundation
 
 /// The CIFAR-10 binary format: each record is 1 label byte (0–9) then 3,072 pixel bytes
@@ -63,7 +64,7 @@ public enum CIFAR10 {
 
     /// Writes images (uint8 [N,3,32,32] with labels 0–9) as CIFAR-10 binary records.
     public static func write(_ store: ImageStore, range: Range<Int>, to path: String) throws {
-        precondition(store.imageShape == imageShape, "CIFAR-10 records hold 3×32×32 images, got \(store.imageShape)")
+        require(store.imageShape == imageShape, "CIFAR-10 records hold 3×32×32 images, got \(store.imageShape)")
         var data = Data(capacity: range.count * recordSize)
         for i in range {
             data.append(UInt8(store.labels[i]))

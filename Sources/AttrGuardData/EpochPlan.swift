@@ -36,7 +36,7 @@ public struct EpochPlan: Sendable {
 
     /// Dataset indices of global batch `step`.
     public func globalIndices(step: Int) -> ArraySlice<Int> {
-        precondition(step >= 0 && step < steps, "EpochPlan: step \(step) outside 0..<\(steps)")
+        require(step >= 0 && step < steps, "EpochPlan: step \(step) outside 0..<\(steps)")
         return order[(step * globalBatch)..<((step + 1) * globalBatch)]
     }
 
@@ -46,7 +46,7 @@ public struct EpochPlan: Sendable {
             throw DataError(file: "epoch plan", "global batch \(globalBatch) is not divisible by \(size) ranks")
         }
         let local = globalBatch / size, start = step * globalBatch + rank * local
-        precondition(step >= 0 && step < steps, "EpochPlan: step \(step) outside 0..<\(steps)")
+        require(step >= 0 && step < steps, "EpochPlan: step \(step) outside 0..<\(steps)")
         return Array(order[start..<(start + local)])
     }
 }

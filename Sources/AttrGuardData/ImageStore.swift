@@ -1,3 +1,4 @@
+import AttrGuardCore
 import Foundation
 
 /// Labelled uint8 images, [N, C, H, W] row-major, in memory or memory-mapped from a packed
@@ -18,9 +19,10 @@ public struct ImageStore: @unchecked Sendable {
 
     /// Pixels owned in memory.
     public init(pixels: [UInt8], labels: [Int], imageShape: [Int], classNames: [String]) {
+        require(pixels.count == labels.count * imageShape.reduce(1, *),
+                "ImageStore: \(pixels.count) pixels for \(labels.count) images of \(imageShape)")
         let buffer = PixelBuffer(pixels)
         self.init(base: UnsafePointer(buffer.pointer), labels: labels, imageShape: imageShape, classNames: classNames, owner: buffer)
-        precondition(pixels.count == labels.count * imageSize, "ImageStore: \(pixels.count) pixels for \(labels.count) images of \(imageShape)")
     }
 
     init(base: UnsafePointer<UInt8>, labels: [Int], imageShape: [Int], classNames: [String], owner: AnyObject) {
