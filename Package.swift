@@ -10,6 +10,9 @@ let cpuFlags = ["-target-cpu", "haswell"]
 let cpuFlags: [String] = []
 #endif
 let optimized: [SwiftSetting] = [.unsafeFlags(cpuFlags, .when(configuration: .release))]
+// The kernels' index arithmetic without overflow traps, so their loops vectorise (measured 1.8× on a
+// SmallCNN step). Argument checks use `require` (fatalError), which -Ounchecked keeps.
+let kernels: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"] + cpuFlags, .when(configuration: .release))]
 
 let package = Package(
     name: "AttrGuard",
@@ -29,7 +32,7 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg",
                        providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "AttrGuardCore", dependencies: ["COpenBLAS"], swiftSettings: optimized),
+        .target(name: "AttrGuardCore", dependencies: ["COpenBLAS"], swiftSettings: kernels),
         .target(name: "AttrGuardNN", dependencies: ["AttrGuardCore"], swiftSettings: optimized),
         .target(name: "AttrGuardData", dependencies: ["AttrGuardCore", "CTurboJPEG", "CZlib"], swiftSettings: optimized),
         .target(name: "AttrGuardDistributed", dependencies: ["CMPI", "AttrGuardCore"], swiftSettings: optimized),
