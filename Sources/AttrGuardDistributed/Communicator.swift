@@ -77,6 +77,34 @@ public final class Communicator: @unchecked Sendable {
         if op == .average { scaleInPlace(buffer, 1 / Double(size)) }
     }
 
+    /// Starts an in-place sum all-reduce of `buffer` and returns at once (MPI_Iallreduce);
+    /// `wait` completes it. The buffer must not be touched until then.
+    public func startAllreduce(_ buffer: Tensor) throws -> PendingReduction {
+        let pending = PendingReduction(buffer)
+        guard usesMPI, size > 1 else { return pending }
+        require(buffer.count <= Int(Int32.max), "startAllreduce: \(buffer.count) elements exceed one MPI call")
+        let type = buffer.dtype == .float32 ? cmpi_float() : cmpi_double()
+        var request: MPI_Request? = cmpi_request_null()
+        try check(MPI_Iallreduce(cmpi_in_place(), buffer.rawPointer, Int32(buffer.count), type, cmpi_sum(), comm, &request), "MPI_Iallreduce")
+        pending.request = request
+        return pending
+    }
+
+    /// Lets MPI advance outstanding reductions (Open MPI progresses them only inside MPI calls).
+    public func progress(_ pending: [PendingReduction]) throws {
+        for p in pending where p.request != nil {
+            var done: Int32 = 0
+            try check(MPI_Test(&p.request, &done, cmpi_status_ignore()), "MPI_Test")
+        }
+    }
+
+    /// Completes reductions started with `startAllreduce`.
+    public func wait(_ pending: [PendingReduction]) throws {
+        for p in pending where p.request != nil {
+            try check(MPI_Wait(&p.request, cmpi_status_ignore()), "MPI_Wait")
+        }
+    }
+
     /// Reduces a few doubles (metrics, counters) across ranks.
     public func allreduce(_ values: [Double], op: ReduceOp = .sum) throws -> [Double] {
         let t = Tensor(shape: [values.count], values: values, dtype: .float64)
@@ -121,7 +149,14 @@ public final class Communicator: @unchecked Sendable {
     }
 }
 
-private func scaleInPlace(_ t: Tensor, _ s: Double) {
+/// An all-reduce in flight.
+public final class PendingReduction {
+    public let buffer: Tensor
+    var request: MPI_Request?
+    init(_ buffer: Tensor) { self.buffer = buffer; request = nil }
+}
+
+func scaleInPlace(_ t: Tensor, _ s: Double) {
     switch t.dtype {
     case .float32: let p = t.mutablePointer(Float.self), f = Float(s); for i in 0..<t.count { p[i] *= f }
     case .float64: let p = t.mutablePointer(Double.self); for i in 0..<t.count { p[i] *= s }

@@ -31,7 +31,8 @@ public struct TrainingError: Error, CustomStringConvertible {
 /// Returns the loss terms (averaged across ranks). Throws before the update when a term is not finite.
 public func trainStep(_ state: inout TrainingState, objective: Objective, perturbation: Perturbation,
                       x: Tensor, labels: [Int], learningRate: Double, range: PixelRange,
-                      noise: PerturbationNoise, communicator: Communicator?) throws -> [String: Double] {
+                      noise: PerturbationNoise, communicator: Communicator?,
+                      bucketBytes: Int = 25 << 20) throws -> [String: Double] {
     let bound = state.parameters.variables()
     var model = Model(network: state.network, parameters: bound, statistics: state.statistics, mode: .training)
     var attack = Model(network: state.network, parameters: BoundParameters(names: bound.names, variables: bound.variables.map(\.detached)),
@@ -39,10 +40,17 @@ public func trainStep(_ state: inout TrainingState, objective: Objective, pertur
     let perturbed = objective.needsPerturbation
         ? try perturb(x, labels: labels, with: perturbation, model: &attack, range: range, noise: noise) ?? x : nil
     let terms = try objective.terms(&model, x: x, perturbed: perturbed, labels: labels)
-    let grads = try grad(of: terms.total, wrt: bound.variables)
-    let flat = state.parameters.pack(grads)
-    // nil communicator: local step (the `weights` sync mode averages weights every K steps instead).
-    try communicator?.allreduce(flat, op: .average)
+    let flat: Tensor
+    if let communicator, communicator.size > 1 {
+        // Buckets start their all-reduce as soon as their gradients are final, during the backward.
+        let buckets = GradientBuckets(counts: state.parameters.specs.map { Shape.count($0.shape) }, dtype: state.parameters.dtype,
+                                      bucketBytes: bucketBytes, communicator: communicator)
+        _ = try grad(of: terms.total, wrt: bound.variables, onReady: buckets.ready)
+        flat = try buckets.finish()
+    } else {
+        // One process, or a local step (the `weights` sync mode averages weights every K steps instead).
+        flat = state.parameters.pack(try grad(of: terms.total, wrt: bound.variables))
+    }
 
     let names = ["ce", "regularizer", "l2_term", "cos_term", "total"].filter { terms.named[$0] != nil }
     let local = names.map { terms.named[$0]!.value.item }

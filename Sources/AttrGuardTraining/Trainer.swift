@@ -115,7 +115,7 @@ public struct Trainer {
             do {
                 lastTerms = try trainStep(&state, objective: config.objective, perturbation: config.perturbation, x: x, labels: labels,
                                           learningRate: lr, range: config.pixelRange, noise: noise,
-                                          communicator: config.sync == .gradients ? communicator : nil)
+                                          communicator: config.sync == .gradients ? communicator : nil, bucketBytes: config.bucketBytes)
             } catch let e as TrainingError {
                 let kept = config.checkpointDir.flatMap { try? Checkpoint.list(directory: $0).last }.map { "; last checkpoint (step \($0)) kept" } ?? ""
                 throw TrainingError(step: e.step, message: e.message + kept)

@@ -69,3 +69,24 @@ import Testing
         expectClose("l2+cos of input gradients (third order on the second check)", r)
     }
 }
+
+@Suite struct GradientReadinessTests {
+    /// onReady reports every input once, with its final gradient, and a gradient that no later
+    /// node touches is reported before the backward ends.
+    @Test func eachInputIsReportedOnceWithItsFinalGradient() throws {
+        var rng = RandomStream(seed: 21)
+        let w1 = Variable(GradCheck.random([3, 4], &rng), requiresGrad: true)
+        let w2 = Variable(GradCheck.random([4, 2], &rng), requiresGrad: true)
+        let unused = Variable(GradCheck.random([2], &rng), requiresGrad: true)
+        let x = Variable(GradCheck.random([5, 3], &rng))
+        // w2 is used last in the forward, so its gradient is final first; w1 is used twice.
+        let h = matmul(x, w1).softplus(beta: 2) + matmul(x, w1)
+        let loss = (matmul(h, w2) * matmul(h, w2)).sum()
+        var events: [(Int, [Double])] = []
+        let grads = try grad(of: loss, wrt: [w1, w2, unused]) { i, g in events.append((i, g.value.doubles)) }
+        #expect(events.map(\.0).sorted() == [0, 1, 2])
+        #expect(events.first?.0 == 1)
+        for (i, g) in events { #expect(g == grads[i].value.doubles) }
+        #expect(events.first { $0.0 == 2 }!.1.allSatisfy { $0 == 0 })
+    }
+}

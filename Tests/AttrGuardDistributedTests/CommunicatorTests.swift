@@ -25,3 +25,18 @@ import Testing
         }
     }
 }
+
+@Suite struct GradientBucketTests {
+    @Test func bucketsCoverTheBufferAndAverageOnOneRank() throws {
+        let counts = [300, 5, 1000, 2, 70]
+        let buckets = GradientBuckets(counts: counts, dtype: .float32, bucketBytes: 1024, communicator: Communicator.world)
+        #expect(buckets.bucketCount == 3)   // 1220 B | 4008 B | 288 B
+        for i in [4, 2, 0, 3, 1] {
+            buckets.ready(i, Variable(Tensor(repeating: Double(i + 1), shape: [counts[i]], dtype: .float32)))
+        }
+        let flat = try buckets.finish().doubles
+        var expected: [Double] = []
+        for (i, c) in counts.enumerated() { expected += [Double](repeating: Double(i + 1), count: c) }
+        #expect(flat == expected)
+    }
+}

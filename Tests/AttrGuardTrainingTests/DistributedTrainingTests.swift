@@ -27,7 +27,7 @@ func equivalenceConfig(method: String, directory: String, steps: Int) -> String 
     method: \(methodBlock)
     optim: {lr: 0.05, momentum: 0.9, weight_decay: 5.0e-4}
     schedule: {kind: cosine, unit: steps, warmup: 3}
-    train: {epochs: 100, max_steps: \(steps), global_batch: 16, log_every: 10, consistency_every: 10}
+    train: {epochs: 100, max_steps: \(steps), global_batch: 16, log_every: 10, consistency_every: 10, bucket_mb: 0.001}
     checkpoint: {dir: \(directory)/checkpoints, every: 20, keep: 5}
     log: {metrics: \(directory)/metrics.jsonl}
     """

@@ -19,8 +19,11 @@ public enum AutogradError: Error, CustomStringConvertible {
 ///   - createGraph: record the backward pass on the tape, so the returned gradients can be
 ///     differentiated again (the regularizers' double backprop). Without it nothing is recorded.
 /// - Returns: one gradient per input, zeros where the output does not depend on it.
+///   - onReady: called once per input, with its index and final gradient, as soon as no
+///     remaining node can add to it (what bucketed all-reduce needs to start communication
+///     during the backward). Inputs the output does not depend on are reported at the end.
 public func grad(of output: Variable, wrt inputs: [Variable], seed: Variable? = nil,
-                 createGraph: Bool = false) throws -> [Variable] {
+                 createGraph: Bool = false, onReady: ((Int, Variable) -> Void)? = nil) throws -> [Variable] {
     if let seed, seed.shape != output.shape { throw AutogradError.seedShape(expected: output.shape, got: seed.shape) }
     if seed == nil && output.value.count != 1 { throw AutogradError.notScalar(output.shape) }
     let seedGrad = seed ?? Variable(Tensor(repeating: 1, shape: output.shape, dtype: output.dtype))
@@ -36,8 +39,36 @@ public func grad(of output: Variable, wrt inputs: [Variable], seed: Variable? = 
         reachesWanted.insert(ObjectIdentifier(v))
     }
 
+    // For onReady: how many pending nodes still feed each wanted input.
+    var pendingUses: [ObjectIdentifier: Int] = [:]
+    var inputIndex: [ObjectIdentifier: Int] = [:]
+    if onReady != nil {
+        for (i, x) in inputs.enumerated() where inputIndex[ObjectIdentifier(x)] == nil { inputIndex[ObjectIdentifier(x)] = i }
+        for v in order where reachesWanted.contains(ObjectIdentifier(v)) {
+            for input in v.node?.inputs ?? [] where wanted.contains(ObjectIdentifier(input)) {
+                pendingUses[ObjectIdentifier(input), default: 0] += 1
+            }
+        }
+    }
+    var reported = Set<ObjectIdentifier>()
+    func report(_ key: ObjectIdentifier) {
+        guard let onReady, let i = inputIndex[key], reported.insert(key).inserted else { return }
+        onReady(i, grads[key] ?? Variable(Tensor(zeros: inputs[i].shape, dtype: inputs[i].dtype)))
+    }
+
     for v in order.reversed() {
-        guard let node = v.node, let g = grads[ObjectIdentifier(v)] else { continue }
+        guard reachesWanted.contains(ObjectIdentifier(v)), let node = v.node else { continue }
+        defer {
+            // This node's contributions are in: inputs it was the last user of are final.
+            if onReady != nil {
+                for input in node.inputs where wanted.contains(ObjectIdentifier(input)) {
+                    let key = ObjectIdentifier(input)
+                    pendingUses[key]! -= 1
+                    if pendingUses[key] == 0 { report(key) }
+                }
+            }
+        }
+        guard let g = grads[ObjectIdentifier(v)] else { continue }
         if !wanted.contains(ObjectIdentifier(v)) { grads[ObjectIdentifier(v)] = nil }   // free as we go
         let needs = node.inputs.map { reachesWanted.contains(ObjectIdentifier($0)) }
         let ctx = createGraph
@@ -54,6 +85,7 @@ public func grad(of output: Variable, wrt inputs: [Variable], seed: Variable? = 
             grads[key] = grads[key].map { $0 + gi } ?? gi
         }
     }
+    for x in inputs { report(ObjectIdentifier(x)) }
     return inputs.map { x in
         grads[ObjectIdentifier(x)] ?? Variable(Tensor(zeros: x.shape, dtype: x.dtype))
     }

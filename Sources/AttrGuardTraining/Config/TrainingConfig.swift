@@ -37,6 +37,7 @@ public struct TrainingConfig: Sendable {
     public var maxSteps: Int?
     public var sync: SyncMode
     public var syncEvery: Int
+    public var bucketBytes: Int
     public var logEvery: Int
     public var evalEvery: Int
     public var evalSamples: Int
@@ -179,6 +180,7 @@ public struct TrainingConfig: Sendable {
         }
         sync = SyncMode(rawValue: try r.string("train.sync", "gradients", oneOf: ["gradients", "weights"]))!
         syncEvery = try r.int("train.sync_every", 8, min: 1)
+        bucketBytes = Int(try r.double("train.bucket_mb", 25, min: 0.001) * 1_048_576)
         logEvery = try r.int("train.log_every", 10, min: 1)
         evalEvery = try r.int("train.eval_every", 0, min: 0)
         evalSamples = try r.int("train.eval_samples", 0, min: 0)
