@@ -42,7 +42,7 @@ let package = Package(
                                "AttrGuardAttribution", .product(name: "Yams", package: "Yams")],
                 swiftSettings: optimized),
         .executableTarget(name: "attrguard",
-                          dependencies: ["AttrGuardTraining",
+                          dependencies: ["AttrGuardTraining", "AttrGuardAttribution", "AttrGuardData",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: optimized),
         .target(name: "AttrGuardTestSupport", path: "Tests/AttrGuardTestSupport"),
@@ -50,6 +50,7 @@ let package = Package(
         .testTarget(name: "AttrGuardNNTests", dependencies: ["AttrGuardNN", "AttrGuardAttribution"]),
         .testTarget(name: "AttrGuardDataTests", dependencies: ["AttrGuardData", "AttrGuardTestSupport"]),
         .testTarget(name: "AttrGuardDistributedTests", dependencies: ["AttrGuardDistributed", "AttrGuardTestSupport"]),
-        .testTarget(name: "AttrGuardTrainingTests", dependencies: ["AttrGuardTraining", "AttrGuardData", "AttrGuardTestSupport"]),
+        .testTarget(name: "AttrGuardTrainingTests",
+                    dependencies: ["AttrGuardTraining", "AttrGuardData", "AttrGuardAttribution", "AttrGuardTestSupport"]),
     ]
 )

@@ -1,0 +1,49 @@
+import AttrGuardAttribution
+import AttrGuardData
+import ArgumentParser
+import Foundation
+
+/// `attrguard metrics A.npy B.npy --k K`: every robustness metric between two saved maps.
+struct MetricsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "metrics",
+        abstract: "Robustness metrics between two attribution maps saved as .npy (H×W or flat, float32/float64).")
+
+    @Argument(help: "The original map (.npy).") var original: String
+    @Argument(help: "The attacked map (.npy).") var attacked: String
+    @Option(help: "k of the top-k metrics.") var k: Int
+    @Option(help: "LENS window w (odd; 1 = plain top-k).") var window = 3
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func run() throws {
+        do {
+            let a = try load(original), b = try load(attacked)
+            guard a.height == b.height && a.width == b.width else {
+                throw ValidationError("\(original) is \(a.height)×\(a.width) but \(attacked) is \(b.height)×\(b.width)")
+            }
+            guard k >= 1 && k <= a.values.count else { throw ValidationError("--k \(k) must be in 1…\(a.values.count) (the map's pixels)") }
+            guard window >= 1 && window % 2 == 1 && window <= min(a.height, a.width) || window == 1 else {
+                throw ValidationError("--window \(window) must be odd and fit the \(a.height)×\(a.width) map")
+            }
+            let m = AttributionComparison(a, b, k: k, window: window)
+            if json {
+                let body = m.named.map { "\"\($0.0)\": \($0.1.isNaN ? "null" : String($0.1))" }.joined(separator: ", ")
+                print("{\(body), \"k\": \(k), \"window\": \(window)}")
+            } else {
+                for (name, value) in m.named { print("\(name): \(value)") }
+            }
+        } catch let e as DataError {
+            FileHandle.standardError.write("metrics: \(e)\n".data(using: .utf8)!)
+            throw ExitCode.failure
+        }
+    }
+
+    func load(_ path: String) throws -> AttributionMap {
+        let (values, shape) = try NPY.read(path)
+        switch shape.count {
+        case 1: return AttributionMap(values: values, height: 1, width: shape[0])
+        case 2: return AttributionMap(values: values, height: shape[0], width: shape[1])
+        default: throw DataError(file: path, "expected an H×W or flat map, got shape \(shape)")
+        }
+    }
+}

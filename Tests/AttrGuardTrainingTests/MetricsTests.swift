@@ -1,0 +1,65 @@
+import AttrGuardAttribution
+import AttrGuardData
+import AttrGuardTestSupport
+import Foundation
+import Testing
+
+@Suite struct MetricsTests {
+    @Test func handComputedCasesWithTies() {
+        #expect(abs(kendallTau([1, 2, 3], [1, 3, 2]) - 1.0 / 3) < 1e-15)
+        #expect(abs(kendallTau([1, 1, 2], [1, 2, 3]) - 2 / 6.0.squareRoot()) < 1e-15)      // τ-b: a's tie leaves 2 of 3 pairs
+        #expect(abs(spearmanRho([1, 1, 2], [1, 2, 3]) - 1.5 / 3.0.squareRoot()) < 1e-15)   // ranks (1.5, 1.5, 3) vs (1, 2, 3)
+        #expect(kendallTau([1, 1, 1], [1, 2, 3]).isNaN)
+        #expect(averageRanks([3, 1, 3, 2]) == [3.5, 1, 3.5, 2])
+        #expect(abs(cosineSimilarity([1, 0], [1, 1]) - 0.5.squareRoot()) < 1e-15)
+    }
+
+    @Test func topKAndLENS() {
+        // a's top pixel is the corner (0,0); b's is the centre (1,1): no exact match, but within a 3×3 window.
+        let a = AttributionMap(values: [9, 1, 0, 2, 3, 0, 0, 0, 0], height: 3, width: 3)
+        let b = AttributionMap(values: [1, 0, 0, 0, 9, 0, 0, 0, 2], height: 3, width: 3)
+        #expect(topKIntersection(a, b, k: 1) == 0)
+        #expect(lensTopKIntersection(a, b, k: 1, window: 3) == 1)
+        #expect(lensTopKIntersection(a, b, k: 1, window: 1) == 0)
+        // top-2: a {0, 4}, b {4, 8}: one exact match; with w=3 pixel 8 touches 4.
+        #expect(topKIntersection(a, b, k: 2) == 0.5)
+        #expect(lensTopKIntersection(a, b, k: 2, window: 3) == 1)
+        // ties at the boundary go to the lower index
+        #expect(AttributionMap(values: [1, 5, 5, 0], height: 2, width: 2).topK(2) == [1, 2])
+        // diversity: two separate blobs vs one
+        let two = AttributionMap(values: [5, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0], height: 3, width: 4)
+        #expect(topKRegions(two, k: 2) == 2)
+        #expect(topKRegions(AttributionMap(values: [5, 5, 0, 0], height: 2, width: 2), k: 2) == 1)
+        #expect(AttributionMap(values: [1, 2, 3, 4, 5, 6, 7, 8, 9], height: 3, width: 3).maxPooled(2).values == [5, 6, 8, 9])
+    }
+
+    /// 20 random pairs with ties against scipy.stats and numpy (needs python3 with numpy and scipy; .ci/run installs them).
+    @Test func agreesWithSciPy() throws {
+        let dir = try temporaryDirectory()
+        let script = repositoryRoot.appendingPathComponent("Tests/scripts/metrics_crosscheck.py").path
+        let c = try Child("/usr/bin/env", ["python3", script, attrguardBinary(), dir])
+        let status = c.wait(timeout: 300)
+        print(c.text)
+        #expect(status == 0, "\(c.text)")
+        #expect(c.text.contains("20 pairs agree with scipy/numpy"))
+    }
+
+    @Test func badInputsAreNamed() throws {
+        let dir = try temporaryDirectory()
+        try NPY.write([1, 2, 3, 4], shape: [2, 2], to: "\(dir)/a.npy")
+        try NPY.write([1, 2, 3, 4, 5, 6], shape: [2, 3], to: "\(dir)/b.npy")
+        let good = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/a.npy"))
+        try good.prefix(good.count - 2).write(to: URL(fileURLWithPath: "\(dir)/t.npy"))
+        let cases: [([String], String)] = [
+            (["\(dir)/a.npy", "\(dir)/a.npy", "--k", "5"], "--k 5 must be in 1…4"),
+            (["\(dir)/a.npy", "\(dir)/b.npy", "--k", "2"], "is 2×2 but"),
+            (["\(dir)/a.npy", "\(dir)/t.npy", "--k", "2"], "t.npy: truncated"),
+        ]
+        for (args, message) in cases {
+            let (status, out) = try runAttrguard(["metrics"] + args)
+            #expect(status != 0 && out.contains(message), "\(out)")
+        }
+        let (status, out) = try runAttrguard(["metrics", "\(dir)/a.npy", "\(dir)/a.npy", "--k", "2", "--window", "1", "--json"])
+        #expect(status == 0 && out.contains("\"kendall\": 1.0") && out.contains("\"topk_intersection\": 1.0"), "\(out)")
+    }
+}
