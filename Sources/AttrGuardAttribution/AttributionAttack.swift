@@ -1,0 +1,92 @@
+import AttrGuardCore
+import AttrGuardNN
+
+/// The attribution attacks of the evaluation.
+public enum AttributionAttack: String, Sendable, CaseIterable {
+    /// Ghorbani, Abid & Zou (AAAI 2019), top-k variant: sign steps on D(x) = −Σ_{p∈T} M(x)_p,
+    /// T the original map's top-k pixels, projected to the ε-ball; a step is kept for a sample only
+    /// while its predicted label is unchanged; the result is the iterate with the smallest top-k
+    /// intersection.
+    case topK = "topk"
+    /// x + ε·sign(u), u uniform: the random baseline of the same size.
+    case randomSign = "random_sign"
+}
+
+public struct AttackSettings: Sendable {
+    public var epsilon = 8.0 / 255
+    public var stepSize = 1.0 / 255
+    public var iterations = 50
+    public var k = 100
+    public var range = PixelRange()
+    public init() {}
+}
+
+/// Runs `attack` on the batch. `model` should use Softplus where the trained model uses ReLU
+/// (ReLU networks have no curvature to attack through); `saliency` gives M(x) = Σ_c |∇ₓ target|.
+public func attack(_ attack: AttributionAttack, _ model: inout Model, x: Tensor, labels: [Int], settings: AttackSettings,
+                   attribution: AttributionSettings, noise: PerturbationNoise) throws -> Tensor {
+    switch attack {
+    case .randomSign:
+        var values = [Double](repeating: 0, count: x.count)
+        let perSample = x.count / x.shape[0]
+        for (j, key) in noise.keys.enumerated() {
+            var rng = RandomStream(seed: noise.seed, 0x5A5A, key)
+            for e in 0..<perSample { values[j * perSample + e] = (rng.next() & 1 == 0 ? -1 : 1) * settings.epsilon }
+        }
+        let perturbed = binary(.add, x, Tensor(shape: x.shape, values: values, dtype: x.dtype))
+        return projectToBall(perturbed, center: x, epsilon: settings.epsilon, range: settings.range)
+    case .topK:
+        let batch = x.shape[0]
+        func saliency(_ input: Variable, createGraph: Bool) throws -> Variable {
+            pixelMap(try attribute(.saliency, &model, input, labels: labels, settings: attribution, noise: noise, createGraph: createGraph))
+        }
+        let original = attributionMaps(try saliency(Variable(x, requiresGrad: true), createGraph: false).value)
+        let predicted = argmaxRows(model.logits(Variable(x)).value)
+        let h = original[0].height, w = original[0].width
+        // Mask [B,H,W] of each sample's original top-k pixels.
+        var maskValues = [Double](repeating: 0, count: batch * h * w)
+        for (b, m) in original.enumerated() { for p in m.topK(settings.k) { maskValues[b * h * w + p] = 1 } }
+        let mask = Variable(Tensor(shape: [batch, h, w], values: maskValues, dtype: x.dtype))
+        var current = x
+        var best = x.doubles
+        var bestScore = [Double](repeating: .infinity, count: batch)
+        let perSample = x.count / batch
+        for _ in 0..<settings.iterations {
+            let input = Variable(current, requiresGrad: true)
+            // D(x) = −Σ_{p∈T} M(x)_p, summed over the batch (samples are independent in evaluation mode).
+            let d = -(try saliency(input, createGraph: true) * mask).sum()
+            let g = try grad(of: d, wrt: [input])[0].value
+            let stepped = projectToBall(binary(.add, current, binary(.mul, Tensor(repeating: settings.stepSize, shape: [1], dtype: x.dtype),
+                                                                    unary(.sign, g))),
+                                        center: x, epsilon: settings.epsilon, range: settings.range)
+            let labelsNow = argmaxRows(model.logits(Variable(stepped)).value)
+            let maps = attributionMaps(try saliency(Variable(stepped, requiresGrad: true), createGraph: false).value)
+            var next = current.doubles
+            let s = stepped.doubles
+            for b in 0..<batch where labelsNow[b] == predicted[b] {
+                // keep the step for this sample; remember the most damaging iterate
+                for e in 0..<perSample { next[b * perSample + e] = s[b * perSample + e] }
+                let score = topKIntersection(original[b], maps[b], k: settings.k)
+                if score < bestScore[b] {
+                    bestScore[b] = score
+                    for e in 0..<perSample { best[b * perSample + e] = s[b * perSample + e] }
+                }
+            }
+            current = Tensor(shape: x.shape, values: next, dtype: x.dtype)
+        }
+        return Tensor(shape: x.shape, values: best, dtype: x.dtype)
+    }
+}
+
+extension LayerSpec {
+    /// The same layer with ReLU replaced by Softplus(β): the attack's surrogate for ReLU models.
+    public func smoothed(beta: Double) -> LayerSpec {
+        switch self {
+        case .relu: return .softplus(beta: beta)
+        case let .residual(body, shortcut, activation):
+            return .residual(body: body.map { $0.smoothed(beta: beta) }, shortcut: shortcut.map { $0.smoothed(beta: beta) },
+                             activation: activation?.smoothed(beta: beta))
+        default: return self
+        }
+    }
+}

@@ -1,0 +1,125 @@
+import AttrGuardAttribution
+import AttrGuardCore
+import AttrGuardData
+import AttrGuardDistributed
+import AttrGuardNN
+import Foundation
+
+/// `attrguard eval`: accuracy, PGD adversarial accuracy, and how stable each attribution method
+/// stays under each attribution attack, as mean and std over the test images. Ranks score
+/// every size-th image and the sums are all-reduced, so any rank count gives the same report.
+public struct Evaluation {
+    public var samples = 500
+    public var batch = 50
+    public var methods: [AttributionMethod] = [.saliency, .integratedGradients]
+    public var attacks: [AttributionAttack] = [.topK, .randomSign]
+    public var k = 100
+    public var window = 3
+    public var attack = AttackSettings()
+    public var attribution = AttributionSettings()
+    /// PGD for adversarial accuracy: ε, step, iterations.
+    public var pgd = Perturbation.pgd(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 10, randomStart: true)
+    /// Softplus β replacing ReLU in the attack's gradient.
+    public var attackBeta = 10.0
+    public var figureSamples = 4
+
+    public init() {}
+
+    public struct Report {
+        public var json: [String: Any]
+        /// For the figure: images, maps and attacked versions of the first samples (rank 0).
+        public var figure: [(image: [Double], map: AttributionMap, attacked: [Double], attackedMap: AttributionMap)]
+        public var imageShape: [Int]
+    }
+
+    public func run(config: TrainingConfig, checkpoint path: String, communicator: Communicator) throws -> Report {
+        let network = try Network(layers: config.layers, inputShape: config.inputShape)
+        let ckpt = try Checkpoint.read(path, network: network)
+        let trainer = Trainer(config: config, communicator: communicator)
+        let test = try trainer.loadData().test
+        let count = min(samples, test.count)
+        guard k >= 1 && k <= config.inputShape[1] * config.inputShape[2] else {
+            throw ConfigError(file: "eval", key: "--k", message: "\(k) must be in 1…\(config.inputShape[1] * config.inputShape[2]) (pixels of a map)")
+        }
+        let loader = BatchLoader(store: test, normalization: config.normalization)
+        let bound = ckpt.parameters.variables()
+        var model = Model(network: network, parameters: bound, statistics: ckpt.statistics, mode: .evaluation)
+        let surrogate = try Network(layers: config.layers.map { $0.smoothed(beta: attackBeta) }, inputShape: config.inputShape)
+        var attackModel = Model(network: surrogate, parameters: bound, statistics: ckpt.statistics, mode: .evaluation)
+        var attackSettings = attack
+        attackSettings.range = config.pixelRange
+        attackSettings.k = k
+        var attributionSettings = attribution
+        attributionSettings.range = config.pixelRange
+
+        let mine = Array(stride(from: communicator.rank, to: count, by: communicator.size))
+        // sums[name] = (Σ value, Σ value², n)
+        var sums: [String: [Double]] = [:]
+        func add(_ name: String, _ v: Double) {
+            guard v.isFinite else { return }
+            var s = sums[name] ?? [0, 0, 0]
+            s[0] += v; s[1] += v * v; s[2] += 1
+            sums[name] = s
+        }
+        var figure: [(image: [Double], map: AttributionMap, attacked: [Double], attackedMap: AttributionMap)] = []
+        for start in stride(from: 0, to: mine.count, by: batch) {
+            let indices = Array(mine[start..<min(mine.count, start + batch)])
+            let (x, labels) = loader.batch(indices, epoch: 0, dtype: config.dtype)
+            let noise = PerturbationNoise(seed: config.seed, keys: indices.map(UInt64.init))
+            let predicted = argmaxRows(model.logits(Variable(x)).value)
+            for (p, y) in zip(predicted, labels) { add("accuracy", p == y ? 1 : 0) }
+            var frozen = model
+            let adversarial = try perturb(x, labels: labels, with: pgd, model: &frozen, range: config.pixelRange, noise: noise)!
+            for (p, y) in zip(argmaxRows(model.logits(Variable(adversarial)).value), labels) { add("adversarial_accuracy", p == y ? 1 : 0) }
+            for a in attacks {
+                let attacked = try AttrGuardAttribution.attack(a, &attackModel, x: x, labels: predicted, settings: attackSettings,
+                                                                attribution: attributionSettings, noise: noise)
+                for method in methods {
+                    func maps(_ t: Tensor) throws -> [AttributionMap] {
+                        attributionMaps(pixelMap(try attribute(method, &model, Variable(t, requiresGrad: true), labels: predicted,
+                                                              settings: attributionSettings, noise: noise, createGraph: false)).value)
+                    }
+                    let before = try maps(x), after = try maps(attacked)
+                    for (m0, m1) in zip(before, after) {
+                        for (name, value) in AttributionComparison(m0, m1, k: k, window: window).named {
+                            add("\(method.rawValue)/\(a.rawValue)/\(name)", value)
+                        }
+                    }
+                    if communicator.rank == 0 && method == methods[0] && a == attacks[0] && figure.count < figureSamples {
+                        let per = x.count / indices.count, xv = x.doubles, av = attacked.doubles
+                        for j in 0..<min(indices.count, figureSamples - figure.count) {
+                            figure.append((Array(xv[(j * per)..<((j + 1) * per)]), before[j], Array(av[(j * per)..<((j + 1) * per)]), after[j]))
+                        }
+                    }
+                }
+            }
+        }
+        // The same names on every rank (a rank with no images still reports them as zeros).
+        var names = Set(sums.keys)
+        for a in attacks { for m in methods { for (n, _) in AttributionComparison.namesOnly { names.insert("\(m.rawValue)/\(a.rawValue)/\(n)") } } }
+        names.formUnion(["accuracy", "adversarial_accuracy"])
+        let ordered = names.sorted()
+        let flat = try communicator.allreduce(ordered.flatMap { sums[$0] ?? [0, 0, 0] }, op: .sum)
+        var json: [String: Any] = ["samples": count, "k": k, "window": window, "ranks": communicator.size,
+                                   "epsilon": attackSettings.epsilon, "attack_iterations": attackSettings.iterations,
+                                   "checkpoint": path, "step": ckpt.step]
+        var methodsJSON: [String: [String: [String: Any]]] = [:]
+        for (i, name) in ordered.enumerated() {
+            let (s, s2, n) = (flat[3 * i], flat[3 * i + 1], flat[3 * i + 2])
+            let mean = n > 0 ? s / n : .nan
+            let std = n > 1 ? max(0, (s2 - n * mean * mean) / (n - 1)).squareRoot() : 0
+            if name == "accuracy" || name == "adversarial_accuracy" { json[name] = mean; continue }
+            let parts = name.split(separator: "/").map(String.init)
+            methodsJSON[parts[0], default: [:]][parts[1], default: [:]][parts[2]] = ["mean": mean.isNaN ? NSNull() as Any : mean as Any, "std": std, "n": Int(n)]
+        }
+        json["attributions"] = methodsJSON
+        return Report(json: json, figure: figure, imageShape: config.inputShape)
+    }
+}
+
+extension AttributionComparison {
+    /// The metric names, in report order.
+    static var namesOnly: [(String, Double)] {
+        AttributionComparison(AttributionMap(values: [1, 0], height: 1, width: 2), AttributionMap(values: [1, 0], height: 1, width: 2), k: 1, window: 1).named
+    }
+}

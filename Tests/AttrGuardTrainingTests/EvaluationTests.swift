@@ -1,0 +1,168 @@
+import AttrGuardAttribution
+import AttrGuardCore
+import AttrGuardNN
+import AttrGuardTestSupport
+import AttrGuardTraining
+import Foundation
+import Testing
+
+/// A small trained checkpoint (BN and ReLU included, so the attack's Softplus surrogate is exercised).
+func trainedCheckpoint() throws -> (dir: String, config: String) {
+    let dir = try temporaryDirectory()
+    let config = """
+    seed: 1
+    model:
+      name: layers
+      layers:
+        - {type: conv2d, in: 3, out: 8, kernel: 3, stride: 1, padding: 1, bias: false}
+        - {type: batchnorm2d, features: 8}
+        - {type: relu}
+        - {type: maxpool2d, kernel: 2}
+        - {type: conv2d, in: 8, out: 8, kernel: 3, stride: 2, padding: 1}
+        - {type: softplus, beta: 10}
+        - {type: global_avgpool}
+        - {type: flatten}
+        - {type: linear, in: 8, out: 10}
+    data: {dataset: synthetic, train_per_class: 20, test_per_class: 4}
+    method: {name: standard}
+    optim: {lr: 0.05}
+    train: {epochs: 50, max_steps: 12, global_batch: 16}
+    checkpoint: {dir: \(dir)/checkpoints}
+    """
+    try config.write(toFile: "\(dir)/c.yaml", atomically: true, encoding: .utf8)
+    let (status, out) = try runAttrguard(["train", "--config", "\(dir)/c.yaml"])
+    try #require(status == 0, "\(out)")
+    return (dir, "\(dir)/c.yaml")
+}
+
+@Suite struct AttributionMethodTests {
+    func smallModel() throws -> (Model, Tensor, [Int]) {
+        let net = try Network(layers: [.conv2d(in: 2, out: 3, kernel: 3, stride: 1, padding: 1, bias: true), .softplus(beta: 2),
+                                       .globalAvgPool, .flatten, .linear(in: 3, out: 4, bias: true)], inputShape: [2, 5, 5])
+        var rng = RandomStream(seed: 8)
+        let p = ParameterSet(network: net, dtype: .float64, rng: &rng)
+        let x = Tensor.uniform([3, 2, 5, 5], low: 0, high: 1, dtype: .float64, rng: &rng)
+        return (Model(network: net, parameters: p.variables(), statistics: [:], mode: .evaluation), x, [0, 3, 1])
+    }
+
+    /// Completeness: Σ IG(x) → f(x)[y] − f(0)[y] as the path steps grow (right Riemann sum).
+    @Test func integratedGradientsAreComplete() throws {
+        var (model, x, labels) = try smallModel()
+        var settings = AttributionSettings()
+        settings.igSteps = 400
+        let ig = try attribute(.integratedGradients, &model, Variable(x), labels: labels, settings: settings,
+                               noise: PerturbationNoise(seed: 0, count: 3), createGraph: false).value.doubles
+        let fx = model.logits(Variable(x)).value.doubles, f0 = model.logits(Variable(Tensor(zeros: x.shape, dtype: .float64))).value.doubles
+        for (b, y) in labels.enumerated() {
+            let total = ig[(b * 50)..<((b + 1) * 50)].reduce(0, +)
+            #expect(abs(total - (fx[b * 4 + y] - f0[b * 4 + y])) < 5e-3 * max(1, abs(fx[b * 4 + y] - f0[b * 4 + y])))
+        }
+    }
+
+    @Test func methodsAgreeWhereTheyMust() throws {
+        var (model, x, labels) = try smallModel()
+        var settings = AttributionSettings()
+        let noise = PerturbationNoise(seed: 0, count: 3)
+        let saliency = try attribute(.saliency, &model, Variable(x), labels: labels, settings: settings, noise: noise, createGraph: false).value.doubles
+        let gxi = try attribute(.gradientTimesInput, &model, Variable(x), labels: labels, settings: settings, noise: noise, createGraph: false).value.doubles
+        #expect(zip(zip(saliency, x.doubles), gxi).allSatisfy { abs($0.0 * $0.1 - $1) < 1e-15 })
+        settings.smoothGradNoise = 0
+        settings.smoothGradSamples = 3
+        let smooth = try attribute(.smoothGrad, &model, Variable(x), labels: labels, settings: settings, noise: noise, createGraph: false).value.doubles
+        #expect(zip(saliency, smooth).allSatisfy { abs($0 - $1) < 1e-14 })
+    }
+
+    @Test func topKAttackKeepsLabelsAndTheBall() throws {
+        var (model, x, _) = try smallModel()
+        let predicted = argmaxRows(model.logits(Variable(x)).value)
+        var s = AttackSettings()
+        s.k = 5; s.iterations = 5; s.epsilon = 0.05; s.stepSize = 0.02
+        let adv = try attack(.topK, &model, x: x, labels: predicted, settings: s, attribution: AttributionSettings(),
+                             noise: PerturbationNoise(seed: 0, count: 3))
+        #expect(zip(adv.doubles, x.doubles).allSatisfy { abs($0 - $1) <= 0.05 + 1e-12 && $0 >= 0 && $0 <= 1 })
+        #expect(argmaxRows(model.logits(Variable(adv)).value) == predicted)
+        #expect(adv.doubles != x.doubles)
+    }
+}
+
+@Suite(.serialized) struct EvaluationTests {
+    @Test func evalWritesAReportAndAFigureAndAgreesAcrossRankCounts() throws {
+        let (dir, config) = try trainedCheckpoint()
+        let args = ["eval", "--checkpoint", "\(dir)/checkpoints", "--samples", "12", "--batch", "5", "--k", "20",
+                    "--attack-iterations", "3", "--ig-steps", "4", "--methods", "saliency,integrated_gradients,smoothgrad,gradient_x_input",
+                    "--smoothgrad-samples", "3"]
+        let (s1, o1) = try runMPI(ranks: 1, args + ["--out", "\(dir)/e1"])
+        #expect(s1 == 0, "\(o1)")
+        let (s2, o2) = try runMPI(ranks: 2, args + ["--out", "\(dir)/e2"])
+        #expect(s2 == 0, "\(o2)")
+        let r1 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/e1/report.json"))) as! [String: Any]
+        let r2 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/e2/report.json"))) as! [String: Any]
+        #expect(r1["samples"] as? Int == 12 && r2["ranks"] as? Int == 2)
+        #expect(r1["accuracy"] as? Double == r2["accuracy"] as? Double)
+        let a1 = r1["attributions"] as! [String: [String: [String: [String: Any]]]]
+        let a2 = r2["attributions"] as! [String: [String: [String: [String: Any]]]]
+        #expect(Set(a1.keys) == ["saliency", "integrated_gradients", "smoothgrad", "gradient_x_input"])
+        for (method, attacks) in a1 {
+            #expect(Set(attacks.keys) == ["topk", "random_sign"])
+            for (attackName, metrics) in attacks {
+                for key in ["kendall", "spearman", "cosine", "topk_intersection", "lens_topk_intersection"] {
+                    let m1 = metrics[key]!["mean"] as! Double, m2 = a2[method]![attackName]![key]!["mean"] as! Double
+                    #expect(m1 >= -1 && m1 <= 1 && abs(m1 - m2) < 1e-9, "\(method) \(attackName) \(key): \(m1) vs \(m2)")
+                    #expect(metrics[key]!["n"] as? Int == 12)
+                }
+            }
+        }
+        let png = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/e1/attributions.png"))
+        #expect(png.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) && png.count > 1000)
+        _ = config
+    }
+
+    @Test func exportedSafetensorsLoadInPythonAndBack() throws {
+        let (dir, config) = try trainedCheckpoint()
+        let (status, out) = try runAttrguard(["export", "--checkpoint", "\(dir)/checkpoints", "--out", "\(dir)/model.safetensors"])
+        #expect(status == 0, "\(out)")
+        let cfg = try TrainingConfig.load(path: config)
+        let net = try Network(layers: cfg.layers, inputShape: cfg.inputShape)
+        let ckpt = try Checkpoint.read(Checkpoint.latest(in: "\(dir)/checkpoints"), network: net)
+        // Python with NumPy alone reads names, shapes and values.
+        let c = try Child("/usr/bin/env", ["python3", repositoryRoot.appendingPathComponent("Tests/scripts/read_safetensors.py").path, "\(dir)/model.safetensors"])
+        #expect(c.wait(timeout: 60) == 0, "\(c.text)")
+        let parsed = try JSONSerialization.jsonObject(with: Data(c.text.utf8)) as! [String: Any]
+        let tensors = parsed["tensors"] as! [String: [Any]]
+        #expect(Set(tensors.keys) == Set(ckpt.parameters.names + ["1.running_mean", "1.running_var"]))
+        for name in ckpt.parameters.names {
+            let t = ckpt.parameters[name], entry = tensors[name]!
+            #expect(entry[0] as! [Int] == t.shape, "\(name)")
+            #expect(abs((entry[1] as! Double) - t.doubles.reduce(0, +)) < 1e-4, "\(name)")
+            #expect(abs((entry[2] as! Double) - t.doubles[0]) <= 1e-12 * abs(t.doubles[0]), "\(name)")
+        }
+        // And back into AttrGuard.
+        let (params, stats) = try Safetensors.load("\(dir)/model.safetensors", network: net, dtype: .float32)
+        #expect(params.flat.doubles == ckpt.parameters.flat.doubles)
+        #expect(stats["1"]!.variance.doubles == ckpt.statistics["1"]!.variance.doubles)
+    }
+
+    @Test func badInputsAreNamed() throws {
+        let (dir, config) = try trainedCheckpoint()
+        // A config of another architecture for this checkpoint.
+        let other = try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "out: 8, kernel: 3, stride: 2", with: "out: 6, kernel: 3, stride: 2")
+            .replacingOccurrences(of: "in: 8, out: 10", with: "in: 6, out: 10")
+        try other.write(toFile: "\(dir)/other.yaml", atomically: true, encoding: .utf8)
+        let (s1, o1) = try runAttrguard(["eval", "--checkpoint", "\(dir)/checkpoints", "--config", "\(dir)/other.yaml", "--samples", "2"])
+        #expect(s1 != 0 && o1.contains("another architecture: parameter 3 is 4.weight [8, 8, 3, 3] in the checkpoint, 4.weight [6, 8, 3, 3] in the network"), "\(o1)")
+        let (s2, o2) = try runAttrguard(["eval", "--checkpoint", "\(dir)/checkpoints", "--samples", "2", "--k", "5000"])
+        #expect(s2 != 0 && o2.contains("--k: 5000 must be in 1…1024"), "\(o2)")
+        _ = try runAttrguard(["export", "--checkpoint", "\(dir)/checkpoints", "--out", "\(dir)/m.safetensors"])
+        let data = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/m.safetensors"))
+        try data.prefix(data.count - 8).write(to: URL(fileURLWithPath: "\(dir)/t.safetensors"))
+        let net = try Network(layers: TrainingConfig.load(path: config).layers, inputShape: [3, 32, 32])
+        #expect(throws: (any Error).self) { try Safetensors.load("\(dir)/t.safetensors", network: net, dtype: .float32) }
+        do { _ = try Safetensors.load("\(dir)/t.safetensors", network: net, dtype: .float32) } catch {
+            #expect("\(error)".contains("t.safetensors") && "\(error)".contains("truncated"), "\(error)")
+        }
+        let ckpt = try Data(contentsOf: URL(fileURLWithPath: try Checkpoint.latest(in: "\(dir)/checkpoints")))
+        try ckpt.prefix(ckpt.count / 2).write(to: URL(fileURLWithPath: "\(dir)/half.ckpt"))
+        let (s3, o3) = try runAttrguard(["export", "--checkpoint", "\(dir)/half.ckpt", "--out", "\(dir)/x.safetensors"])
+        #expect(s3 != 0 && o3.contains("half.ckpt") && o3.contains("truncated"), "\(o3)")
+    }
+}
