@@ -35,17 +35,26 @@ public struct Evaluation {
     public func run(config: TrainingConfig, checkpoint path: String, communicator: Communicator) throws -> Report {
         let network = try Network(layers: config.layers, inputShape: config.inputShape)
         let ckpt = try Checkpoint.read(path, network: network)
-        let trainer = Trainer(config: config, communicator: communicator)
-        let test = try trainer.loadData().test
+        let test = try Trainer(config: config, communicator: communicator).loadData().test
+        var report = try run(config: config, network: network, parameters: ckpt.parameters, statistics: ckpt.statistics,
+                             test: test, communicator: communicator)
+        report.json["checkpoint"] = path
+        report.json["step"] = ckpt.step
+        return report
+    }
+
+    /// Evaluates weights in hand (the training loop's validation uses this directly).
+    public func run(config: TrainingConfig, network: Network, parameters: ParameterSet, statistics: [String: RunningStatistic],
+                    test: ImageStore, communicator: Communicator) throws -> Report {
         let count = min(samples, test.count)
         guard k >= 1 && k <= config.inputShape[1] * config.inputShape[2] else {
             throw ConfigError(file: "eval", key: "--k", message: "\(k) must be in 1…\(config.inputShape[1] * config.inputShape[2]) (pixels of a map)")
         }
         let loader = BatchLoader(store: test, normalization: config.normalization)
-        let bound = ckpt.parameters.variables()
-        var model = Model(network: network, parameters: bound, statistics: ckpt.statistics, mode: .evaluation)
+        let bound = parameters.variables()
+        var model = Model(network: network, parameters: bound, statistics: statistics, mode: .evaluation)
         let surrogate = try Network(layers: config.layers.map { $0.smoothed(beta: attackBeta) }, inputShape: config.inputShape)
-        var attackModel = Model(network: surrogate, parameters: bound, statistics: ckpt.statistics, mode: .evaluation)
+        var attackModel = Model(network: surrogate, parameters: bound, statistics: statistics, mode: .evaluation)
         var attackSettings = attack
         attackSettings.range = config.pixelRange
         attackSettings.k = k
@@ -101,8 +110,7 @@ public struct Evaluation {
         let ordered = names.sorted()
         let flat = try communicator.allreduce(ordered.flatMap { sums[$0] ?? [0, 0, 0] }, op: .sum)
         var json: [String: Any] = ["samples": count, "k": k, "window": window, "ranks": communicator.size,
-                                   "epsilon": attackSettings.epsilon, "attack_iterations": attackSettings.iterations,
-                                   "checkpoint": path, "step": ckpt.step]
+                                   "epsilon": attackSettings.epsilon, "attack_iterations": attackSettings.iterations]
         var methodsJSON: [String: [String: [String: Any]]] = [:]
         for (i, name) in ordered.enumerated() {
             let (s, s2, n) = (flat[3 * i], flat[3 * i + 1], flat[3 * i + 2])

@@ -157,9 +157,28 @@ public struct Trainer {
             }
             if evaluate || last {
                 testAccuracy = try accuracy(state, test)
+                var record: [String: Any] = ["step": done, "epoch": epoch, "test_accuracy": testAccuracy!]
+                var line = String(format: "eval step %d: test accuracy %.2f%%", done, 100 * testAccuracy!)
+                if config.evalAttributionSamples > 0 {
+                    // Attribution robustness of saliency maps under random-sign noise of the training ε (cheap: no attack loop).
+                    var e = Evaluation()
+                    e.samples = config.evalAttributionSamples
+                    e.methods = [.saliency]
+                    e.attacks = [.randomSign]
+                    e.k = max(1, config.inputShape[1] * config.inputShape[2] / 10)
+                    e.figureSamples = 0
+                    if case let .uniform(eps) = config.perturbation { e.attack.epsilon = eps }
+                    if case let .pgd(eps, _, _, _) = config.perturbation { e.attack.epsilon = eps }
+                    let report = try e.run(config: config, network: network, parameters: state.parameters, statistics: state.statistics,
+                                           test: test, communicator: communicator)
+                    let saliency = (report.json["attributions"] as? [String: [String: [String: [String: Any]]]])?["saliency"]?["random_sign"] ?? [:]
+                    for key in ["topk_intersection", "kendall", "lens_topk_intersection"] {
+                        if let mean = saliency[key]?["mean"] as? Double { record["saliency_\(key)"] = mean; line += String(format: "  saliency %@ %.3f", key, mean) }
+                    }
+                }
                 if communicator.rank == 0 {
-                    progress(String(format: "eval step %d: test accuracy %.2f%%", done, 100 * testAccuracy!))
-                    try metrics.write(["step": done, "epoch": epoch, "test_accuracy": testAccuracy!])
+                    progress(line)
+                    try metrics.write(record)
                 }
             }
             if checkpoint || last, let dir = config.checkpointDir {

@@ -41,6 +41,7 @@ public struct TrainingConfig: Sendable {
     public var logEvery: Int
     public var evalEvery: Int
     public var evalSamples: Int
+    public var evalAttributionSamples: Int
     public var consistencyEvery: Int
     // outputs
     public var checkpointDir: String?
@@ -184,6 +185,7 @@ public struct TrainingConfig: Sendable {
         logEvery = try r.int("train.log_every", 10, min: 1)
         evalEvery = try r.int("train.eval_every", 0, min: 0)
         evalSamples = try r.int("train.eval_samples", 0, min: 0)
+        evalAttributionSamples = try r.int("train.eval_attribution_samples", 0, min: 0)
         consistencyEvery = try r.int("train.consistency_every", 50, min: 0)
 
         checkpointDir = r.has("checkpoint.dir") ? try r.string("checkpoint.dir") : nil
