@@ -36,13 +36,7 @@ public func attribute(_ method: AttributionMethod, _ model: inout Model, _ x: Va
     case .saliency: return try gradient(at: x)
     case .gradientTimesInput: return x * (try gradient(at: x))
     case .integratedGradients:
-        var total: Variable?
-        for k in 1...settings.igSteps {
-            // k/m · x keeps x on the tape, so an attack can differentiate through the path.
-            let g = try gradient(at: x * (Double(k) / Double(settings.igSteps)))
-            total = total.map { $0 + g } ?? g
-        }
-        return x * (total! * (1.0 / Double(settings.igSteps)))
+        return try integratedGradients(&model, x, labels: labels, target: settings.target, steps: settings.igSteps, createGraph: createGraph)
     case .smoothGrad:
         let span = (settings.range.high.max() ?? 1) - (settings.range.low.min() ?? 0)
         let sigma = settings.smoothGradNoise * span

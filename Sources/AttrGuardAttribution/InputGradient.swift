@@ -43,15 +43,19 @@ public func inputGradient(_ model: inout Model, _ x: Tensor, labels: [Int], targ
 }
 
 /// Integrated gradients with a zero baseline and an m-step right Riemann sum:
-/// IG(x) = x ⊙ (1/m) Σ_{k=1..m} g(k/m · x). Each path point is its own forward call.
-public func integratedGradients(_ model: inout Model, _ x: Tensor, labels: [Int], target: AttributionTarget,
+/// IG(x) = x ⊙ (1/m) Σ_{k=1..m} g(k/m · x). Each path point is its own forward call. When x is
+/// on the tape (an attack), the path points are too, so IG can be differentiated in x.
+public func integratedGradients(_ model: inout Model, _ x: Variable, labels: [Int], target: AttributionTarget,
                                 steps m: Int, createGraph: Bool) throws -> Variable {
     require(m >= 1, "integrated gradients: steps must be at least 1, got \(m)")
     var total: Variable?
     for k in 1...m {
-        let point = unary(.affine(scale: Double(k) / Double(m), shift: 0), x)
-        let g = try inputGradient(&model, point, labels: labels, target: target, createGraph: createGraph).gradient
+        let point = x * (Double(k) / Double(m))
+        // A constant point becomes a leaf: ∇ needs something on the tape to differentiate.
+        let input = point.requiresGrad ? point : Variable(point.value, requiresGrad: true)
+        let score = target.score(model.logits(input), labels: labels)
+        let g = try grad(of: score, wrt: [input], createGraph: createGraph)[0]
         total = total.map { $0 + g } ?? g
     }
-    return Variable(x) * (total! * (1.0 / Double(m)))
+    return x * (total! * (1.0 / Double(m)))
 }

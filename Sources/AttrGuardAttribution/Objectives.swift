@@ -47,56 +47,46 @@ public enum Objective: Sendable, Equatable {
     /// method needs g(x): the same batch gives the same batch-norm statistics, so this equals
     /// separate forward calls and saves one.
     public func terms(_ model: inout Model, x: Tensor, perturbed: Tensor?, labels: [Int]) throws -> ObjectiveTerms {
-        var t = ObjectiveTerms()
-        let zero = Variable(Tensor.scalar(0, dtype: x.dtype))
-        func ce(_ logits: Variable) -> Variable { crossEntropy(logits, labels: labels) }
         func needX() -> Tensor {
             guard let perturbed else { fatalError("objective \(name) needs a perturbed batch x'") }
             return perturbed
         }
+        // Each method gives the logits its CE is computed on, its regularizer and its intermediates.
+        let logits: Variable, regularizer: Variable
+        var parts: [String: Variable] = [:]
         switch self {
         case .standard:
-            let logits = model.logits(Variable(x))
-            t.named["logits"] = logits
-            t.named["ce"] = ce(logits)
-            t.named["regularizer"] = zero
+            logits = model.logits(Variable(x))
+            regularizer = Variable(Tensor.scalar(0, dtype: x.dtype))
         case let .gradNorm(lambda, target):
-            let (g, logits) = try inputGradient(&model, x, labels: labels, target: target, createGraph: true)
-            t.named["logits"] = logits
-            t.named["ce"] = ce(logits)
-            t.named["input_grad"] = g
+            let (g, z) = try inputGradient(&model, x, labels: labels, target: target, createGraph: true)
             let flat = g.flattenedBatch()
-            t.named["regularizer"] = (flat * flat).sum(axes: [1]).mean() * lambda
+            (logits, regularizer) = (z, (flat * flat).sum(axes: [1]).mean() * lambda)
+            parts["input_grad"] = g
         case let .l2cos(l2, cos, eps, target, detachSource):
-            let (source, logits) = try inputGradient(&model, x, labels: labels, target: target, createGraph: !detachSource)
+            let (source, z) = try inputGradient(&model, x, labels: labels, target: target, createGraph: !detachSource)
             let g = detachSource ? source.detached : source
             let gAdv = try inputGradient(&model, needX(), labels: labels, target: target, createGraph: true).gradient
             let l2Term = squaredL2PerSample(g, gAdv).mean()
             let cosTerm = (1.0 - cosineSimilarityPerSample(g, gAdv, eps: eps)).mean()
-            t.named["logits"] = logits
-            t.named["ce"] = ce(logits)
-            t.named["input_grad"] = g
-            t.named["input_grad_adv"] = gAdv
-            t.named["l2_term"] = l2Term
-            t.named["cos_term"] = cosTerm
-            t.named["regularizer"] = l2Term * l2 + cosTerm * cos
+            (logits, regularizer) = (z, l2Term * l2 + cosTerm * cos)
+            parts = ["input_grad": g, "input_grad_adv": gAdv, "l2_term": l2Term, "cos_term": cosTerm]
         case let .igr(lambda, steps, eps, target):
-            let logits = model.logits(Variable(x))
-            let a = try integratedGradients(&model, x, labels: labels, target: target, steps: steps, createGraph: true)
-            let b = try integratedGradients(&model, needX(), labels: labels, target: target, steps: steps, createGraph: true)
+            logits = model.logits(Variable(x))
+            let a = try integratedGradients(&model, Variable(x), labels: labels, target: target, steps: steps, createGraph: true)
+            let b = try integratedGradients(&model, Variable(needX()), labels: labels, target: target, steps: steps, createGraph: true)
             let cosTerm = (1.0 - cosineSimilarityPerSample(a, b, eps: eps)).mean()
-            t.named["logits"] = logits
-            t.named["ce"] = ce(logits)
-            t.named["attribution"] = a
-            t.named["attribution_adv"] = b
-            t.named["cos_term"] = cosTerm
-            t.named["regularizer"] = cosTerm * lambda
+            regularizer = cosTerm * lambda
+            parts = ["attribution": a, "attribution_adv": b, "cos_term": cosTerm]
         case .adversarial:
-            let logits = model.logits(Variable(needX()))
-            t.named["logits"] = logits
-            t.named["ce"] = ce(logits)
-            t.named["regularizer"] = zero
+            logits = model.logits(Variable(needX()))
+            regularizer = Variable(Tensor.scalar(0, dtype: x.dtype))
         }
+        var t = ObjectiveTerms()
+        t.named = parts
+        t.named["logits"] = logits
+        t.named["ce"] = crossEntropy(logits, labels: labels)
+        t.named["regularizer"] = regularizer
         t.named["total"] = t.named["ce"]! + t.named["regularizer"]!
         return t
     }
