@@ -105,7 +105,7 @@ public struct Evaluation {
         }
         // The same names on every rank (a rank with no images still reports them as zeros).
         var names = Set(sums.keys)
-        for a in attacks { for m in methods { for (n, _) in AttributionComparison.namesOnly { names.insert("\(m.rawValue)/\(a.rawValue)/\(n)") } } }
+        for a in attacks { for m in methods { for n in AttributionComparison.names { names.insert("\(m.rawValue)/\(a.rawValue)/\(n)") } } }
         names.formUnion(["accuracy", "adversarial_accuracy"])
         let ordered = names.sorted()
         let flat = try communicator.allreduce(ordered.flatMap { sums[$0] ?? [0, 0, 0] }, op: .sum)
@@ -122,12 +122,5 @@ public struct Evaluation {
         }
         json["attributions"] = methodsJSON
         return Report(json: json, figure: figure, imageShape: config.inputShape)
-    }
-}
-
-extension AttributionComparison {
-    /// The metric names, in report order.
-    static var namesOnly: [(String, Double)] {
-        AttributionComparison(AttributionMap(values: [1, 0], height: 1, width: 2), AttributionMap(values: [1, 0], height: 1, width: 2), k: 1, window: 1).named
     }
 }

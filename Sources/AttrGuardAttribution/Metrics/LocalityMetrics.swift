@@ -104,10 +104,13 @@ public struct AttributionComparison: Sendable, Equatable {
         regionsAttacked = topKRegions(b, k: k)
     }
 
-    /// The values by name (JSON keys).
+    /// The metric names (JSON keys), in report order.
+    public static let names = ["kendall", "spearman", "cosine", "topk_intersection", "lens_topk_intersection",
+                               "lens_kendall", "lens_spearman", "topk_regions_original", "topk_regions_attacked"]
+
+    /// The values by name, in `names` order.
     public var named: [(String, Double)] {
-        [("kendall", kendall), ("spearman", spearman), ("cosine", cosine), ("topk_intersection", topKIntersection),
-         ("lens_topk_intersection", lensTopKIntersection), ("lens_kendall", lensKendall), ("lens_spearman", lensSpearman),
-         ("topk_regions_original", Double(regionsOriginal)), ("topk_regions_attacked", Double(regionsAttacked))]
+        Array(zip(Self.names, [kendall, spearman, cosine, topKIntersection, lensTopKIntersection, lensKendall, lensSpearman,
+                               Double(regionsOriginal), Double(regionsAttacked)]))
     }
 }

@@ -59,6 +59,3 @@ extension Double: Scalar {
                     alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
 }
-
-/// Number of threads OpenBLAS may use in this process (one per MPI rank is the usual choice).
-public func setBLASThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
