@@ -3,8 +3,8 @@ import AttrGuardNN
 
 /// The attribution attacks of the evaluation.
 public enum AttributionAttack: String, Sendable, CaseIterable {
-    /// Ghorbani, Abid & Zou (AAAI 2019), top-k variant: sign steps on D(x) = −Σ_{p∈T} M(x)_p,
-    /// T the original map's top-k pixels, projected to the ε-ball; a step is kept for a sample only
+    /// Ghorbani, Abid & Zou (AAAI 2019), top-k variant: sign steps on D(x) = −Σ_{p∈T} M(x)_p / Σ_p M(x)_p
+    /// (the share of the map's mass in T), T the original map's top-k pixels, projected to the ε-ball; a step is kept for a sample only
     /// while its predicted label is unchanged; the result is the iterate with the smallest top-k
     /// intersection.
     case topK = "topk"
@@ -53,8 +53,12 @@ public func attack(_ attack: AttributionAttack, _ model: inout Model, x: Tensor,
         let perSample = x.count / batch
         for _ in 0..<settings.iterations {
             let input = Variable(current, requiresGrad: true)
-            // D(x) = −Σ_{p∈T} M(x)_p, summed over the batch (samples are independent in evaluation mode).
-            let d = -(try saliency(input, createGraph: true) * mask).sum()
+            // D(x) = −Σ_{p∈T} M(x)_p / Σ_p M(x)_p, summed over the batch (samples are independent in
+            // evaluation mode). The share, not the mass: lowering the mass alone would let the attack
+            // shrink the whole map instead of moving it out of T (Ghorbani's and the LENS code normalise).
+            let m = try saliency(input, createGraph: true)                       // [B,H,W]
+            let share = (m * mask).sum(axes: [1, 2]) / (m.sum(axes: [1, 2]) + 1e-30)   // [B,1,1]
+            let d = -share.sum()
             let g = try grad(of: d, wrt: [input])[0].value
             let stepped = projectToBall(binary(.add, current, binary(.mul, Tensor(repeating: settings.stepSize, shape: [1], dtype: x.dtype),
                                                                     unary(.sign, g))),

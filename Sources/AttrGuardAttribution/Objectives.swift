@@ -35,6 +35,15 @@ public enum Objective: Sendable, Equatable {
         }
     }
 
+    /// The regularizer weights by config key (`lambda`, or `lambda_l2` and `lambda_cos`); empty without a regularizer.
+    public var weights: [(key: String, value: Double)] {
+        switch self {
+        case .standard, .adversarial: return []
+        case let .gradNorm(lambda, _), let .igr(lambda, _, _, _): return [("lambda", lambda)]
+        case let .l2cos(l2, cos, _, _, _): return [("lambda_l2", l2), ("lambda_cos", cos)]
+        }
+    }
+
     /// Whether the objective reads x'.
     public var needsPerturbation: Bool {
         switch self {

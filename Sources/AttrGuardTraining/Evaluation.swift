@@ -22,6 +22,9 @@ public struct Evaluation {
     /// Softplus β replacing ReLU in the attack's gradient.
     public var attackBeta = 10.0
     public var figureSamples = 4
+    /// Attribution metrics over the correctly classified test images only, as the papers report
+    /// them (a misclassified image's map explains the wrong class). Accuracies count every image.
+    public var correctOnly = true
 
     public init() {}
 
@@ -80,23 +83,29 @@ public struct Evaluation {
             var frozen = model
             let adversarial = try perturb(x, labels: labels, with: pgd, model: &frozen, range: config.pixelRange, noise: noise)!
             for (p, y) in zip(argmaxRows(model.logits(Variable(adversarial)).value), labels) { add("adversarial_accuracy", p == y ? 1 : 0) }
+            let kept = correctOnly ? predicted.indices.filter { predicted[$0] == labels[$0] } : Array(predicted.indices)
+            guard !kept.isEmpty else { continue }
+            add("attributed", Double(kept.count))
+            let xs = kept.count == indices.count ? x : rows(x, kept)
+            let predictedKept = kept.map { predicted[$0] }
+            let noiseKept = PerturbationNoise(seed: noise.seed, keys: kept.map { noise.keys[$0] })
             for a in attacks {
-                let attacked = try AttrGuardAttribution.attack(a, &attackModel, x: x, labels: predicted, settings: attackSettings,
-                                                                attribution: attributionSettings, noise: noise)
+                let attacked = try AttrGuardAttribution.attack(a, &attackModel, x: xs, labels: predictedKept, settings: attackSettings,
+                                                                attribution: attributionSettings, noise: noiseKept)
                 for method in methods {
                     func maps(_ t: Tensor) throws -> [AttributionMap] {
-                        attributionMaps(pixelMap(try attribute(method, &model, Variable(t, requiresGrad: true), labels: predicted,
-                                                              settings: attributionSettings, noise: noise, createGraph: false)).value)
+                        attributionMaps(pixelMap(try attribute(method, &model, Variable(t, requiresGrad: true), labels: predictedKept,
+                                                              settings: attributionSettings, noise: noiseKept, createGraph: false)).value)
                     }
-                    let before = try maps(x), after = try maps(attacked)
+                    let before = try maps(xs), after = try maps(attacked)
                     for (m0, m1) in zip(before, after) {
                         for (name, value) in AttributionComparison(m0, m1, k: k, window: window).named {
                             add("\(method.rawValue)/\(a.rawValue)/\(name)", value)
                         }
                     }
                     if communicator.rank == 0 && method == methods[0] && a == attacks[0] && figure.count < figureSamples {
-                        let per = x.count / indices.count, xv = x.doubles, av = attacked.doubles
-                        for j in 0..<min(indices.count, figureSamples - figure.count) {
+                        let per = xs.count / kept.count, xv = xs.doubles, av = attacked.doubles
+                        for j in 0..<min(kept.count, figureSamples - figure.count) {
                             figure.append((Array(xv[(j * per)..<((j + 1) * per)]), before[j], Array(av[(j * per)..<((j + 1) * per)]), after[j]))
                         }
                     }
@@ -106,10 +115,10 @@ public struct Evaluation {
         // The same names on every rank (a rank with no images still reports them as zeros).
         var names = Set(sums.keys)
         for a in attacks { for m in methods { for n in AttributionComparison.names { names.insert("\(m.rawValue)/\(a.rawValue)/\(n)") } } }
-        names.formUnion(["accuracy", "adversarial_accuracy"])
+        names.formUnion(["accuracy", "adversarial_accuracy", "attributed"])
         let ordered = names.sorted()
         let flat = try communicator.allreduce(ordered.flatMap { sums[$0] ?? [0, 0, 0] }, op: .sum)
-        var json: [String: Any] = ["samples": count, "k": k, "window": window, "ranks": communicator.size,
+        var json: [String: Any] = ["samples": count, "k": k, "window": window, "ranks": communicator.size, "correct_only": correctOnly,
                                    "epsilon": attackSettings.epsilon, "attack_iterations": attackSettings.iterations]
         var methodsJSON: [String: [String: [String: Any]]] = [:]
         for (i, name) in ordered.enumerated() {
@@ -117,10 +126,19 @@ public struct Evaluation {
             let mean = n > 0 ? s / n : .nan
             let std = n > 1 ? max(0, (s2 - n * mean * mean) / (n - 1)).squareRoot() : 0
             if name == "accuracy" || name == "adversarial_accuracy" { json[name] = mean; continue }
+            if name == "attributed" { json["attribution_images"] = Int(s); continue }
             let parts = name.split(separator: "/").map(String.init)
             methodsJSON[parts[0], default: [:]][parts[1], default: [:]][parts[2]] = ["mean": mean.isNaN ? NSNull() as Any : mean as Any, "std": std, "n": Int(n)]
         }
         json["attributions"] = methodsJSON
+        json["method"] = config.objective.name
+        for (key, value) in config.objective.weights { json[key] = value }
         return Report(json: json, figure: figure, imageShape: config.inputShape)
     }
+}
+
+/// Rows `indices` of a [B, ...] tensor, as a new [indices.count, ...] tensor.
+func rows(_ x: Tensor, _ indices: [Int]) -> Tensor {
+    let per = x.count / x.shape[0], v = x.doubles
+    return Tensor(shape: [indices.count] + x.shape.dropFirst(), values: indices.flatMap { v[($0 * per)..<(($0 + 1) * per)] }, dtype: x.dtype)
 }

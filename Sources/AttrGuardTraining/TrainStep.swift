@@ -58,8 +58,20 @@ public func trainStep(_ state: inout TrainingState, objective: Objective, pertur
     if let bad = zip(names, averaged).first(where: { !$0.1.isFinite }) {
         throw TrainingError(step: state.step, message: "\(bad.0) is \(bad.1); stopping before the update")
     }
+    // ‖∇θ total‖₂ of the averaged gradient: a plateau or a blow-up shows here before the loss moves.
+    let gradNorm = l2Norm(flat)
     state.optimizer.step(parameters: &state.parameters, gradient: flat, learningRate: learningRate)
     state.statistics = model.statistics
     state.step += 1
-    return Dictionary(uniqueKeysWithValues: zip(names, averaged))
+    return Dictionary(uniqueKeysWithValues: zip(names, averaged)).merging(["grad_norm": gradNorm]) { a, _ in a }
+}
+
+/// ‖t‖₂, accumulated in Double.
+func l2Norm(_ t: Tensor) -> Double {
+    var s = 0.0
+    switch t.dtype {
+    case .float32: let p = t.pointer(Float.self); for i in 0..<t.count { s += Double(p[i]) * Double(p[i]) }
+    case .float64: let p = t.pointer(Double.self); for i in 0..<t.count { s += p[i] * p[i] }
+    }
+    return s.squareRoot()
 }

@@ -34,7 +34,7 @@ public struct Trainer {
 
     /// Loads the train and test splits the config names.
     func loadData() throws -> (train: ImageStore, test: ImageStore) {
-        let stores: (ImageStore, ImageStore)
+        var stores: (ImageStore, ImageStore)
         switch config.dataset {
         case .synthetic:
             stores = (SyntheticDataset.store(count: config.syntheticTrainPerClass * 10, seed: config.seed),
@@ -43,6 +43,12 @@ public struct Trainer {
             stores = (try CIFAR10.load(directory: config.dataPath, split: .train), try CIFAR10.load(directory: config.dataPath, split: .test))
         case .packed:
             stores = (try PackedDataset.open(config.dataPath), try PackedDataset.open(config.testPath))
+        }
+        if config.trainSubset > 0 {
+            guard config.trainSubset <= stores.0.count else {
+                throw ConfigError(file: config.dataPath, key: "data.train_subset", message: "\(config.trainSubset) is more than the \(stores.0.count) training images")
+            }
+            stores.0 = stores.0.subset(Array(0..<config.trainSubset))
         }
         for (name, s) in [("data.path", stores.0), ("data.test_path", stores.1)] where s.imageShape != config.inputShape {
             throw ConfigError(file: config.dataPath, key: name, message: "images are \(s.imageShape), the model expects \(config.inputShape) (data.image_size)")
@@ -137,7 +143,7 @@ public struct Trainer {
                 let seconds = max(1e-9, (clock.now - windowStart).seconds)
                 let rate = Double(windowSteps * config.globalBatch) / seconds
                 let eta = (clock.now - runStart).seconds / Double(done - firstStep) * Double(totalSteps - done)
-                let terms = ["total", "ce", "regularizer", "l2_term", "cos_term"].compactMap { k in lastTerms[k].map { "\(k)=\(String(format: "%.4f", $0))" } }
+                let terms = ["total", "ce", "regularizer", "l2_term", "cos_term", "grad_norm"].compactMap { k in lastTerms[k].map { "\(k)=\(String(format: "%.4f", $0))" } }
                 progress(String(format: "epoch %d step %d/%d  %.1f img/s  lr %.4g  ", epoch + 1, done, totalSteps, rate, lr)
                          + terms.joined(separator: "  ") + String(format: "  ETA %@", formatDuration(eta)))
                 try metrics.write(["step": done, "epoch": epoch, "lr": lr, "images_per_s": rate].merging(lastTerms.mapValues { $0 as Any }) { a, _ in a })

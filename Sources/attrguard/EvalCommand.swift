@@ -34,12 +34,14 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Top-k attack step in pixel units.") var attackStep = 1.0 / 255
     @Option(help: "Integrated-gradient steps.") var igSteps = 50
     @Option(help: "SmoothGrad samples.") var smoothgradSamples = 50
+    @Flag(inversion: .prefixedNo, help: "Attribution metrics over the correctly classified images only (as the papers report them).")
+    var correctOnly = true
 
     func run() throws {
         let comm = Communicator.world
         do {
             var e = Evaluation()
-            e.samples = samples; e.batch = batch; e.k = k; e.window = window
+            e.samples = samples; e.batch = batch; e.k = k; e.window = window; e.correctOnly = correctOnly
             e.methods = try methods.split(separator: ",").map { m in
                 guard let v = AttributionMethod(rawValue: String(m)) else { throw ValidationError("--methods: unknown method '\(m)'") }
                 return v

@@ -20,6 +20,8 @@ public struct TrainingConfig: Sendable {
     public var testPath: String
     public var syntheticTrainPerClass: Int
     public var syntheticTestPerClass: Int
+    /// Train on the first N training images only (0: all); the test split is always whole.
+    public var trainSubset: Int
     public var augmentation: Augmentation
     /// Per-channel (mean, std) the loader normalises with; nil keeps pixels in [0, 1].
     public var normalization: (mean: [Double], std: [Double])?
@@ -79,6 +81,7 @@ public struct TrainingConfig: Sendable {
         testPath = try r.string("data.test_path", dataset == .packed ? nil : "")
         syntheticTrainPerClass = try r.int("data.train_per_class", 500, min: 1)
         syntheticTestPerClass = try r.int("data.test_per_class", 100, min: 1)
+        trainSubset = try r.int("data.train_subset", 0, min: 0)
         switch try r.string("data.augmentation", "crop_flip", oneOf: ["none", "crop_flip", "resized_crop_flip"]) {
         case "none": augmentation = .none
         case "crop_flip": augmentation = .cropFlip(padding: try r.int("data.crop_padding", 4, min: 0))

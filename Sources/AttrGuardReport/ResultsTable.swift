@@ -1,0 +1,133 @@
+import Foundation
+
+/// One trained and evaluated model of a reproduction suite.
+public struct ResultRow: Sendable {
+    public var name: String
+    /// `standard`, `gradnorm`, `l2cos`, `igr` or `pgd`.
+    public var method: String
+    /// The objective's weights by JSON key (`lambda`, or `lambda_l2` and `lambda_cos`); empty for standard/pgd.
+    public var lambdas: [(key: String, value: Double)]
+    /// Test accuracy on the whole test split at the end of training.
+    public var accuracy: Double
+    /// PGD accuracy on the evaluated test images.
+    public var adversarialAccuracy: Double?
+    /// attack → attribution method → metric → mean over the attributed (correctly classified) images.
+    public var robustness: [String: [String: [String: Double]]]
+    public var evalImages: Int?
+    public var attributedImages: Int?
+    public var trainSeconds: Double?
+    public var evalSeconds: Double?
+    public var imagesPerSecond: Double?
+    public var steps: Int?
+
+    public init(name: String, method: String, lambdas: [(key: String, value: Double)], accuracy: Double,
+                adversarialAccuracy: Double? = nil, robustness: [String: [String: [String: Double]]] = [:]) {
+        self.name = name; self.method = method; self.lambdas = lambdas; self.accuracy = accuracy
+        self.adversarialAccuracy = adversarialAccuracy; self.robustness = robustness
+    }
+
+    public func metric(_ attack: String, _ method: String, _ name: String) -> Double? { robustness[attack]?[method]?[name] }
+
+    /// λ as people write it: "1", "0.3 / 0.3" (l2 / cos), "—".
+    public var lambdaText: String {
+        lambdas.isEmpty ? "—" : lambdas.map { shortNumber($0.value) }.joined(separator: " / ")
+    }
+
+    public var json: [String: Any] {
+        var j: [String: Any] = ["name": name, "method": method, "accuracy": accuracy]
+        for (k, v) in lambdas { j[k] = v }
+        if let v = adversarialAccuracy { j["adversarial_accuracy"] = v }
+        for (attack, byMethod) in robustness { j[attack] = byMethod }
+        if let v = evalImages { j["eval_images"] = v }
+        if let v = attributedImages { j["attributed_images"] = v }
+        if let v = trainSeconds { j["train_seconds"] = v }
+        if let v = evalSeconds { j["eval_seconds"] = v }
+        if let v = imagesPerSecond { j["images_per_s"] = v }
+        if let v = steps { j["steps"] = v }
+        return j
+    }
+}
+
+/// results.json (a list of rows) and results.md (the tables people read).
+public enum ResultsTable {
+    /// Methods in the order a reader compares them: the baseline first.
+    static let methodOrder = ["standard", "gradnorm", "pgd", "l2cos", "igr"]
+
+    public static func sorted(_ rows: [ResultRow]) -> [ResultRow] {
+        rows.sorted { a, b in
+            let ia = methodOrder.firstIndex(of: a.method) ?? methodOrder.count, ib = methodOrder.firstIndex(of: b.method) ?? methodOrder.count
+            if ia != ib { return ia < ib }
+            let la = a.lambdas.first?.value ?? 0, lb = b.lambdas.first?.value ?? 0
+            return la != lb ? la < lb : a.name < b.name
+        }
+    }
+
+    public static func json(_ rows: [ResultRow]) throws -> Data {
+        try JSONSerialization.data(withJSONObject: sorted(rows).map(\.json), options: [.prettyPrinted, .sortedKeys])
+    }
+
+    /// The main table: accuracy and, under the top-k attack and the random-sign baseline, top-k
+    /// intersection and Kendall τ of saliency and integrated gradients; then a LENS table.
+    public static func markdown(_ rows: [ResultRow], title: String, notes: [String] = []) -> String {
+        let rows = sorted(rows)
+        func pct(_ v: Double?) -> String { v.map { String(format: "%.1f", 100 * $0) } ?? "—" }
+        func num(_ v: Double?) -> String { v.map { String(format: "%.3f", $0) } ?? "—" }
+        var md = "# \(title)\n\n"
+        for n in notes { md += "\(n)\n" }
+        if !notes.isEmpty { md += "\n" }
+        md += "Attribution robustness under the top-k attack (ε = 8/255) and under random-sign noise of the same ε: "
+            + "top-k intersection (∩) and Kendall τ between the map of the clean and of the perturbed image, mean over the "
+            + "correctly classified evaluated images. Higher is more robust.\n\n"
+        md += "| run | method | λ | accuracy % | PGD acc % | saliency ∩ (top-k) | saliency τ (top-k) | IG ∩ (top-k) | IG τ (top-k) "
+            + "| saliency ∩ (random) | saliency τ (random) | IG ∩ (random) | IG τ (random) | train | img/s |\n"
+        md += "|" + String(repeating: "---|", count: 15) + "\n"
+        for r in rows {
+            let cells = [r.name, r.method, r.lambdaText, pct(r.accuracy), pct(r.adversarialAccuracy),
+                         num(r.metric("topk", "saliency", "topk_intersection")), num(r.metric("topk", "saliency", "kendall")),
+                         num(r.metric("topk", "integrated_gradients", "topk_intersection")), num(r.metric("topk", "integrated_gradients", "kendall")),
+                         num(r.metric("random_sign", "saliency", "topk_intersection")), num(r.metric("random_sign", "saliency", "kendall")),
+                         num(r.metric("random_sign", "integrated_gradients", "topk_intersection")),
+                         num(r.metric("random_sign", "integrated_gradients", "kendall")),
+                         r.trainSeconds.map(durationText) ?? "—", r.imagesPerSecond.map { String(format: "%.0f", $0) } ?? "—"]
+            md += "| " + cells.joined(separator: " | ") + " |\n"
+        }
+        md += "\nLENS (3×3 window) top-k intersection and Spearman ρ under the top-k attack:\n\n"
+        md += "| run | saliency LENS ∩ | saliency ρ | IG LENS ∩ | IG ρ | attributed images |\n|---|---|---|---|---|---|\n"
+        for r in rows {
+            md += "| " + [r.name, num(r.metric("topk", "saliency", "lens_topk_intersection")), num(r.metric("topk", "saliency", "spearman")),
+                          num(r.metric("topk", "integrated_gradients", "lens_topk_intersection")),
+                          num(r.metric("topk", "integrated_gradients", "spearman")),
+                          r.attributedImages.map(String.init) ?? "—"].joined(separator: " | ") + " |\n"
+        }
+        return md
+    }
+
+    /// Accuracy against robustness, one point per run, a line through each method's λ sweep.
+    public static func tradeoffFigure(_ rows: [ResultRow], title: String) -> Figure {
+        let rows = sorted(rows)
+        var methods: [String] = []
+        for r in rows where !methods.contains(r.method) { methods.append(r.method) }
+        let panels: [(String, String, String, String)] = [
+            ("topk", "saliency", "topk_intersection", "Saliency: top-k intersection"), ("topk", "saliency", "kendall", "Saliency: Kendall τ"),
+            ("topk", "integrated_gradients", "topk_intersection", "Integrated gradients: top-k intersection"),
+            ("topk", "integrated_gradients", "kendall", "Integrated gradients: Kendall τ")]
+        return Figure(title: title, panels: panels.map { attack, method, metric, panelTitle in
+            Panel(title: panelTitle + " (top-k attack)", xLabel: "test accuracy (%)", yLabel: metric == "kendall" ? "Kendall τ" : "top-k intersection",
+                  series: methods.enumerated().map { i, m in
+                      let mine = rows.filter { $0.method == m }
+                      return Series(name: m, points: mine.map { (100 * $0.accuracy, $0.metric(attack, method, metric) ?? .nan) },
+                                    pointLabels: mine.map { $0.lambdas.isEmpty ? "" : "λ " + $0.lambdaText },
+                                    line: mine.count > 1, markers: true, color: i)
+                  })
+        }, columns: 2)
+    }
+}
+
+func shortNumber(_ v: Double) -> String {
+    v == v.rounded() && abs(v) < 1e6 ? String(Int(v)) : String(format: "%g", v)
+}
+
+func durationText(_ s: Double) -> String {
+    let t = Int(s.rounded())
+    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)
+}

@@ -1,0 +1,67 @@
+import AttrGuardReport
+import AttrGuardTraining
+import ArgumentParser
+import Foundation
+
+/// `attrguard plot METRICS.jsonl... --out F.svg`: training curves of one or more runs.
+struct PlotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plot",
+        abstract: "Training curves (loss terms, test accuracy, gradient norm, learning rate against step) from metrics JSON-lines files, as SVG.")
+
+    @Argument(help: "Metrics files (log.metrics of a run); each becomes one line per panel, named after its folder.") var files: [String]
+    @Option(help: "Output .svg file.") var out: String
+    @Option(help: "Quantities to plot, comma-separated (default: total,ce,regularizer,test_accuracy,grad_norm,lr where present).")
+    var keys: String?
+    @Option(help: "Figure title.") var title = "Training curves"
+
+    func validate() throws {
+        guard !files.isEmpty else { throw ValidationError("give at least one metrics file") }
+        guard out.hasSuffix(".svg") else { throw ValidationError("--out \(out): the plot is written as SVG; name it .svg") }
+    }
+
+    func run() throws {
+        do {
+            let metrics = try files.map { try MetricsFile(path: $0) }
+            let wanted = keys.map { $0.split(separator: ",").map(String.init) }
+            if let wanted, let missing = wanted.first(where: { k in !metrics.contains { !$0.series(k).isEmpty } }) {
+                throw ValidationError("--keys: no file has '\(missing)' (they have: \(Set(metrics.flatMap(\.keys)).sorted().joined(separator: ", ")))")
+            }
+            try writeAtomically(TrainingCurves.figure(metrics, keys: wanted, title: title).svg(), to: out)
+            print("plot: \(metrics.count) run(s) → \(out)")
+        } catch {
+            FileHandle.standardError.write("attrguard plot: \(error)\n".data(using: .utf8)!)
+            throw ExitCode.failure
+        }
+    }
+}
+
+/// `attrguard results SUITE --out DIR`: results.json, results.md and tradeoff.svg of a reproduction suite.
+struct ResultsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "results",
+        abstract: "Collect a suite of evaluated runs (SUITE/NAME/eval/report.json, metrics.jsonl, run.json) into results.json, results.md and tradeoff.svg.")
+
+    @Argument(help: "Suite folders (each holding run folders) or run folders.") var suites: [String]
+    @Option(help: "Output folder.") var out: String
+    @Option(help: "Title of the table and the plot.") var title = "AttrGuard reproduction"
+
+    func run() throws {
+        do {
+            let rows = try suites.flatMap { try RunResults.rows(suite: $0) }
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            try ResultsTable.json(rows).write(to: URL(fileURLWithPath: "\(out)/results.json"), options: .atomic)
+            try writeAtomically(ResultsTable.markdown(rows, title: title, notes: ["![trade-off](tradeoff.svg)"]), to: "\(out)/results.md")
+            try writeAtomically(ResultsTable.tradeoffFigure(rows, title: "\(title): accuracy against attribution robustness").svg(),
+                                to: "\(out)/tradeoff.svg")
+            print("results: \(rows.count) run(s) → \(out)/results.json, results.md, tradeoff.svg")
+        } catch {
+            FileHandle.standardError.write("attrguard results: \(error)\n".data(using: .utf8)!)
+            throw ExitCode.failure
+        }
+    }
+}
+
+func writeAtomically(_ text: String, to path: String) throws {
+    try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+}
