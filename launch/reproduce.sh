@@ -4,22 +4,26 @@
 # and the random-sign baseline, metrics over the correctly classified test images), and writes
 # results.json, results.md, tradeoff.svg and training-curves.svg.
 #
-#   launch/reproduce.sh [--full] [--out DIR] [--data DIR] [-np N] [--samples N] [--only a,b,...]
+#   launch/reproduce.sh [--full] [--torch] [--out DIR] [--data DIR] [-np N] [--samples N] [--only a,b,...]
 #
 # Default (small): the CNN of configs/cifar10-small.yaml on the first 10,000 training images,
 # 8 epochs; the whole suite takes about 45 minutes on 2 cores (README.md, Results).
 # --full: the papers' setting, configs/cifar10-*.yaml (ResNet-18, all 50,000 images, 200 epochs);
 # meant for a cluster (sbatch a script that calls this with -np = cores); cost in README.md.
+# --torch: also run launch/reproduce_torch.py (PyTorch, same setting, -np threads) for standard,
+# gradnorm-1 and l2cos-1 and table them beside ours in results.md (needs torch, numpy, scipy in
+# $PYTHON, default python3; never a dependency of the build or the tests).
 # A finished run (its run.json exists) is not trained again; delete its folder to redo it.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
-mode=small; out=""; np=$(nproc); samples=1000; only=""
+mode=small; out=""; np=$(nproc); samples=""; only=""; torch=0
 data="$here/../shared/datasets/cifar-10-batches-bin"
 [ -d "$data" ] || data="$here/data/cifar-10-batches-bin"
 while [ $# -gt 0 ]; do
   case "$1" in
     --full) mode=full; shift ;;
+    --torch) torch=1; shift ;;
     --out) out="$2"; shift 2 ;;
     --data) data="$2"; shift 2 ;;
     -np) np="$2"; shift 2 ;;
@@ -29,6 +33,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 out="${out:-runs/cifar10-$mode}"
+samples="${samples:-$([ "$mode" = full ] && echo 10000 || echo 1000)}"
 bin="${ATTRGUARD_BIN:-$here/.build/release/attrguard}"
 [ -x "$bin" ] || { echo "launch/reproduce.sh: $bin not found; build first (swift build -c release)" >&2; exit 2; }
 [ -f "$data/test_batch.bin" ] || { echo "launch/reproduce.sh: no CIFAR-10 at $data (launch/get-cifar10.sh data, or --data DIR)" >&2; exit 2; }
@@ -83,6 +88,24 @@ for entry in "${runs[@]}"; do
     "$here/launch/mpirun.sh" -np "$np" eval --checkpoint "$dir/checkpoints" --samples "$samples" --out "$dir/eval" 2>&1 | tail -1
   fi
 done
-"$bin" results "$out" --out "$out"
+refs=()
+if [ "$torch" = 1 ]; then
+  [ "$mode" = small ] || { echo "launch/reproduce.sh: --torch has a PyTorch twin for the small setting only" >&2; exit 2; }
+  py="${PYTHON:-python3}"
+  "$py" -c "import torch, numpy, scipy" 2>/dev/null || { echo "launch/reproduce.sh: --torch needs torch, numpy and scipy in $py" >&2; exit 2; }
+  for spec in "standard|--method standard" "gradnorm-1|--method gradnorm --lambd 1" "l2cos-1|--method l2cos --lambda-l2 1 --lambda-cos 1"; do
+    IFS='|' read -r name args <<< "$spec"
+    [ -z "$only" ] || [[ "$only" == *",$name,"* ]] || continue
+    if [ ! -f "$out/torch/$name.json" ]; then
+      echo "== $name: PyTorch ($np threads)"
+      # shellcheck disable=SC2086
+      "$py" "$here/launch/reproduce_torch.py" $args --data "$data" --samples "$samples" --threads "$np" --out "$out/torch/$name.json" \
+        > "$out/torch-$name.log" 2>&1 || { echo "launch/reproduce.sh: PyTorch $name failed; see $out/torch-$name.log" >&2; exit 1; }
+      grep "test accuracy" "$out/torch-$name.log" || true
+    fi
+    refs+=(--reference "$out/torch/$name.json")
+  done
+fi
+"$bin" results "$out" --out "$out" "${refs[@]}"
 "$bin" plot "$out"/*/metrics.jsonl --out "$out/training-curves.svg"
 echo "reproduce: $mode suite in $(( ($(date +%s) - suite_start) / 60 )) min; see $out/results.md"

@@ -33,6 +33,35 @@ public struct ResultRow: Sendable {
         lambdas.isEmpty ? "—" : lambdas.map { shortNumber($0.value) }.joined(separator: " / ")
     }
 
+    /// A row as `json` writes it (also what launch/reproduce_torch.py writes for a PyTorch run).
+    public init(json j: [String: Any], file: String) throws {
+        guard let name = j["name"] as? String, let method = j["method"] as? String,
+              let accuracy = (j["accuracy"] as? NSNumber)?.doubleValue else {
+            throw ReportError(file: file, "a results row needs \"name\", \"method\" and \"accuracy\"")
+        }
+        let lambdas = ["lambda", "lambda_l2", "lambda_cos"].compactMap { k in (j[k] as? NSNumber).map { (key: k, value: $0.doubleValue) } }
+        var robustness: [String: [String: [String: Double]]] = [:]
+        for attack in ["topk", "random_sign"] {
+            for (m, metrics) in j[attack] as? [String: [String: Any]] ?? [:] {
+                for (metric, v) in metrics { if let d = (v as? NSNumber)?.doubleValue { robustness[attack, default: [:]][m, default: [:]][metric] = d } }
+            }
+        }
+        self.init(name: name, method: method, lambdas: lambdas, accuracy: accuracy,
+                  adversarialAccuracy: (j["adversarial_accuracy"] as? NSNumber)?.doubleValue, robustness: robustness)
+        trainSeconds = (j["train_seconds"] as? NSNumber)?.doubleValue
+        imagesPerSecond = (j["images_per_s"] as? NSNumber)?.doubleValue
+        attributedImages = (j["attributed_images"] as? NSNumber)?.intValue
+    }
+
+    /// Rows from a JSON file holding one row or a list of rows.
+    public static func load(_ path: String) throws -> [ResultRow] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw ReportError(file: path, "cannot read the file") }
+        let object = try? JSONSerialization.jsonObject(with: data)
+        if let one = object as? [String: Any] { return [try ResultRow(json: one, file: path)] }
+        guard let many = object as? [[String: Any]] else { throw ReportError(file: path, "not a JSON row or list of rows") }
+        return try many.map { try ResultRow(json: $0, file: path) }
+    }
+
     public var json: [String: Any] {
         var j: [String: Any] = ["name": name, "method": method, "accuracy": accuracy]
         for (k, v) in lambdas { j[k] = v }
@@ -102,6 +131,39 @@ public enum ResultsTable {
         return md
     }
 
+    /// The figures that must agree between two implementations of the same setting.
+    public static let comparedFigures: [(attack: String, method: String, metric: String, label: String)] = [
+        ("topk", "saliency", "topk_intersection", "saliency ∩ (top-k)"), ("topk", "saliency", "kendall", "saliency τ (top-k)"),
+        ("topk", "integrated_gradients", "topk_intersection", "IG ∩ (top-k)"), ("topk", "integrated_gradients", "kendall", "IG τ (top-k)"),
+        ("random_sign", "saliency", "topk_intersection", "saliency ∩ (random)"), ("random_sign", "saliency", "kendall", "saliency τ (random)"),
+        ("random_sign", "integrated_gradients", "topk_intersection", "IG ∩ (random)"),
+        ("random_sign", "integrated_gradients", "kendall", "IG τ (random)")]
+
+    /// Each reference row (e.g. PyTorch's) beside our row of the same method and λ, with the differences.
+    public static func comparison(_ rows: [ResultRow], reference: [ResultRow], referenceName: String = "PyTorch") -> String {
+        func same(_ a: ResultRow, _ b: ResultRow) -> Bool {
+            a.method == b.method && a.lambdas.count == b.lambdas.count
+                && zip(a.lambdas, b.lambdas).allSatisfy { $0.key == $1.key && abs($0.value - $1.value) <= 1e-9 * max(1, abs($0.value)) }
+        }
+        var md = "| run | implementation | accuracy % | " + comparedFigures.map(\.label).joined(separator: " | ") + " | img/s |\n"
+        md += "|" + String(repeating: "---|", count: comparedFigures.count + 4) + "\n"
+        for r in sorted(reference) {
+            guard let ours = rows.first(where: { same($0, r) }) else { continue }
+            func cells(_ row: ResultRow) -> [String] {
+                [String(format: "%.1f", 100 * row.accuracy)] + comparedFigures.map { f in row.metric(f.attack, f.method, f.metric).map { String(format: "%.3f", $0) } ?? "—" }
+                    + [row.imagesPerSecond.map { String(format: "%.0f", $0) } ?? "—"]
+            }
+            let diff = [signed(100 * (ours.accuracy - r.accuracy), digits: 1)] + comparedFigures.map { f in
+                guard let a = ours.metric(f.attack, f.method, f.metric), let b = r.metric(f.attack, f.method, f.metric) else { return "—" }
+                return signed(a - b, digits: 3)
+            } + [""]
+            md += "| \(ours.name) | AttrGuard | " + cells(ours).joined(separator: " | ") + " |\n"
+            md += "| \(ours.name) | \(referenceName) | " + cells(r).joined(separator: " | ") + " |\n"
+            md += "| \(ours.name) | difference | " + diff.joined(separator: " | ") + " |\n"
+        }
+        return md
+    }
+
     /// Accuracy against robustness, one point per run, a line through each method's λ sweep.
     public static func tradeoffFigure(_ rows: [ResultRow], title: String) -> Figure {
         let rows = sorted(rows)
@@ -121,6 +183,12 @@ public enum ResultsTable {
                   })
         }, columns: 2)
     }
+}
+
+/// "+0.020", "-0.010"; a difference that rounds to zero is "+0.000", never "-0.000".
+func signed(_ v: Double, digits: Int) -> String {
+    let scale = pow(10, Double(digits)), r = (v * scale).rounded() / scale
+    return String(format: "%+.\(digits)f", r == 0 ? 0 : r)
 }
 
 func shortNumber(_ v: Double) -> String {

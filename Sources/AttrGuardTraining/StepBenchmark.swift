@@ -61,10 +61,18 @@ public struct StepBenchmark {
     }
 }
 
-/// VmHWM of this process (Linux), in MiB.
+/// VmHWM of this process (Linux), in MiB; getrusage's ru_maxrss where /proc is not readable.
 public func peakResidentMiB() -> Double {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-          let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return .nan }
+    if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) { return peakResidentMiB(status: status) }
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_maxrss) / 1024
+}
+
+/// The VmHWM line of a /proc/PID/status text ("VmHWM:\t12810432 kB": a tab, then padding
+/// spaces only while the number is short), in MiB; nan without one.
+public func peakResidentMiB(status: String) -> Double {
+    guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kb = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first.flatMap({ Double($0) }) else { return .nan }
     return kb / 1024
 }

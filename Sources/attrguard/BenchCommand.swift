@@ -27,8 +27,11 @@ struct StepBench: ParsableCommand {
         b.model = model; b.method = m; b.batch = batch; b.iterations = iters
         let r = try b.run()
         let threads = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] ?? "default"
-        print(String(format: "{\"device\": \"cpu\", \"model\": \"%@\", \"method\": \"%@\", \"batch\": %d, \"blas_threads\": \"%@\", \"step_ms\": %.2f, \"img_per_s\": %.1f, \"peak_rss_mib\": %.0f}",
-                     model, method, batch, threads, r.stepMilliseconds, r.imagesPerSecond, r.peakRSSMiB))
+        // JSON through the serializer: a missing reading is null, never a bare nan.
+        let record: [String: Any] = ["device": "cpu", "model": model, "method": method, "batch": batch, "blas_threads": threads,
+                                     "step_ms": (r.stepMilliseconds * 100).rounded() / 100, "img_per_s": (r.imagesPerSecond * 10).rounded() / 10,
+                                     "peak_rss_mib": r.peakRSSMiB.isFinite ? r.peakRSSMiB.rounded() : NSNull()]
+        print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self))
     }
 }
 

@@ -45,13 +45,21 @@ struct ResultsCommand: ParsableCommand {
     @Argument(help: "Suite folders (each holding run folders) or run folders.") var suites: [String]
     @Option(help: "Output folder.") var out: String
     @Option(help: "Title of the table and the plot.") var title = "AttrGuard reproduction"
+    @Option(help: "Rows of a reference implementation of the same setting (launch/reproduce_torch.py output; repeatable), tabled beside ours.")
+    var reference: [String] = []
 
     func run() throws {
         do {
             let rows = try suites.flatMap { try RunResults.rows(suite: $0) }
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             try ResultsTable.json(rows).write(to: URL(fileURLWithPath: "\(out)/results.json"), options: .atomic)
-            try writeAtomically(ResultsTable.markdown(rows, title: title, notes: ["![trade-off](tradeoff.svg)"]), to: "\(out)/results.md")
+            let references = try reference.flatMap { try ResultRow.load($0) }
+            var md = ResultsTable.markdown(rows, title: title, notes: ["![trade-off](tradeoff.svg)"])
+            if !references.isEmpty {
+                md += "\nSide by side with PyTorch on the same setting (launch/reproduce_torch.py; its own random streams):\n\n"
+                    + ResultsTable.comparison(rows, reference: references)
+            }
+            try writeAtomically(md, to: "\(out)/results.md")
             try writeAtomically(ResultsTable.tradeoffFigure(rows, title: "\(title): accuracy against attribution robustness").svg(),
                                 to: "\(out)/tradeoff.svg")
             print("results: \(rows.count) run(s) → \(out)/results.json, results.md, tradeoff.svg")

@@ -1,4 +1,4 @@
-@testable import AttrGuardReport
+import AttrGuardReport
 import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
@@ -59,7 +59,7 @@ func temporaryFile(_ name: String, _ text: String) throws -> String {
         #expect(a.low == 0.0 && a.high == 1.0 && abs(a.step - 0.2) < 1e-12)
         #expect(a.ticks.count == 6)
         let b = Axis(enclosing: [1248, 20, 640])
-        #expect(b.low == 0 && b.high == 1400 && b.step == 200)
+        #expect(b.low == 0 && b.high == 1500 && b.step == 500)
         #expect([1248.0, 20, 640].allSatisfy(b.contains))
         let c = Axis(enclosing: [2.5, 2.5])          // a constant series still gets a span
         #expect(c.low < 2.5 && c.high > 2.5)
@@ -146,7 +146,7 @@ func temporaryFile(_ name: String, _ text: String) throws -> String {
         #expect(l2cos["method"] as? String == "l2cos" && l2cos["lambda_l2"] as? Double == 3 && l2cos["lambda_cos"] as? Double == 3)
         #expect(l2cos["accuracy"] as? Double == 0.581 && l2cos["train_seconds"] as? Double == 372.4)
         let topk = try #require(l2cos["topk"] as? [String: [String: Double]])
-        #expect(topk["saliency"]?["topk_intersection"] == 0.62 && topk["integrated_gradients"]?["kendall"] == 0.8)
+        #expect(topk["saliency"]?["topk_intersection"] == 0.62 && abs(topk["integrated_gradients"]!["kendall"]! - 0.8) < 1e-12)
         #expect((parsed[3]["lambda"] as? Double) == 10 && parsed[0]["lambda"] == nil)
     }
 
@@ -173,5 +173,30 @@ func temporaryFile(_ name: String, _ text: String) throws -> String {
         let scan = try #require(SVGScan.parse(figure.svg()))
         #expect(scan.pointsInsideFrames)
         #expect(scan.texts.contains("λ 3 / 3") && scan.texts.contains("test accuracy (%)"))
+    }
+
+    @Test func referenceRowsAreTabledBesideOursWithDifferences() throws {
+        // A PyTorch row as launch/reproduce_torch.py writes it.
+        let path = try temporaryFile("torch-l2cos.json", """
+            {"name": "torch-l2cos", "method": "l2cos", "lambda_l2": 3.0, "lambda_cos": 3.0, "accuracy": 0.59, "images_per_s": 300,
+             "topk": {"saliency": {"topk_intersection": 0.6, "kendall": 0.7}, "integrated_gradients": {"topk_intersection": 0.71, "kendall": 0.8}},
+             "random_sign": {"saliency": {"topk_intersection": 0.88, "kendall": 0.8}}}
+            """)
+        let reference = try ResultRow.load(path)
+        #expect(reference.count == 1 && reference[0].metric("topk", "integrated_gradients", "topk_intersection") == 0.71)
+        let md = ResultsTable.comparison(rows(), reference: reference)
+        let lines = md.split(separator: "\n").map(String.init)
+        #expect(lines.count == 5)                         // header, rule, ours, theirs, difference
+        #expect(lines[2].hasPrefix("| l2cos-3 | AttrGuard | 58.1 | 0.620 | 0.720 | 0.700 | 0.800 | 0.900 | 0.800 |"))
+        #expect(lines[3].hasPrefix("| l2cos-3 | PyTorch | 59.0 | 0.600 | 0.700 | 0.710 | 0.800 | 0.880 | 0.800 | — | — | 300 |"))
+        #expect(lines[4].hasPrefix("| l2cos-3 | difference | -0.9 | +0.020 | +0.020 | -0.010 | +0.000 | +0.020 | +0.000 | — | — |"))
+        // A reference with no matching run (another λ) is left out; a file without the keys is named.
+        var other = reference[0]; other.lambdas = [("lambda_l2", 7), ("lambda_cos", 7)]
+        #expect(ResultsTable.comparison(rows(), reference: [other]).split(separator: "\n").count == 2)
+        let bad = try temporaryFile("bad.json", "{\"method\": \"l2cos\"}")
+        #expect(throws: ReportError.self) { try ResultRow.load(bad) }
+        // Round trip through results.json.
+        let back = try ResultRow.load(try temporaryFile("rows.json", String(decoding: try ResultsTable.json(rows()), as: UTF8.self)))
+        #expect(back.map(\.name) == ["standard", "l2cos-0.3", "l2cos-3", "igr-10"] && back[2].trainSeconds == 372.4)
     }
 }
