@@ -7,7 +7,7 @@
 #   launch/reproduce.sh [--full] [--torch] [--out DIR] [--data DIR] [-np N] [--samples N] [--only a,b,...]
 #
 # Default (small): the CNN of configs/cifar10-small.yaml on the first 10,000 training images,
-# 8 epochs; the whole suite takes about 45 minutes on 2 cores (README.md, Results).
+# 8 epochs; the whole suite takes about 36 minutes on 2 cores (README.md, Results).
 # --full: the papers' setting, configs/cifar10-*.yaml (ResNet-18, all 50,000 images, 200 epochs);
 # meant for a cluster (sbatch a script that calls this with -np = cores); cost in README.md.
 # --torch: also run launch/reproduce_torch.py (PyTorch, same setting, -np threads) for standard,

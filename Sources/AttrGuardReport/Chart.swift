@@ -74,8 +74,8 @@ public struct Figure: Sendable {
         self.title = title; self.panels = panels; self.columns = max(1, min(columns, panels.count))
     }
 
-    /// Colours that stay apart for the colour-blind (Okabe–Ito, then grey shades).
-    static let palette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442", "#999999", "#7F3C8D"]
+    /// Colours that stay apart for the colour-blind (Okabe–Ito; its pale yellow last, as it is faint on white).
+    static let palette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#7F3C8D", "#999999", "#F0E442"]
 
     public func svg() -> String {
         let rows = (panels.count + columns - 1) / columns
@@ -86,10 +86,11 @@ public struct Figure: Sendable {
         let legendRows = (legend.count + legendColumns - 1) / legendColumns
         let top = 40.0, legendHeight = Double(legendRows) * 20 + 10
         let width = Double(columns) * panelWidth, height = top + Double(rows) * panelHeight + legendHeight
+        let titleSize = min(17, (width - 20) / (0.62 * Double(max(title.count, 1))))   // a long title shrinks to fit (bold ≈ 0.62 em a character)
         var out = """
         <svg xmlns="http://www.w3.org/2000/svg" width="\(fmt(width))" height="\(fmt(height))" viewBox="0 0 \(fmt(width)) \(fmt(height))" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">
         <rect width="100%" height="100%" fill="white"/>
-        <text x="\(fmt(width / 2))" y="26" font-size="17" text-anchor="middle" font-weight="bold">\(escape(title))</text>
+        <text x="\(fmt(width / 2))" y="26" font-size="\(fmt(titleSize))" text-anchor="middle" font-weight="bold">\(escape(title))</text>
 
         """
         for (i, p) in panels.enumerated() {
@@ -127,6 +128,7 @@ public struct Figure: Sendable {
         s += "<text x=\"\(fmt((left + right) / 2))\" y=\"\(fmt(bottom + 36))\" font-size=\"12.5\" text-anchor=\"middle\">\(escape(p.xLabel))</text>\n"
         let yMid = (top + bottom) / 2
         s += "<text x=\"\(fmt(x0 + 16))\" y=\"\(fmt(yMid))\" font-size=\"12.5\" text-anchor=\"middle\" transform=\"rotate(-90 \(fmt(x0 + 16)) \(fmt(yMid)))\">\(escape(p.yLabel))</text>\n"
+        var labelBoxes: [(Double, Double, Double, Double)] = []   // (x0, y0, x1, y1) of the point labels drawn
         for series in p.series where !series.points.isEmpty {
             let c = Self.palette[series.color % Self.palette.count]
             if series.line && series.points.count > 1 {
@@ -138,7 +140,21 @@ public struct Figure: Sendable {
             }
             if let labels = series.pointLabels {
                 for (pt, label) in zip(series.points, labels) where !label.isEmpty {
-                    s += "<text x=\"\(fmt(sx(pt.x) + 7))\" y=\"\(fmt(sy(pt.y) - 7))\" font-size=\"11\" fill=\"\(c)\">\(escape(label))</text>\n"
+                    // The first spot around the point (above right, below right, above left, below left)
+                    // whose box overlaps no label placed so far and stays inside the plot.
+                    let w = 6.4 * Double(label.count), px = sx(pt.x), py = sy(pt.y)
+                    let spots: [(dx: Double, dy: Double, anchor: String)] = [(7, -7, "start"), (7, 15, "start"), (-7, -7, "end"), (-7, 15, "end")]
+                    func box(_ spot: (dx: Double, dy: Double, anchor: String)) -> (Double, Double, Double, Double) {
+                        let x0 = spot.anchor == "start" ? px + spot.dx : px + spot.dx - w
+                        return (x0, py + spot.dy - 10, x0 + w, py + spot.dy + 2)
+                    }
+                    let free = spots.first { spot in
+                        let b = box(spot)
+                        return b.0 >= left && b.2 <= right && b.1 >= top && b.3 <= bottom
+                            && !labelBoxes.contains { o in b.0 < o.2 && o.0 < b.2 && b.1 < o.3 && o.1 < b.3 }
+                    } ?? spots[0]
+                    labelBoxes.append(box(free))
+                    s += "<text x=\"\(fmt(px + free.dx))\" y=\"\(fmt(py + free.dy))\" font-size=\"11\" text-anchor=\"\(free.anchor)\" fill=\"\(c)\">\(escape(label))</text>\n"
                 }
             }
         }

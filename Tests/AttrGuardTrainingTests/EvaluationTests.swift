@@ -82,6 +82,17 @@ func trainedCheckpoint() throws -> (dir: String, config: String) {
         #expect(zip(adv.doubles, x.doubles).allSatisfy { abs($0 - $1) <= 0.05 + 1e-12 && $0 >= 0 && $0 <= 1 })
         #expect(argmaxRows(model.logits(Variable(adv)).value) == predicted)
         #expect(adv.doubles != x.doubles)
+        // It moves the top-k pixels more than random signs of the same ε do.
+        let noisy = try attack(.randomSign, &model, x: x, labels: predicted, settings: s, attribution: AttributionSettings(),
+                               noise: PerturbationNoise(seed: 0, count: 3))
+        func meanIntersection(_ t: Tensor) throws -> Double {
+            let before = attributionMaps(pixelMap(try attribute(.saliency, &model, Variable(x), labels: predicted, settings: AttributionSettings(),
+                                                                noise: PerturbationNoise(seed: 0, count: 3), createGraph: false)).value)
+            let after = attributionMaps(pixelMap(try attribute(.saliency, &model, Variable(t), labels: predicted, settings: AttributionSettings(),
+                                                               noise: PerturbationNoise(seed: 0, count: 3), createGraph: false)).value)
+            return zip(before, after).map { topKIntersection($0, $1, k: 5) }.reduce(0, +) / 3
+        }
+        #expect(try meanIntersection(adv) < meanIntersection(noisy))
     }
 }
 
@@ -90,14 +101,14 @@ func trainedCheckpoint() throws -> (dir: String, config: String) {
         let (dir, config) = try trainedCheckpoint()
         let args = ["eval", "--checkpoint", "\(dir)/checkpoints", "--samples", "12", "--batch", "5", "--k", "20",
                     "--attack-iterations", "3", "--ig-steps", "4", "--methods", "saliency,integrated_gradients,smoothgrad,gradient_x_input",
-                    "--smoothgrad-samples", "3"]
+                    "--smoothgrad-samples", "3", "--no-correct-only"]   // every image, so n is known
         let (s1, o1) = try runMPI(ranks: 1, args + ["--out", "\(dir)/e1"])
         #expect(s1 == 0, "\(o1)")
         let (s2, o2) = try runMPI(ranks: 2, args + ["--out", "\(dir)/e2"])
         #expect(s2 == 0, "\(o2)")
         let r1 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/e1/report.json"))) as! [String: Any]
         let r2 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/e2/report.json"))) as! [String: Any]
-        #expect(r1["samples"] as? Int == 12 && r2["ranks"] as? Int == 2)
+        #expect(r1["samples"] as? Int == 12 && r2["ranks"] as? Int == 2 && r1["attribution_images"] as? Int == 12)
         #expect(r1["accuracy"] as? Double == r2["accuracy"] as? Double)
         let a1 = r1["attributions"] as! [String: [String: [String: [String: Any]]]]
         let a2 = r2["attributions"] as! [String: [String: [String: [String: Any]]]]

@@ -33,6 +33,39 @@ import Testing
         #expect(AttributionMap(values: [1, 2, 3, 4, 5, 6, 7, 8, 9], height: 3, width: 3).maxPooled(2).values == [5, 6, 8, 9])
     }
 
+    @Test func lensFamilyByHand() {
+        // 5×5 maps. a's top-2: (0,0) and (0,1); b's top-2: (2,2) and (0,2).
+        var av = [Double](repeating: 0, count: 25), bv = [Double](repeating: 0, count: 25)
+        av[0] = 9; av[1] = 8; av[24] = 1
+        bv[12] = 9; bv[2] = 8; bv[3] = 1
+        let a = AttributionMap(values: av, height: 5, width: 5), b = AttributionMap(values: bv, height: 5, width: 5)
+        // recall: b's (0,2) is next to a's (0,1) at w = 1; (2,2) is 2 rows below (0,1): in at w = 2.
+        #expect(lensRecall(a, b, k: 2, halfWidth: 1) == 0.5 && lensRecall(a, b, k: 2, halfWidth: 2) == 1)
+        // precision: a's (0,1) is next to b's (0,2); a's (0,0) is 2 columns from (0,2): in at w = 2.
+        #expect(lensPrecision(a, b, k: 2, halfWidth: 1) == 0.5 && lensPrecision(a, b, k: 2, halfWidth: 2) == 1)
+        // Diverse top-k at w = 1: a picks (0,0), then (0,1) is suppressed, so the next free highest is (4,4).
+        #expect(a.diverseTopK(2, halfWidth: 1) == [0, 24])
+        #expect(a.diverseTopK(3, halfWidth: 1) == [0, 24, 2])          // ties at 0 go to the lowest free index
+        // Exactly k even when the windows cover the map: at w = 3 the four corners suppress all 25 pixels,
+        // then the best unpicked pixels follow.
+        #expect(a.diverseTopK(6, halfWidth: 3) == [0, 24, 4, 20, 1, 2])
+        // w = 1: Div(a) = {0, 24}, Div(b) = {12, 2}: nothing shared or adjacent.
+        let div1 = diverseTopKMetrics(a, b, k: 2, halfWidth: 1)
+        #expect(div1.intersection == 0 && div1.recall == 0 && div1.precision == 0)
+        // w = 2: (2,2) suppresses all of b, so Div(b) = {12, 2} again; both lie within 2 of Div(a) and cover it.
+        let div2 = diverseTopKMetrics(a, b, k: 2, halfWidth: 2)
+        #expect(div2.intersection == 0 && div2.recall == 1 && div2.precision == 1)
+        // SSIM, Pearson, MSE.
+        let m = AttributionMap(values: (0..<64).map { Double(($0 * 37) % 11) }, height: 8, width: 8)
+        #expect(abs(ssim(m.maxNormalized, m.maxNormalized, height: 8, width: 8) - 1) < 1e-12)
+        #expect(abs(pearson(m.values, m.values.map { 3 * $0 + 1 }) - 1) < 1e-12)
+        #expect(pearson([1, 1, 1], [1, 2, 3]).isNaN)
+        #expect(meanSquaredError([0, 1], [1, 1]) == 0.5)
+        let c = AttributionComparison(m, m, k: 6, window: 3)
+        #expect(c.named.count == AttributionComparison.names.count && c.named.count == 27)
+        #expect(c.lensRecall == [1, 1, 1] && c.topKDivIntersection == [1, 1, 1] && c.mse == 0 && abs(c.ssim - 1) < 1e-12)
+    }
+
     /// 20 random pairs with ties against scipy.stats and numpy (needs python3 with numpy and scipy; .ci/run installs them).
     @Test func agreesWithSciPy() throws {
         let dir = try temporaryDirectory()

@@ -87,30 +87,60 @@ public func topKRegions(_ m: AttributionMap, k: Int) -> Int {
 
 /// Every robustness metric between an attribution map and its attacked counterpart.
 public struct AttributionComparison: Sendable, Equatable {
-    public var kendall, spearman, cosine, topKIntersection, lensTopKIntersection, lensKendall, lensSpearman: Double
+    public var kendall, spearman, cosine, topKIntersection: Double
+    /// LENS-recall with the window of `init(window:)` (the report's `lens_topk_intersection`).
+    public var lensTopKIntersection: Double
+    /// Rank correlations of the maps after a window×window max-pool (a reading of the LENS
+    /// workshop text's LENS-Kendall/Spearman, which has no code).
+    public var maxPooledKendall, maxPooledSpearman: Double
+    /// Pearson's r of the maps; SSIM (7×7) and MSE of the maps divided by their maximum.
+    public var pearson, ssim, mse: Double
+    /// One value per half-width in `halfWidths`: LENS-recall@k, LENS-prec@k, topk-div
+    /// intersection, LENS-recall@k-div, LENS-prec@k-div.
+    public var lensRecall, lensPrecision, topKDivIntersection, lensRecallDiv, lensPrecisionDiv: [Double]
+    /// 8-connected regions formed by each map's top-k pixels (1: one blob).
     public var regionsOriginal, regionsAttacked: Int
+
+    /// w of the LENS family: 3×3, 5×5 and 7×7 windows.
+    public static let halfWidths = [1, 2, 3]
 
     public init(_ a: AttributionMap, _ b: AttributionMap, k: Int, window: Int) {
         require(a.height == b.height && a.width == b.width, "metrics: maps \(a.height)×\(a.width) and \(b.height)×\(b.width) differ")
         kendall = kendallTau(a.values, b.values)
         spearman = spearmanRho(a.values, b.values)
         cosine = cosineSimilarity(a.values, b.values)
-        topKIntersection = AttrGuardAttribution.topKIntersection(a, b, k: k)
-        lensTopKIntersection = AttrGuardAttribution.lensTopKIntersection(a, b, k: k, window: window)
+        let ta = a.topK(k), tb = b.topK(k)
+        let inA = Set(ta)
+        topKIntersection = Double(tb.filter { inA.contains($0) }.count) / Double(k)
+        lensTopKIntersection = nearShare(a, ta, tb, halfWidth: window / 2, k: k)
         let pa = a.maxPooled(window), pb = b.maxPooled(window)
-        lensKendall = kendallTau(pa.values, pb.values)
-        lensSpearman = spearmanRho(pa.values, pb.values)
+        maxPooledKendall = kendallTau(pa.values, pb.values)
+        maxPooledSpearman = spearmanRho(pa.values, pb.values)
+        pearson = AttrGuardAttribution.pearson(a.values, b.values)
+        let na = a.maxNormalized, nb = b.maxNormalized
+        ssim = AttrGuardAttribution.ssim(na, nb, height: a.height, width: a.width)
+        mse = meanSquaredError(na, nb)
+        lensRecall = Self.halfWidths.map { nearShare(a, ta, tb, halfWidth: $0, k: k) }
+        lensPrecision = Self.halfWidths.map { nearShare(b, tb, ta, halfWidth: $0, k: k) }
+        let div = Self.halfWidths.map { diverseTopKMetrics(a, b, k: k, halfWidth: $0) }
+        topKDivIntersection = div.map(\.intersection)
+        lensRecallDiv = div.map(\.recall)
+        lensPrecisionDiv = div.map(\.precision)
         regionsOriginal = topKRegions(a, k: k)
         regionsAttacked = topKRegions(b, k: k)
     }
 
+    static let families = ["lens_recall", "lens_precision", "topk_div_intersection", "lens_recall_div", "lens_precision_div"]
+
     /// The metric names (JSON keys), in report order.
     public static let names = ["kendall", "spearman", "cosine", "topk_intersection", "lens_topk_intersection",
-                               "lens_kendall", "lens_spearman", "topk_regions_original", "topk_regions_attacked"]
+                               "maxpooled_kendall", "maxpooled_spearman", "pearson", "ssim", "mse"]
+        + families.flatMap { f in halfWidths.map { "\(f)_w\($0)" } } + ["topk_regions_original", "topk_regions_attacked"]
 
     /// The values by name, in `names` order.
     public var named: [(String, Double)] {
-        Array(zip(Self.names, [kendall, spearman, cosine, topKIntersection, lensTopKIntersection, lensKendall, lensSpearman,
-                               Double(regionsOriginal), Double(regionsAttacked)]))
+        let values = [kendall, spearman, cosine, topKIntersection, lensTopKIntersection, maxPooledKendall, maxPooledSpearman, pearson, ssim, mse]
+            + lensRecall + lensPrecision + topKDivIntersection + lensRecallDiv + lensPrecisionDiv + [Double(regionsOriginal), Double(regionsAttacked)]
+        return Array(zip(Self.names, values))
     }
 }
