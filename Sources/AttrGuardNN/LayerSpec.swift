@@ -71,10 +71,12 @@ extension LayerSpec {
                 if let fallback { return fallback }
                 throw NetworkError(layer: path, field: key, "missing")
             }
-            guard let v = (raw as? Int) ?? (raw as? Double).flatMap({ $0 == $0.rounded() ? Int($0) : nil }) else {
+            // Int(exactly:) rather than Int(_:): a YAML float such as 1e30 is an error, not a trap.
+            guard let v = (raw as? Int) ?? (raw as? Double).flatMap({ Int(exactly: $0) }) else {
                 throw NetworkError(layer: path, field: key, "expected an integer, got \(raw)")
             }
             guard v >= min else { throw NetworkError(layer: path, field: key, "must be at least \(min), got \(v)") }
+            guard v <= 1 << 20 else { throw NetworkError(layer: path, field: key, "must be at most \(1 << 20), got \(v)") }
             return v
         }
         func double(_ key: String, _ fallback: Double) throws -> Double {

@@ -11,6 +11,10 @@ struct AllreduceCheckCommand: ParsableCommand {
 
     @Option(help: "Elements in the buffer.") var count = 1_000_003
 
+    func validate() throws {
+        try requireOption("--count", count, in: 1...(1 << 31) - 1)   // MPI counts are Int32
+    }
+
     func run() throws {
         let comm = Communicator.world
         let n = Double(comm.size)

@@ -21,6 +21,11 @@ struct StepBench: ParsableCommand {
     @Option(help: "Batch size.") var batch = 64
     @Option(help: "Timed steps after 2 warm-up steps.") var iters = 4
 
+    func validate() throws {
+        try requireOption("--batch", batch, in: 1...100_000)
+        try requireOption("--iters", iters, in: 1...100_000)
+    }
+
     func run() throws {
         guard let m = StepBenchmark.Method(rawValue: method) else { throw ValidationError("--method must be plain, l2cos or igr") }
         var b = StepBenchmark()
@@ -46,6 +51,11 @@ struct ObjectivesBench: ParsableCommand {
     @Option(help: "Steps per objective.") var steps = 20
     @Option(help: "Learning rate.") var lr = 0.01
     @Option(parsing: .upToNextOption, help: "Objectives to run (default: all).") var objectives: [String] = []
+
+    func validate() throws {
+        try requireOption("--batch", batch, in: 1...100_000)
+        try requireOption("--steps", steps, in: 1...1_000_000)
+    }
 
     func run() throws {
         var r = ObjectiveSmokeRun()
@@ -75,6 +85,11 @@ struct MicroBench: ParsableCommand {
 
     @Option(help: "Matrix size for sgemm.") var gemmSize = 1024
     @Option(help: "Timed repeats (best is reported).") var repeats = 5
+
+    func validate() throws {
+        try requireOption("--gemm-size", gemmSize, in: 1...16_384)
+        try requireOption("--repeats", repeats, in: 1...10_000)
+    }
 
     func run() throws {
         let env = ProcessInfo.processInfo.environment

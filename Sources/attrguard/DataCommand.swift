@@ -18,6 +18,11 @@ struct DataCommand: ParsableCommand {
         @Option(help: "Test images per class.") var testPerClass = 100
         @Option(help: "Seed.") var seed: UInt64 = 0
 
+        func validate() throws {
+            try requireOption("--train-per-class", trainPerClass, in: 1...1_000_000)
+            try requireOption("--test-per-class", testPerClass, in: 1...1_000_000)
+        }
+
         func run() throws {
             try SyntheticDataset.write(directory: out, trainPerClass: trainPerClass, testPerClass: testPerClass, seed: seed)
             print("wrote \(trainPerClass * 10) training and \(testPerClass * 10) test images to \(out)")
@@ -66,6 +71,11 @@ struct DataCommand: ParsableCommand {
         @Option(help: "Centre crop size.") var crop = 224
         @Option(help: "Output file.") var out: String
 
+        func validate() throws {
+            try requireOption("--resize", resize, in: 1...65_536)
+            try requireOption("--crop", crop, in: 1...resize)
+        }
+
         func run() throws {
             guard let o = ImageFolder.ClassOrder(rawValue: order) else { throw ValidationError("--order must be listed or sorted") }
             guard resize >= crop, crop > 0 else { throw ValidationError("--resize \(resize) must be at least --crop \(crop) > 0") }
@@ -89,6 +99,11 @@ struct DataCommand: ParsableCommand {
         @Option(name: .customLong("cifar10"), help: "CIFAR-10 binary directory (default: generated data).") var cifar10: String?
         @Option(help: "Batch size.") var batch = 128
         @Option(help: "Batches to time.") var batches = 200
+
+        func validate() throws {
+            try requireOption("--batch", batch, in: 1...100_000)
+            try requireOption("--batches", batches, in: 1...10_000_000)
+        }
 
         func run() throws {
             let store = try cifar10.map { try CIFAR10.load(directory: $0, split: .train) } ?? SyntheticDataset.store(count: 5000, seed: 0)

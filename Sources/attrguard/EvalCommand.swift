@@ -37,6 +37,18 @@ struct EvalCommand: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Attribution metrics over the correctly classified images only (as the papers report them).")
     var correctOnly = true
 
+    func validate() throws {
+        try requireOption("--samples", samples, in: 1...10_000_000)
+        try requireOption("--batch", batch, in: 1...100_000)
+        try requireOption("--k", k, in: 1...100_000_000)
+        try requireOption("--window", window, in: 1...1_001)
+        try requireOption("--epsilon", epsilon, in: 0...1_000)
+        try requireOption("--attack-iterations", attackIterations, in: 0...100_000)
+        try requireOption("--attack-step", attackStep, in: 0...1_000)
+        try requireOption("--ig-steps", igSteps, in: 1...10_000)
+        try requireOption("--smoothgrad-samples", smoothgradSamples, in: 1...10_000)
+    }
+
     func run() throws {
         let comm = Communicator.world
         do {

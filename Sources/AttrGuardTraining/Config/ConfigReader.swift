@@ -73,23 +73,25 @@ final class ConfigReader {
         return s
     }
 
-    func double(_ key: String, _ fallback: Double? = nil, min: Double? = nil) throws -> Double {
+    func double(_ key: String, _ fallback: Double? = nil, min: Double? = nil, max: Double? = nil) throws -> Double {
         guard let v = raw(key) else {
             if let fallback { return fallback }
             throw error(key, "missing")
         }
         guard let d = (v as? Double) ?? (v as? Int).map(Double.init), d.isFinite else { throw error(key, "expected a number, got \(v)") }
         if let min, d < min { throw error(key, "must be at least \(min), got \(d)") }
+        if let max, d > max { throw error(key, "must be at most \(max), got \(d)") }
         return d
     }
 
-    func int(_ key: String, _ fallback: Int? = nil, min: Int? = nil) throws -> Int {
+    func int(_ key: String, _ fallback: Int? = nil, min: Int? = nil, max: Int? = nil) throws -> Int {
         guard let v = raw(key) else {
             if let fallback { return fallback }
             throw error(key, "missing")
         }
         guard let i = v as? Int else { throw error(key, "expected an integer, got \(v)") }
         if let min, i < min { throw error(key, "must be at least \(min), got \(i)") }
+        if let max, i > max { throw error(key, "must be at most \(max), got \(i)") }
         return i
     }
 

@@ -128,7 +128,7 @@ public struct TrainingConfig: Sendable {
             objective = .l2cos(lambdaL2: try r.double("method.lambda_l2", min: 0), lambdaCos: try r.double("method.lambda_cos", min: 0),
                                cosEps: cosEps, target: target, detachSource: try r.bool("method.detach_source_grad", false))
         case "igr":
-            objective = .igr(lambda: try r.double("method.lambda", min: 0), steps: try r.int("method.ig_steps", 4, min: 1),
+            objective = .igr(lambda: try r.double("method.lambda", min: 0), steps: try r.int("method.ig_steps", 4, min: 1, max: 1_000),
                              cosEps: cosEps, target: target)
         default: objective = .adversarial
         }
@@ -164,9 +164,9 @@ public struct TrainingConfig: Sendable {
                                      epsilon: try r.double("optim.eps", 1e-8, min: 0), weightDecay: try r.double("optim.weight_decay", 1e-2, min: 0)))
         }
         let lr = try r.double("optim.lr", min: 0)
-        epochs = try r.int("train.epochs", 1, min: 1)
-        globalBatch = try r.int("train.global_batch", 128, min: 1)
-        maxSteps = r.has("train.max_steps") ? try r.int("train.max_steps", min: 1) : nil
+        epochs = try r.int("train.epochs", 1, min: 1, max: 1_000_000)
+        globalBatch = try r.int("train.global_batch", 128, min: 1, max: 1 << 20)
+        maxSteps = r.has("train.max_steps") ? try r.int("train.max_steps", min: 1, max: 1 << 40) : nil
         // Schedule positions may be given in epochs (converted to steps once the data size is known).
         scheduleDefinedByEpochs = try r.string("schedule.unit", "epochs", oneOf: ["epochs", "steps"]) == "epochs"
         let warmup = try r.int("schedule.warmup", 0, min: 0)
@@ -184,7 +184,7 @@ public struct TrainingConfig: Sendable {
         }
         sync = SyncMode(rawValue: try r.string("train.sync", "gradients", oneOf: ["gradients", "weights"]))!
         syncEvery = try r.int("train.sync_every", 8, min: 1)
-        bucketBytes = Int(try r.double("train.bucket_mb", 25, min: 0.001) * 1_048_576)
+        bucketBytes = Int(try r.double("train.bucket_mb", 25, min: 0.001, max: 65_536) * 1_048_576)
         logEvery = try r.int("train.log_every", 10, min: 1)
         evalEvery = try r.int("train.eval_every", 0, min: 0)
         evalSamples = try r.int("train.eval_samples", 0, min: 0)
