@@ -70,6 +70,28 @@ public struct Checkpoint {
         }
     }
 
+    /// Makes `directory` ready before the first step, so an unusable one stops the run at once rather
+    /// than after every step's work: created if missing, proven writable with a probe file, and
+    /// cleared of temporary files that writers killed mid-write left behind (their process is gone).
+    public static func prepare(directory: String) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), !isDir.boolValue {
+            throw DataError(file: directory, "checkpoint.dir is a file, not a directory")
+        }
+        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+            throw DataError(file: directory, "checkpoint.dir cannot be created (\(error.localizedDescription))")
+        }
+        let probe = (directory as NSString).appendingPathComponent(".write-probe-\(getpid())")
+        guard FileManager.default.createFile(atPath: probe, contents: Data([0])) else {
+            throw DataError(file: directory, "checkpoint.dir is not writable")
+        }
+        try? FileManager.default.removeItem(atPath: probe)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix("step-") {
+            guard let r = name.range(of: ".ckpt.tmp-"), let pid = Int32(name[r.upperBound...]) else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name)) }
+        }
+    }
+
     /// Steps of the checkpoints in `directory`, oldest first.
     public static func list(directory: String) throws -> [Int] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []

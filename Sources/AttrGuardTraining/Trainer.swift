@@ -76,6 +76,15 @@ public struct Trainer {
         let totalSteps = min(config.maxSteps ?? Int.max, config.epochs * stepsPerEpoch)
         let schedule = config.resolvedSchedule(stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps)
 
+        if let dir = config.checkpointDir {
+            // A fresh run must not mix its checkpoints (and metrics) with an earlier run's: the "keep
+            // newest" rule would delete the new ones and --resume would pick the old model.
+            if !resume, let newest = try Checkpoint.list(directory: dir).last {
+                throw ConfigError(file: dir, key: "checkpoint.dir", message: "holds an earlier run's checkpoints (newest: step \(newest)); "
+                                  + "continue that run with --resume, or give this one another checkpoint.dir (nothing was written)")
+            }
+            if communicator.rank == 0 { try Checkpoint.prepare(directory: dir) }
+        }
         var rng = RandomStream(seed: config.seed, 1)
         var state = TrainingState(network: network, parameters: ParameterSet(network: network, dtype: config.dtype, rng: &rng),
                                   optimizer: config.optimizer)
@@ -98,7 +107,9 @@ public struct Trainer {
         try communicator.broadcast(state.parameters.flat)
 
         let loader = BatchLoader(store: train, augmentation: config.augmentation, normalization: config.normalization, seed: config.seed)
-        var metrics = try MetricsLog(path: communicator.rank == 0 ? config.metricsPath : nil, append: resume)
+        // On resume, records past the checkpoint's step were logged by the interrupted run and are logged again.
+        var metrics = try MetricsLog(path: communicator.rank == 0 ? config.metricsPath : nil, append: resume,
+                                     keepingSteps: resume ? state.step : nil)
         var plan = plan0
         var lastTerms: [String: Double] = [:]
         var testAccuracy: Double?
@@ -227,10 +238,20 @@ func weightHash(_ flat: Tensor) -> UInt64 {
 struct MetricsLog {
     private var handle: FileHandle?
 
-    init(path: String?, append: Bool) throws {
+    /// - Parameter keepingSteps: when appending, first drop the records whose step is past this one.
+    init(path: String?, append: Bool, keepingSteps: Int? = nil) throws {
         guard let path else { return }
         let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        if append, let last = keepingSteps, let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            let kept = text.split(separator: "\n").filter { line in
+                let step = (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["step"] as? Int
+                return step.map { $0 <= last } ?? true
+            }
+            if kept.count < text.split(separator: "\n").count {
+                try writeAtomically(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: path)
+            }
+        }
         if !append || !FileManager.default.fileExists(atPath: path) {
             guard FileManager.default.createFile(atPath: path, contents: nil) else { throw DataError(file: path, "cannot create the metrics file") }
         }
