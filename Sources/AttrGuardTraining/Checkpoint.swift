@@ -1,6 +1,7 @@
 import AttrGuardCore
 import AttrGuardData
 import AttrGuardNN
+import CZlib
 import Foundation
 
 /// Everything needed to continue a run exactly: weights, optimizer momentum, batch-norm
@@ -8,8 +9,10 @@ import Foundation
 /// and every random draw, all derived from (seed, step, sample)), the seed, the world size and
 /// the config.
 ///
-/// File: "AGCKPT\0\0", u64 length of a JSON header, the header, then the tensors' raw bytes
-/// (little-endian) in the header's order. Written to a temporary file, synced and renamed.
+/// File: "AGCKPT\0\0", u64 length of a JSON header, the header, the tensors' raw bytes
+/// (little-endian) in the header's order, then a trailer "AGCRC\0\0\0" + u64 crc32 of every byte before
+/// the trailer (a flipped bit, an edited header or swapped tensors fail it). Written to a temporary
+/// file, synced and renamed. Files without the trailer (written before it existed) are read unchecked.
 public struct Checkpoint {
     public var step: Int
     public var seed: UInt64
@@ -22,6 +25,7 @@ public struct Checkpoint {
     public var statistics: [String: RunningStatistic]
 
     static let magic = Array("AGCKPT".utf8) + [0, 0]
+    static let trailerMagic = Array("AGCRC".utf8) + [0, 0, 0]
 
     struct Header: Codable {
         var step: Int
@@ -63,6 +67,9 @@ public struct Checkpoint {
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
         data.append(json)
         for (_, t) in tensors { data.append(Data(bytes: t.rawPointer, count: t.count * t.dtype.byteSize)) }
+        let crc = Checkpoint.crc(data)
+        data.append(contentsOf: Checkpoint.trailerMagic)
+        withUnsafeBytes(of: UInt64(crc).littleEndian) { data.append(contentsOf: $0) }
         try writeAtomically(data, to: (directory as NSString).appendingPathComponent(Checkpoint.fileName(step: step)))
         // Keep the newest `keep` checkpoints.
         for old in try Checkpoint.list(directory: directory).dropLast(keep) {
@@ -92,6 +99,20 @@ public struct Checkpoint {
         }
     }
 
+    /// crc32 of `data` (zlib), fed in chunks that fit its UInt32 length.
+    static func crc(_ data: Data) -> UInt32 {
+        data.withUnsafeBytes { raw -> UInt32 in
+            var c = crc32(0, nil, 0), at = 0
+            let base = raw.bindMemory(to: UInt8.self).baseAddress
+            while at < raw.count {
+                let n = min(raw.count - at, 1 << 30)
+                c = crc32(c, base! + at, UInt32(n))
+                at += n
+            }
+            return UInt32(c)
+        }
+    }
+
     /// Steps of the checkpoints in `directory`, oldest first.
     public static func list(directory: String) throws -> [Int] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
@@ -112,10 +133,16 @@ public struct Checkpoint {
 
     /// Reads a checkpoint for `network`; a checkpoint of another architecture is an error naming the first difference.
     public static func read(_ path: String, network: Network) throws -> Checkpoint {
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "cannot be read") }
+        guard var data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "cannot be read") }
         guard data.count >= 16, Array(data.prefix(8)) == magic else { throw DataError(file: path, "not an AttrGuard checkpoint (bad magic)") }
-        let length = Int(data[8..<16].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
-        guard 16 + length <= data.count else { throw DataError(file: path, "truncated header") }
+        if data.count >= 32, Array(data[(data.count - 16)..<(data.count - 8)]) == trailerMagic {
+            let stored = data[(data.count - 8)...].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+            data = data.prefix(data.count - 16)
+            guard UInt64(crc(data)) == stored else { throw DataError(file: path, "checksum mismatch: the file is damaged or was edited") }
+        }
+        let length64 = data[8..<16].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard length64 <= UInt64(data.count - 16) else { throw DataError(file: path, "truncated header (\(length64) bytes declared)") }
+        let length = Int(length64)
         let header: Header
         do { header = try JSONDecoder().decode(Header.self, from: data[16..<(16 + length)]) } catch {
             throw DataError(file: path, "unreadable header (\(error))")
@@ -134,6 +161,9 @@ public struct Checkpoint {
         var offset = 16 + length
         var tensors: [String: Tensor] = [:]
         for entry in header.tensors {
+            guard entry.count >= 0, entry.count <= (data.count - offset) / dtype.byteSize else {
+                throw DataError(file: path, "truncated: tensor \(entry.name) declares \(entry.count) values")
+            }
             let bytes = entry.count * dtype.byteSize
             guard offset + bytes <= data.count else { throw DataError(file: path, "truncated: tensor \(entry.name) is cut short") }
             let t = Tensor(zeros: [entry.count], dtype: dtype)

@@ -90,8 +90,16 @@ public struct Trainer {
                                   optimizer: config.optimizer)
         if resume {
             guard let dir = config.checkpointDir else { throw ConfigError(file: "config", key: "checkpoint.dir", message: "--resume needs a checkpoint directory") }
-            let path = try Checkpoint.latest(in: dir)
-            let c = try Checkpoint.read(path, network: network)
+            // The newest checkpoint that reads back whole; a damaged newer one (a crash mid-copy, a
+            // flipped byte) is named and skipped rather than ending the resume.
+            var loaded: (String, Checkpoint)?
+            for step in try Checkpoint.list(directory: dir).reversed() where loaded == nil {
+                let candidate = (dir as NSString).appendingPathComponent(Checkpoint.fileName(step: step))
+                do { loaded = (candidate, try Checkpoint.read(candidate, network: network)) } catch {
+                    if communicator.rank == 0 { progress("skipping \(error); trying the previous checkpoint") }
+                }
+            }
+            guard let (path, c) = loaded else { throw DataError(file: dir, "holds no readable checkpoint (step-*.ckpt) to resume from") }
             guard c.parameters.dtype == config.dtype else {
                 throw DataError(file: path, "holds \(c.parameters.dtype) weights, the config trains in \(config.dtype)")
             }

@@ -64,4 +64,36 @@ import Testing
         }
         #expect(steps == Array(1...30))
     }
+
+    @Test func checkpointsCarryAChecksumAndResumeSkipsADamagedNewestOne() throws {
+        let dir = try temporaryDirectory()
+        try config(dir, steps: 20).write(toFile: "\(dir)/c.yaml", atomically: true, encoding: .utf8)
+        let (s1, o1) = try runAttrguard(["train", "--config", "\(dir)/c.yaml"])
+        try #require(s1 == 0, "\(o1)")
+        let newest = "\(dir)/checkpoints/step-00000020.ckpt"
+        let good = try Data(contentsOf: URL(fileURLWithPath: newest))
+        func exportStatus(_ bytes: Data) throws -> (Int32, String) {
+            try bytes.write(to: URL(fileURLWithPath: "\(dir)/x.ckpt"))
+            return try runAttrguard(["export", "--checkpoint", "\(dir)/x.ckpt", "--out", "\(dir)/x.safetensors"])
+        }
+        #expect(try exportStatus(good).0 == 0)
+        // One flipped bit in the weights, and an edited step in the header: both caught.
+        var flipped = good; flipped[flipped.count - 40] ^= 1
+        let (sf, of) = try exportStatus(flipped)
+        #expect(sf != 0 && of.contains("x.ckpt: checksum mismatch"), "\(of)")
+        let text = String(decoding: good, as: UTF8.self)
+        #expect(text.contains("\"step\":20"))
+        var edited = good
+        if let r = edited.range(of: Data("\"step\":20".utf8)) { edited.replaceSubrange(r, with: Data("\"step\":90".utf8)) }
+        let (se, oe) = try exportStatus(edited)
+        #expect(se != 0 && oe.contains("checksum mismatch"), "\(oe)")
+        // A file written before the trailer existed (no trailer) still reads.
+        #expect(try exportStatus(good.prefix(good.count - 16)).0 == 0)
+
+        // The newest checkpoint cut short: --resume names it and continues from step 10.
+        try good.prefix(good.count / 2).write(to: URL(fileURLWithPath: newest))
+        let (s2, o2) = try runAttrguard(["train", "--config", "\(dir)/c.yaml", "--set", "train.max_steps=30", "--resume"])
+        #expect(s2 == 0 && o2.contains("skipping") && o2.contains("step-00000020.ckpt") && o2.contains("at step 10"), "\(o2)")
+        #expect(o2.contains("train: done after 30 steps"), "\(o2)")
+    }
 }
