@@ -30,9 +30,18 @@ public enum NPY {
         guard let shapeText = field("shape"), let open = shapeText.firstIndex(of: "("), let close = shapeText.firstIndex(of: ")") else {
             throw DataError(file: path, "header has no shape")
         }
-        let shape = shapeText[shapeText.index(after: open)..<close].split(separator: ",")
-            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.compactMap(Int.init)
-        let count = shape.reduce(1, *)
+        guard open < close else { throw DataError(file: path, "header has no shape") }
+        let dims = shapeText[shapeText.index(after: open)..<close].split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        // Every dimension a non-negative integer, and the element count without overflow: a shape
+        // such as (-2, -2) multiplies to a plausible count, and (2**40, 2**40) overflows Int.
+        var shape: [Int] = [], count = 1
+        for d in dims {
+            guard let n = Int(d), n >= 0 else { throw DataError(file: path, "shape \(shapeText[open...close]): '\(d)' is not a size") }
+            let (product, overflow) = count.multipliedReportingOverflow(by: n)
+            guard !overflow, product <= Int.max / 8 else { throw DataError(file: path, "shape \(shapeText[open...close]) is too large") }
+            shape.append(n); count = product
+        }
         let start = headerStart + length
         guard bytes.count - start == count * size else {
             throw DataError(file: path, "truncated: \(bytes.count - start) data bytes for shape \(shape) of \(type) (\(count * size) expected)")

@@ -83,7 +83,20 @@ import Testing
         try NPY.write([1, 2, 3, 4, 5, 6], shape: [2, 3], to: "\(dir)/b.npy")
         let good = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/a.npy"))
         try good.prefix(good.count - 2).write(to: URL(fileURLWithPath: "\(dir)/t.npy"))
+        // Hand-made headers: negative and overflowing shapes whose byte count is plausible or huge.
+        func npy(_ shape: String, floats: Int) -> Data {
+            var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shape), }"
+            while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+            header += "\n"
+            return Data([0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count), 0]) + Data(header.utf8) + Data(count: 4 * floats)
+        }
+        try npy("(-2, -2)", floats: 4).write(to: URL(fileURLWithPath: "\(dir)/neg.npy"))
+        try npy("(1099511627776, 1099511627776)", floats: 4).write(to: URL(fileURLWithPath: "\(dir)/huge.npy"))
+        try npy("(2, x)", floats: 4).write(to: URL(fileURLWithPath: "\(dir)/word.npy"))
         let cases: [([String], String)] = [
+            (["\(dir)/a.npy", "\(dir)/neg.npy", "--k", "2"], "neg.npy: shape (-2, -2): '-2' is not a size"),
+            (["\(dir)/huge.npy", "\(dir)/a.npy", "--k", "2"], "huge.npy: shape (1099511627776, 1099511627776) is too large"),
+            (["\(dir)/a.npy", "\(dir)/word.npy", "--k", "2"], "word.npy: shape (2, x): 'x' is not a size"),
             (["\(dir)/a.npy", "\(dir)/a.npy", "--k", "5"], "--k 5 must be in 1…4"),
             (["\(dir)/a.npy", "\(dir)/b.npy", "--k", "2"], "is 2×2 but"),
             (["\(dir)/a.npy", "\(dir)/t.npy", "--k", "2"], "t.npy: truncated"),
