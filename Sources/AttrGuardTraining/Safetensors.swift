@@ -88,7 +88,11 @@ extension Checkpoint {
         defer { try? handle.close() }
         let head = handle.readData(ofLength: 16)
         guard head.count == 16, Array(head.prefix(8)) == magic else { throw DataError(file: path, "not an AttrGuard checkpoint (bad magic)") }
-        let length = Int(head[8..<16].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
+        // The declared length is checked against the file before it is used (a damaged 2^64 − 1 would trap Int()).
+        let length64 = head[8..<16].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value ?? 0
+        guard size >= 16, length64 <= size - 16 else { throw DataError(file: path, "truncated header (\(length64) bytes declared)") }
+        let length = Int(length64)
         let json = handle.readData(ofLength: length)
         guard json.count == length, let header = try? JSONDecoder().decode(Header.self, from: json) else {
             throw DataError(file: path, "truncated or unreadable header")

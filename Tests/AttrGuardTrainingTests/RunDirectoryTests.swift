@@ -89,6 +89,10 @@ import Testing
         #expect(se != 0 && oe.contains("checksum mismatch"), "\(oe)")
         // A file written before the trailer existed (no trailer) still reads.
         #expect(try exportStatus(good.prefix(good.count - 16)).0 == 0)
+        // Its header length damaged to 2^64 − 1 (once a trap in Int()): named, not a crash.
+        var huge = Data(good.prefix(good.count - 16)); huge.replaceSubrange(8..<16, with: Data(repeating: 0xFF, count: 8))
+        let (sh, oh) = try exportStatus(huge)
+        #expect(sh == 1 && oh.contains("x.ckpt: truncated header"), "\(oh)")
 
         // The newest checkpoint cut short: --resume names it and continues from step 10.
         try good.prefix(good.count / 2).write(to: URL(fileURLWithPath: newest))
