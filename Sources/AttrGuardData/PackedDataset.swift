@@ -54,9 +54,18 @@ public enum PackedDataset {
         guard get(12, UInt32.self) == crc(UnsafeRawBufferPointer(rebasing: bytes[16..<64])) else {
             throw DataError(file: path, "header checksum mismatch (corrupted header)")
         }
-        let count = Int(get(16, UInt64.self))
+        // Sizes are bounded by the file before any arithmetic: a header with a valid checksum can still
+        // describe 2^63 images or 2^32-wide ones, whose products would overflow.
+        let count64 = get(16, UInt64.self), names64 = get(40, UInt64.self), size = UInt64(mapping.size)
         let shape = [Int(get(24, UInt32.self)), Int(get(28, UInt32.self)), Int(get(32, UInt32.self))]
-        let classCount = Int(get(36, UInt32.self)), namesLength = Int(get(40, UInt64.self))
+        let classCount = Int(get(36, UInt32.self))
+        let (imageBytes, over1) = UInt64(shape[0]).multipliedReportingOverflow(by: UInt64(shape[1]))
+        let (imageBytes2, over2) = imageBytes.multipliedReportingOverflow(by: UInt64(shape[2]))
+        guard count64 <= size / 2, names64 <= size, !over1, !over2, imageBytes2 <= size,
+              imageBytes2 == 0 || count64 <= size / imageBytes2 else {
+            throw DataError(file: path, "header describes \(count64) images of \(shape) and \(names64) bytes of names: more than the \(size)-byte file holds")
+        }
+        let count = Int(count64), namesLength = Int(names64)
         let metaEnd = headerSize + namesLength + 2 * count
         let pixelStart = metaEnd + (64 - metaEnd % 64) % 64
         let pixelCount = count * shape.reduce(1, *)

@@ -61,6 +61,20 @@ import Testing
         var badPixel = good; badPixel[good.count - 10] ^= 0x40
         try expectRejected(badPixel, "pixel checksum mismatch", verify: true)
         try expectRejected(good.prefix(good.count - 1), "size \(good.count - 1) bytes, the header describes \(good.count) (truncated or padded)")
+        // Absurd sizes behind a valid header checksum (re-signed): an error, not an overflow trap.
+        func resigned(_ edit: (inout Data) -> Void) -> Data {
+            var d = good
+            edit(&d)
+            var c: UInt32 = 0xFFFF_FFFF   // CRC-32 (zlib's), bitwise
+            for byte in d[16..<64] { c ^= UInt32(byte); for _ in 0..<8 { c = c & 1 == 1 ? (c >> 1) ^ 0xEDB8_8320 : c >> 1 } }
+            withUnsafeBytes(of: (~c).littleEndian) { d.replaceSubrange(12..<16, with: $0) }
+            return d
+        }
+        let size = good.count
+        try expectRejected(resigned { $0.replaceSubrange(16..<24, with: Data(repeating: 0x7F, count: 8)) },
+                           "header describes 9187201950435737471 images of [3, 16, 16] and 19 bytes of names: more than the \(size)-byte file holds")
+        try expectRejected(resigned { $0.replaceSubrange(24..<36, with: Data(repeating: 0xFF, count: 12)) },
+                           "header describes 6 images of [4294967295, 4294967295, 4294967295] and 19 bytes of names: more than the \(size)-byte file holds")
     }
 
     @Test func missingClassFoldersAndBadJPEGsAreNamed() throws {
