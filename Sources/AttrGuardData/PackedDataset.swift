@@ -1,4 +1,3 @@
-import CZlib
 import Foundation
 
 /// A preprocessed dataset in one file that training memory-maps: decoding JPEGs is the
@@ -33,9 +32,9 @@ public enum PackedDataset {
         put(UInt32(store.imageShape[0]), at: 24); put(UInt32(store.imageShape[1]), at: 28); put(UInt32(store.imageShape[2]), at: 32)
         put(UInt32(store.classes), at: 36)
         put(UInt64(names.count), at: 40)
-        put(crc(meta), at: 48)
-        put(crc(pixelBytes), at: 52)
-        put(crc(header[16..<64]), at: 12)
+        put(CRC32.of(meta), at: 48)
+        put(CRC32.of(pixelBytes), at: 52)
+        put(CRC32.of(header[16..<64]), at: 12)
         var file = header + meta
         file.append(Data(count: (64 - file.count % 64) % 64))
         file.append(pixelBytes)
@@ -51,7 +50,7 @@ public enum PackedDataset {
         guard Array(bytes[0..<8]) == magic else { throw DataError(file: path, "not a packed dataset (bad magic)") }
         func get<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T { T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self)) }
         guard get(8, UInt32.self) == version else { throw DataError(file: path, "unsupported version \(get(8, UInt32.self))") }
-        guard get(12, UInt32.self) == crc(UnsafeRawBufferPointer(rebasing: bytes[16..<64])) else {
+        guard get(12, UInt32.self) == CRC32.of(UnsafeRawBufferPointer(rebasing: bytes[16..<64])) else {
             throw DataError(file: path, "header checksum mismatch (corrupted header)")
         }
         // Sizes are bounded by the file before any arithmetic: a header with a valid checksum can still
@@ -72,10 +71,10 @@ public enum PackedDataset {
         guard mapping.size == pixelStart + pixelCount else {
             throw DataError(file: path, "size \(mapping.size) bytes, the header describes \(pixelStart + pixelCount) (truncated or padded)")
         }
-        guard get(48, UInt32.self) == crc(UnsafeRawBufferPointer(rebasing: bytes[headerSize..<metaEnd])) else {
+        guard get(48, UInt32.self) == CRC32.of(UnsafeRawBufferPointer(rebasing: bytes[headerSize..<metaEnd])) else {
             throw DataError(file: path, "class-name/label checksum mismatch")
         }
-        if verifyPixels && get(52, UInt32.self) != crc(UnsafeRawBufferPointer(rebasing: bytes[pixelStart..<(pixelStart + pixelCount)])) {
+        if verifyPixels && get(52, UInt32.self) != CRC32.of(UnsafeRawBufferPointer(rebasing: bytes[pixelStart..<(pixelStart + pixelCount)])) {
             throw DataError(file: path, "pixel checksum mismatch")
         }
         let names = String(decoding: bytes[headerSize..<(headerSize + namesLength)], as: UTF8.self)
@@ -90,21 +89,6 @@ public enum PackedDataset {
         }
         return ImageStore(base: (mapping.base + pixelStart).assumingMemoryBound(to: UInt8.self), labels: labels,
                           imageShape: shape, classNames: names, owner: mapping)
-    }
-
-    static func crc<C: Collection>(_ bytes: C) -> UInt32 where C.Element == UInt8 {
-        bytes.withContiguousStorageIfAvailable { crc(UnsafeRawBufferPointer($0)) } ?? Array(bytes).withUnsafeBytes { crc($0) }
-    }
-
-    static func crc(_ raw: UnsafeRawBufferPointer) -> UInt32 {
-        var value: UInt = 0
-        var offset = 0
-        while offset < raw.count {   // zlib takes 32-bit lengths
-            let n = min(raw.count - offset, 1 << 30)
-            value = crc32(value, raw.baseAddress!.assumingMemoryBound(to: UInt8.self) + offset, UInt32(n))
-            offset += n
-        }
-        return UInt32(truncatingIfNeeded: value)
     }
 }
 

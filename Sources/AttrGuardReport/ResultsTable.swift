@@ -195,7 +195,9 @@ func shortNumber(_ v: Double) -> String {
     v == v.rounded() && abs(v) < 1e6 ? String(Int(v)) : String(format: "%g", v)
 }
 
-func durationText(_ s: Double) -> String {
+/// "4m07s", "1h02m"; "?" when unknown (a non-finite estimate).
+public func durationText(_ s: Double) -> String {
+    guard s.isFinite else { return "?" }
     let t = Int(s.rounded())
     return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)
 }

@@ -1,7 +1,6 @@
 import AttrGuardCore
 import AttrGuardData
 import AttrGuardNN
-import CZlib
 import Foundation
 
 /// Everything needed to continue a run exactly: weights, optimizer momentum, batch-norm
@@ -67,7 +66,7 @@ public struct Checkpoint {
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
         data.append(json)
         for (_, t) in tensors { data.append(Data(bytes: t.rawPointer, count: t.count * t.dtype.byteSize)) }
-        let crc = Checkpoint.crc(data)
+        let crc = CRC32.of(data)
         data.append(contentsOf: Checkpoint.trailerMagic)
         withUnsafeBytes(of: UInt64(crc).littleEndian) { data.append(contentsOf: $0) }
         try writeAtomically(data, to: (directory as NSString).appendingPathComponent(Checkpoint.fileName(step: step)))
@@ -99,20 +98,6 @@ public struct Checkpoint {
         }
     }
 
-    /// crc32 of `data` (zlib), fed in chunks that fit its UInt32 length.
-    static func crc(_ data: Data) -> UInt32 {
-        data.withUnsafeBytes { raw -> UInt32 in
-            var c = crc32(0, nil, 0), at = 0
-            let base = raw.bindMemory(to: UInt8.self).baseAddress
-            while at < raw.count {
-                let n = min(raw.count - at, 1 << 30)
-                c = crc32(c, base! + at, UInt32(n))
-                at += n
-            }
-            return UInt32(c)
-        }
-    }
-
     /// Steps of the checkpoints in `directory`, oldest first.
     public static func list(directory: String) throws -> [Int] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
@@ -138,7 +123,7 @@ public struct Checkpoint {
         if data.count >= 32, Array(data[(data.count - 16)..<(data.count - 8)]) == trailerMagic {
             let stored = data[(data.count - 8)...].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
             data = data.prefix(data.count - 16)
-            guard UInt64(crc(data)) == stored else { throw DataError(file: path, "checksum mismatch: the file is damaged or was edited") }
+            guard UInt64(CRC32.of(data)) == stored else { throw DataError(file: path, "checksum mismatch: the file is damaged or was edited") }
         }
         let length64 = data[8..<16].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard length64 <= UInt64(data.count - 16) else { throw DataError(file: path, "truncated header (\(length64) bytes declared)") }

@@ -3,6 +3,7 @@ import AttrGuardCore
 import AttrGuardData
 import AttrGuardDistributed
 import AttrGuardNN
+import AttrGuardReport
 import CZlib
 import Foundation
 
@@ -164,7 +165,7 @@ public struct Trainer {
                 let eta = (clock.now - runStart).seconds / Double(done - firstStep) * Double(totalSteps - done)
                 let terms = ["total", "ce", "regularizer", "l2_term", "cos_term", "grad_norm"].compactMap { k in lastTerms[k].map { "\(k)=\(String(format: "%.4f", $0))" } }
                 progress(String(format: "epoch %d step %d/%d  %.1f img/s  lr %.4g  ", epoch + 1, done, totalSteps, rate, lr)
-                         + terms.joined(separator: "  ") + String(format: "  ETA %@", formatDuration(eta)))
+                         + terms.joined(separator: "  ") + String(format: "  ETA %@", durationText(eta)))
                 try metrics.write(["step": done, "epoch": epoch, "lr": lr, "images_per_s": rate].merging(lastTerms.mapValues { $0 as Any }) { a, _ in a })
                 windowStart = clock.now; windowSteps = 0
             }
@@ -277,10 +278,4 @@ struct MetricsLog {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}
-
-func formatDuration(_ s: Double) -> String {
-    guard s.isFinite else { return "?" }
-    let t = Int(s.rounded())
-    return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t % 3600 / 60) : String(format: "%dm%02ds", t / 60, t % 60)
 }

@@ -1,3 +1,4 @@
+import AttrGuardData
 import AttrGuardReport
 import AttrGuardTraining
 import ArgumentParser
@@ -27,7 +28,7 @@ struct PlotCommand: ParsableCommand {
             if let wanted, let missing = wanted.first(where: { k in !metrics.contains { !$0.series(k).isEmpty } }) {
                 throw ValidationError("--keys: no file has '\(missing)' (they have: \(Set(metrics.flatMap(\.keys)).sorted().joined(separator: ", ")))")
             }
-            try writeAtomically(TrainingCurves.figure(metrics, keys: wanted, title: title).svg(), to: out)
+            try writeAtomically(Data(TrainingCurves.figure(metrics, keys: wanted, title: title).svg().utf8), to: out)
             print("plot: \(metrics.count) run(s) → \(out)")
         } catch {
             FileHandle.standardError.write("attrguard plot: \(error)\n".data(using: .utf8)!)
@@ -52,15 +53,15 @@ struct ResultsCommand: ParsableCommand {
         do {
             let rows = try suites.flatMap { try RunResults.rows(suite: $0) }
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            try ResultsTable.json(rows).write(to: URL(fileURLWithPath: "\(out)/results.json"), options: .atomic)
+            try writeAtomically(ResultsTable.json(rows), to: "\(out)/results.json")
             let references = try reference.flatMap { try ResultRow.load($0) }
             var md = ResultsTable.markdown(rows, title: title, notes: ["![trade-off](tradeoff.svg)"])
             if !references.isEmpty {
                 md += "\nSide by side with PyTorch on the same setting (launch/reproduce_torch.py; its own random streams):\n\n"
                     + ResultsTable.comparison(rows, reference: references)
             }
-            try writeAtomically(md, to: "\(out)/results.md")
-            try writeAtomically(ResultsTable.tradeoffFigure(rows, title: "\(title): accuracy against attribution robustness").svg(),
+            try writeAtomically(Data(md.utf8), to: "\(out)/results.md")
+            try writeAtomically(Data(ResultsTable.tradeoffFigure(rows, title: "\(title): accuracy against attribution robustness").svg().utf8),
                                 to: "\(out)/tradeoff.svg")
             print("results: \(rows.count) run(s) → \(out)/results.json, results.md, tradeoff.svg")
         } catch {
@@ -68,8 +69,4 @@ struct ResultsCommand: ParsableCommand {
             throw ExitCode.failure
         }
     }
-}
-
-func writeAtomically(_ text: String, to path: String) throws {
-    try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
 }

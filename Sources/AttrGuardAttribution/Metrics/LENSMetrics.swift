@@ -7,30 +7,32 @@ extension AttributionMap {
     /// D_w(S): every pixel within a (2w+1)×(2w+1) window of a pixel of S, as a mask.
     public func dilated(_ pixels: [Int], halfWidth w: Int) -> [Bool] {
         var mask = [Bool](repeating: false, count: values.count)
-        for p in pixels {
-            let y = p / width, x = p % width
-            for yy in max(0, y - w)...min(height - 1, y + w) {
-                for xx in max(0, x - w)...min(width - 1, x + w) { mask[yy * width + xx] = true }
-            }
-        }
+        for p in pixels { mark(&mask, around: p, halfWidth: w) }
         return mask
+    }
+
+    /// Sets mask[q] for every pixel q of the (2w+1)×(2w+1) window centred on p, clipped at the border.
+    func mark(_ mask: inout [Bool], around p: Int, halfWidth w: Int) {
+        let y = p / width, x = p % width
+        for yy in max(0, y - w)...min(height - 1, y + w) {
+            for xx in max(0, x - w)...min(width - 1, x + w) { mask[yy * width + xx] = true }
+        }
     }
 
     /// Div_k: greedy non-maximum suppression. Take the highest remaining pixel, remove its
     /// (2w+1)×(2w+1) window from the candidates, repeat. Exactly k pixels: when every pixel is
     /// suppressed before k are chosen (k large against the map and window), the rest are the
     /// highest pixels not yet chosen. Ties go to the lower index, as in `topK`.
-    public func diverseTopK(_ k: Int, halfWidth w: Int) -> [Int] {
-        let order = values.indices.sorted { values[$0] != values[$1] ? values[$0] > values[$1] : $0 < $1 }
+    public func diverseTopK(_ k: Int, halfWidth w: Int) -> [Int] { diverseTopK(k, halfWidth: w, order: descendingOrder) }
+
+    /// `order`: this map's `descendingOrder`, when the caller has it already.
+    func diverseTopK(_ k: Int, halfWidth w: Int, order: [Int]) -> [Int] {
         var suppressed = [Bool](repeating: false, count: values.count), chosen = [Bool](repeating: false, count: values.count)
         var picks: [Int] = []
         picks.reserveCapacity(k)
         for p in order where picks.count < k && !suppressed[p] {
             picks.append(p); chosen[p] = true
-            let y = p / width, x = p % width
-            for yy in max(0, y - w)...min(height - 1, y + w) {
-                for xx in max(0, x - w)...min(width - 1, x + w) { suppressed[yy * width + xx] = true }
-            }
+            mark(&suppressed, around: p, halfWidth: w)
         }
         for p in order where picks.count < k && !chosen[p] { picks.append(p); chosen[p] = true }
         return picks
@@ -41,6 +43,12 @@ extension AttributionMap {
         let m = values.max() ?? 0
         return m > 0 ? values.map { $0 / m } : values.map { _ in 0 }
     }
+}
+
+/// |S_a ∩ S_b| / k for two chosen pixel sets of size k.
+func sharedShare(_ sa: [Int], _ sb: [Int], k: Int) -> Double {
+    let inA = Set(sa)
+    return Double(sb.filter { inA.contains($0) }.count) / Double(k)
 }
 
 /// |D_w(S_a) ∩ S_b| / k: the share of b's chosen pixels lying near one of a's.
@@ -63,9 +71,13 @@ public func lensPrecision(_ a: AttributionMap, _ b: AttributionMap, k: Int, half
 /// LENS-recall@k-div and LENS-prec@k-div (the LENS metrics with Div_k in place of T_k).
 public func diverseTopKMetrics(_ a: AttributionMap, _ b: AttributionMap, k: Int, halfWidth w: Int)
     -> (intersection: Double, recall: Double, precision: Double) {
-    let da = a.diverseTopK(k, halfWidth: w), db = b.diverseTopK(k, halfWidth: w)
-    let inA = Set(da)
-    return (Double(db.filter { inA.contains($0) }.count) / Double(k),
+    diverseTopKMetrics(a, b, k: k, halfWidth: w, orders: (a.descendingOrder, b.descendingOrder))
+}
+
+func diverseTopKMetrics(_ a: AttributionMap, _ b: AttributionMap, k: Int, halfWidth w: Int, orders: ([Int], [Int]))
+    -> (intersection: Double, recall: Double, precision: Double) {
+    let da = a.diverseTopK(k, halfWidth: w, order: orders.0), db = b.diverseTopK(k, halfWidth: w, order: orders.1)
+    return (sharedShare(da, db, k: k),
             nearShare(a, da, db, halfWidth: w, k: k), nearShare(b, db, da, halfWidth: w, k: k))
 }
 

@@ -14,8 +14,11 @@ public struct AttributionMap: Sendable, Equatable {
 
     /// Indices of the k largest values, ties broken by the lower index
     /// (NumPy: `np.argsort(-m, kind='stable')[:k]`).
-    public func topK(_ k: Int) -> [Int] {
-        Array(values.indices.sorted { values[$0] != values[$1] ? values[$0] > values[$1] : $0 < $1 }.prefix(k))
+    public func topK(_ k: Int) -> [Int] { Array(descendingOrder.prefix(k)) }
+
+    /// Every pixel index, largest value first, ties by the lower index.
+    public var descendingOrder: [Int] {
+        values.indices.sorted { values[$0] != values[$1] ? values[$0] > values[$1] : $0 < $1 }
     }
 
     /// Max over each w×w window (stride 1, no padding): (H−w+1)×(W−w+1).
@@ -36,27 +39,13 @@ public struct AttributionMap: Sendable, Equatable {
 
 /// |top_k(a) ∩ top_k(b)| / k.
 public func topKIntersection(_ a: AttributionMap, _ b: AttributionMap, k: Int) -> Double {
-    let sa = Set(a.topK(k))
-    return Double(b.topK(k).filter { sa.contains($0) }.count) / Double(k)
+    sharedShare(a.topK(k), b.topK(k), k: k)
 }
 
-/// LENS top-k intersection: the fraction of b's top-k pixels with some top-k pixel of a in the
-/// w×w window centred on it (w = 1 is the plain top-k intersection).
+/// LENS top-k intersection with a w×w window (w odd; 1 is the plain top-k intersection): LENS-recall
+/// at half-width w/2.
 public func lensTopKIntersection(_ a: AttributionMap, _ b: AttributionMap, k: Int, window w: Int) -> Double {
-    var mask = [Bool](repeating: false, count: a.values.count)
-    for i in a.topK(k) { mask[i] = true }
-    let r = w / 2
-    var matched = 0
-    for i in b.topK(k) {
-        let y = i / b.width, x = i % b.width
-        search: for dy in -r...r {
-            for dx in -r...r {
-                let yy = y + dy, xx = x + dx
-                if yy >= 0 && yy < a.height && xx >= 0 && xx < a.width && mask[yy * a.width + xx] { matched += 1; break search }
-            }
-        }
-    }
-    return Double(matched) / Double(k)
+    lensRecall(a, b, k: k, halfWidth: w / 2)
 }
 
 /// Diversity of an attribution: the number of separate regions (8-connected components) its
@@ -109,9 +98,10 @@ public struct AttributionComparison: Sendable, Equatable {
         kendall = kendallTau(a.values, b.values)
         spearman = spearmanRho(a.values, b.values)
         cosine = cosineSimilarity(a.values, b.values)
-        let ta = a.topK(k), tb = b.topK(k)
-        let inA = Set(ta)
-        topKIntersection = Double(tb.filter { inA.contains($0) }.count) / Double(k)
+        // Each map sorted once, shared by the top-k, LENS and diverse top-k metrics.
+        let oa = a.descendingOrder, ob = b.descendingOrder
+        let ta = Array(oa.prefix(k)), tb = Array(ob.prefix(k))
+        topKIntersection = sharedShare(ta, tb, k: k)
         lensTopKIntersection = nearShare(a, ta, tb, halfWidth: window / 2, k: k)
         let pa = a.maxPooled(window), pb = b.maxPooled(window)
         maxPooledKendall = kendallTau(pa.values, pb.values)
@@ -122,7 +112,7 @@ public struct AttributionComparison: Sendable, Equatable {
         mse = meanSquaredError(na, nb)
         lensRecall = Self.halfWidths.map { nearShare(a, ta, tb, halfWidth: $0, k: k) }
         lensPrecision = Self.halfWidths.map { nearShare(b, tb, ta, halfWidth: $0, k: k) }
-        let div = Self.halfWidths.map { diverseTopKMetrics(a, b, k: k, halfWidth: $0) }
+        let div = Self.halfWidths.map { diverseTopKMetrics(a, b, k: k, halfWidth: $0, orders: (oa, ob)) }
         topKDivIntersection = div.map(\.intersection)
         lensRecallDiv = div.map(\.recall)
         lensPrecisionDiv = div.map(\.precision)
