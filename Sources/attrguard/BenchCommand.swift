@@ -1,3 +1,4 @@
+import AttrGuardCore
 import AttrGuardTraining
 import ArgumentParser
 import Foundation
@@ -7,7 +8,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (not tests): kernel baselines and training-step timings comparable with ../shared/anchors.",
-        subcommands: [MicroBench.self, StepBench.self, ObjectivesBench.self], defaultSubcommand: MicroBench.self)
+        subcommands: [MicroBench.self, ConvBench.self, StepBench.self, ObjectivesBench.self], defaultSubcommand: MicroBench.self)
 }
 
 /// `attrguard bench step`: one training step, as the PyTorch anchor times it; prints a JSON line.
@@ -81,7 +82,7 @@ struct ObjectivesBench: ParsableCommand {
 struct MicroBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "micro",
-        abstract: "sgemm through the wrapper vs cblas, conv2d forward/backward for a ResNet-18 layer.")
+        abstract: "sgemm through the wrapper vs cblas_sgemm directly.")
 
     @Option(help: "Matrix size for sgemm.") var gemmSize = 1024
     @Option(help: "Timed repeats (best is reported).") var repeats = 5
@@ -97,8 +98,46 @@ struct MicroBench: ParsableCommand {
         let g = MicroBenchmarks.sgemm(n: gemmSize, repeats: repeats)
         print(String(format: "sgemm %d×%d: wrapper %.1f GFLOP/s, direct cblas_sgemm %.1f GFLOP/s (ratio %.3f)",
                      gemmSize, gemmSize, g.wrapper, g.direct, g.wrapper / g.direct))
-        let c = MicroBenchmarks.conv(batch: 32, channels: 64, outChannels: 64, size: 32, kernel: 3, repeats: repeats)
-        print(String(format: "conv2d 64→64 3×3 32×32 batch 32 (float32): forward %.1f ms (%.1f GFLOP/s), input grad %.1f ms, weight grad %.1f ms",
-                     c.forward, c.gflopsForward, c.inputGrad, c.weightGrad))
+    }
+}
+
+/// `attrguard bench conv`: the three convolution kernels on every ResNet-18 / SmallCNN layer shape,
+/// oneDNN beside the im2col reference; one JSON line per shape and path.
+struct ConvBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conv",
+        abstract: "Convolution forward, input-gradient and weight-gradient kernels per layer shape (ms, GFLOP/s), oneDNN and im2col.")
+
+    @Option(help: "Timed repeats (best is reported).") var repeats = 5
+    @Option(help: "Paths to time: onednn, im2col or both.") var path = "both"
+    @Flag(help: "Print the shapes as one JSON array and exit (input of launch/conv_bench_torch.py).") var shapes = false
+
+    func validate() throws {
+        try requireOption("--repeats", repeats, in: 1...10_000)
+        guard path == "both" || ConvolutionPath(rawValue: path) != nil else { throw ValidationError("--path must be onednn, im2col or both") }
+    }
+
+    func run() throws {
+        if shapes {
+            let data = try JSONSerialization.data(withJSONObject: MicroBenchmarks.convShapes.map(\.json), options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+            return
+        }
+        let paths = path == "both" ? ConvolutionPath.allCases : [ConvolutionPath(rawValue: path)!]
+        for shape in MicroBenchmarks.convShapes {
+            for p in paths {
+                let t = MicroBenchmarks.conv(shape, path: p, repeats: repeats)
+                func gflops(_ ms: Double) -> Double { (shape.flops / (ms * 1e-3) / 1e9 * 10).rounded() / 10 }
+                var record = shape.json
+                record["path"] = p.rawValue
+                record["forward_ms"] = (t.forward * 100).rounded() / 100
+                record["input_grad_ms"] = (t.inputGrad * 100).rounded() / 100
+                record["weight_grad_ms"] = (t.weightGrad * 100).rounded() / 100
+                record["gflops"] = [gflops(t.forward), gflops(t.inputGrad), gflops(t.weightGrad)]
+                if p == .onednn { record["implementation"] = oneDNNConvolutionImplementation(shape.geometry, batch: shape.batch, outChannels: shape.outChannels) }
+                print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self))
+                FileHandle.standardOutput.synchronizeFile()
+            }
+        }
     }
 }

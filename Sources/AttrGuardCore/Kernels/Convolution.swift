@@ -1,5 +1,7 @@
-/// 2-d cross-correlation (PyTorch's conv2d) by im2col + gemm, and its two adjoints.
-/// Square kernels, equal stride and zero padding on both axes.
+/// 2-d cross-correlation (PyTorch's conv2d) and its two adjoints. Square kernels, equal stride
+/// and zero padding on both axes. Two implementations of the same three maps: oneDNN's direct
+/// convolutions (OneDNNConvolution.swift; Float32) and im2col + gemm here (Float64, and the
+/// reference the tests compare oneDNN against).
 ///
 /// The three kernels are each other's transposes, which is what makes the autograd rules
 /// close over them (see Autograd/ConvolutionOps.swift):
@@ -27,6 +29,33 @@ public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// One image [C,H,W] -> columns [C·k·k, P·Q].
+/// Which kernels run a convolution.
+public enum ConvolutionPath: String, Sendable, CaseIterable {
+    /// oneDNN direct convolution (Float32 only).
+    case onednn
+    /// im2col + BLAS gemm, one image at a time: the reference, and the Float64 path.
+    case im2col
+
+    /// What a call without an explicit path uses: oneDNN for Float32 unless ATTRGUARD_CONV=im2col
+    /// (for before/after benchmarks), im2col for Float64 (oneDNN has no f64 convolution). An image
+    /// layer (under 16 input channels) runs its forward and input gradient on im2col: oneDNN's
+    /// kernels for it measure 3–4× slower (`attrguard bench conv`), its weight gradient is faster.
+    public static func automatic(for dtype: DType, channels: Int = 16, weightGradient: Bool = false) -> ConvolutionPath {
+        guard dtype == .float32 else { return .im2col }
+        return channels < 16 && !weightGradient ? .im2col : float32Default
+    }
+
+    private static let float32Default: ConvolutionPath =
+        ProcessInfo.processInfo.environment["ATTRGUARD_CONV"].flatMap(ConvolutionPath.init(rawValue:)) ?? .onednn
+
+    fileprivate static func resolve(_ path: ConvolutionPath?, _ dtype: DType, _ g: ConvGeometry, weightGradient: Bool = false,
+                                     _ op: String) -> ConvolutionPath {
+        let p = path ?? automatic(for: dtype, channels: g.channels, weightGradient: weightGradient)
+        require(p == .im2col || dtype == .float32, "\(op): the oneDNN path is Float32 only, got \(dtype)")
+        return p
+    }
+}
+
 private func im2col<T: Scalar>(_ x: UnsafePointer<T>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<T>) {
     let k = g.kernel, s = g.stride, p = g.padding, H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth
     for c in 0..<g.channels {
@@ -97,11 +126,17 @@ private func checkConv(_ op: String, _ x: [Int], _ w: [Int], _ stride: Int, _ pa
 }
 
 /// y[B,O,P,Q] = conv(x[B,C,H,W], w[O,C,k,k]).
-public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int, padding: Int) -> Tensor {
+public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int, padding: Int, path: ConvolutionPath? = nil) -> Tensor {
     checkConv("conv2d", x.shape, w.shape, stride, padding)
     require(x.dtype == w.dtype, "conv2d: dtypes differ (\(x.dtype) vs \(w.dtype))")
     let g = ConvGeometry(channels: x.shape[1], height: x.shape[2], width: x.shape[3],
                          kernel: w.shape[2], stride: stride, padding: padding)
+    if ConvolutionPath.resolve(path, x.dtype, g, "conv2d") == .onednn {
+        let out = Tensor(uninitialized: [x.shape[0], w.shape[0], g.outHeight, g.outWidth], dtype: .float32)
+        OneDNN.forward(x: x.pointer(Float.self), w: w.pointer(Float.self), y: out.mutablePointer(Float.self),
+                       g, batch: x.shape[0], outChannels: w.shape[0])
+        return out
+    }
     switch x.dtype {
     case .float32: return convForward(x, w, g, Float.self)
     case .float64: return convForward(x, w, g, Double.self)
@@ -125,12 +160,20 @@ private func convForward<T: Scalar>(_ x: Tensor, _ w: Tensor, _ g: ConvGeometry,
 }
 
 /// dx[B,C,H,W] = convᵀ(dy[B,O,P,Q], w[O,C,k,k]) for an input of `height`×`width`.
-public func conv2dInputGrad(_ dy: Tensor, _ w: Tensor, height: Int, width: Int, stride: Int, padding: Int) -> Tensor {
+public func conv2dInputGrad(_ dy: Tensor, _ w: Tensor, height: Int, width: Int, stride: Int, padding: Int,
+                            path: ConvolutionPath? = nil) -> Tensor {
     require(dy.rank == 4 && w.rank == 4 && dy.shape[1] == w.shape[0],
                  "conv2dInputGrad: output grad \(Shape.describe(dy.shape)) does not match weight \(Shape.describe(w.shape))")
     let g = ConvGeometry(channels: w.shape[1], height: height, width: width, kernel: w.shape[2], stride: stride, padding: padding)
     require(dy.shape[2] == g.outHeight && dy.shape[3] == g.outWidth,
                  "conv2dInputGrad: output grad \(Shape.describe(dy.shape)) does not fit input \(height)×\(width), \(g)")
+    require(dy.dtype == w.dtype, "conv2dInputGrad: dtypes differ (\(dy.dtype) vs \(w.dtype))")
+    if ConvolutionPath.resolve(path, dy.dtype, g, "conv2dInputGrad") == .onednn {
+        let out = Tensor(uninitialized: [dy.shape[0], g.channels, height, width], dtype: .float32)
+        OneDNN.inputGrad(dy: dy.pointer(Float.self), w: w.pointer(Float.self), dx: out.mutablePointer(Float.self),
+                         g, batch: dy.shape[0], outChannels: w.shape[0])
+        return out
+    }
     switch dy.dtype {
     case .float32: return convInputGrad(dy, w, g, Float.self)
     case .float64: return convInputGrad(dy, w, g, Double.self)
@@ -153,12 +196,20 @@ private func convInputGrad<T: Scalar>(_ dy: Tensor, _ w: Tensor, _ g: ConvGeomet
 }
 
 /// dw[O,C,k,k] = Σ_b dy[b][O,PQ] · im2col(x[b])ᵀ[PQ,Ckk].
-public func conv2dWeightGrad(_ x: Tensor, _ dy: Tensor, kernel: Int, stride: Int, padding: Int) -> Tensor {
+public func conv2dWeightGrad(_ x: Tensor, _ dy: Tensor, kernel: Int, stride: Int, padding: Int,
+                             path: ConvolutionPath? = nil) -> Tensor {
     require(x.rank == 4 && dy.rank == 4 && x.shape[0] == dy.shape[0],
                  "conv2dWeightGrad: input \(Shape.describe(x.shape)) and output grad \(Shape.describe(dy.shape)) disagree on batch")
     let g = ConvGeometry(channels: x.shape[1], height: x.shape[2], width: x.shape[3], kernel: kernel, stride: stride, padding: padding)
     require(dy.shape[2] == g.outHeight && dy.shape[3] == g.outWidth,
                  "conv2dWeightGrad: output grad \(Shape.describe(dy.shape)) does not fit input \(Shape.describe(x.shape)), \(g)")
+    require(x.dtype == dy.dtype, "conv2dWeightGrad: dtypes differ (\(x.dtype) vs \(dy.dtype))")
+    if ConvolutionPath.resolve(path, x.dtype, g, weightGradient: true, "conv2dWeightGrad") == .onednn {
+        let out = Tensor(uninitialized: [dy.shape[1], g.channels, kernel, kernel], dtype: .float32)
+        OneDNN.weightGrad(x: x.pointer(Float.self), dy: dy.pointer(Float.self), dw: out.mutablePointer(Float.self),
+                          g, batch: x.shape[0], outChannels: dy.shape[1])
+        return out
+    }
     switch x.dtype {
     case .float32: return convWeightGrad(x, dy, g, Float.self)
     case .float64: return convWeightGrad(x, dy, g, Double.self)
@@ -180,3 +231,10 @@ private func convWeightGrad<T: Scalar>(_ x: Tensor, _ dy: Tensor, _ g: ConvGeome
     }
     return out
 }
+
+/// The implementation oneDNN picks for a Float32 convolution forward on this CPU (e.g. "jit:avx512_core").
+public func oneDNNConvolutionImplementation(_ g: ConvGeometry, batch: Int, outChannels: Int) -> String {
+    OneDNN.implementation(g, batch: batch, outChannels: outChannels)
+}
+
+import Foundation
