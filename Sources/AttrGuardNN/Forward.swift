@@ -22,28 +22,32 @@ extension Network {
                               _ stats: inout [String: RunningStatistic], _ mode: ForwardMode) -> Variable {
         var x = input
         for (i, layer) in layers.enumerated() {
-            let name = "\(prefix)\(i)"
-            switch layer {
-            case let .conv2d(_, _, _, s, pad, _):
-                x = conv2d(x, weight: p["\(name).weight"], bias: p.optional("\(name).bias"), stride: s, padding: pad)
-            case .linear:
-                x = linear(x, weight: p["\(name).weight"], bias: p.optional("\(name).bias"))
-            case let .batchnorm2d(_, eps, momentum):
-                x = batchNorm(x, name: name, eps: eps, momentum: momentum, p, &stats, mode)
-            case .relu: x = x.relu()
-            case .softplus(let beta): x = x.softplus(beta: beta)
-            case let .maxpool2d(k, s, pad): x = maxPool2d(x, PoolGeometry(kernel: k, stride: s, padding: pad))
-            case let .avgpool2d(k, s, pad): x = avgPool2d(x, PoolGeometry(kernel: k, stride: s, padding: pad))
-            case .globalAvgPool: x = globalAvgPool(x)
-            case .flatten: x = x.flattenedBatch()
-            case let .residual(body, shortcut, activation):
-                let b = apply(body, x, prefix: "\(name).body.", p, &stats, mode)
-                let s = apply(shortcut, x, prefix: "\(name).shortcut.", p, &stats, mode)
-                x = b + s
-                if let activation { x = apply([activation], x, prefix: "\(name).activation.", p, &stats, mode) }
-            }
+            x = OpProfiler.inLayer(layer.typeName) { apply(layer, x, name: "\(prefix)\(i)", p, &stats, mode) }
         }
         return x
+    }
+
+    private static func apply(_ layer: LayerSpec, _ x: Variable, name: String, _ p: BoundParameters,
+                              _ stats: inout [String: RunningStatistic], _ mode: ForwardMode) -> Variable {
+        switch layer {
+        case let .conv2d(_, _, _, s, pad, _):
+            return conv2d(x, weight: p["\(name).weight"], bias: p.optional("\(name).bias"), stride: s, padding: pad)
+        case .linear:
+            return linear(x, weight: p["\(name).weight"], bias: p.optional("\(name).bias"))
+        case let .batchnorm2d(_, eps, momentum):
+            return batchNorm(x, name: name, eps: eps, momentum: momentum, p, &stats, mode)
+        case .relu: return x.relu()
+        case .softplus(let beta): return x.softplus(beta: beta)
+        case let .maxpool2d(k, s, pad): return maxPool2d(x, PoolGeometry(kernel: k, stride: s, padding: pad))
+        case let .avgpool2d(k, s, pad): return avgPool2d(x, PoolGeometry(kernel: k, stride: s, padding: pad))
+        case .globalAvgPool: return globalAvgPool(x)
+        case .flatten: return x.flattenedBatch()
+        case let .residual(body, shortcut, activation):
+            let b = apply(body, x, prefix: "\(name).body.", p, &stats, mode)
+            let s = apply(shortcut, x, prefix: "\(name).shortcut.", p, &stats, mode)
+            let sum = b + s
+            return activation.map { apply([$0], sum, prefix: "\(name).activation.", p, &stats, mode) } ?? sum
+        }
     }
 
     private static func batchNorm(_ x: Variable, name: String, eps: Double, momentum: Double, _ p: BoundParameters,

@@ -40,8 +40,9 @@ public struct StepBenchmark {
         }
     }
 
-    /// Returns (milliseconds per step, images per second, peak resident set in MiB).
-    public func run() throws -> (stepMilliseconds: Double, imagesPerSecond: Double, peakRSSMiB: Double) {
+    /// Returns (milliseconds per step, images per second, peak resident set in MiB). With a
+    /// `profiler`, the timed steps run with it bound (it then holds their ops' accounting).
+    public func run(profiler: OpProfiler? = nil) throws -> (stepMilliseconds: Double, imagesPerSecond: Double, peakRSSMiB: Double) {
         let network = try Network(layers: StepBenchmark.layers(model), inputShape: [3, 32, 32])
         var rng = RandomStream(seed: 0)
         var state = TrainingState(network: network, parameters: ParameterSet(network: network, dtype: .float32, rng: &rng),
@@ -55,10 +56,38 @@ public struct StepBenchmark {
         }
         for _ in 0..<2 { try step() }
         let clock = ContinuousClock()
-        let elapsed = try clock.measure { for _ in 0..<iterations { try step() } }
+        let elapsed = try OpProfiler.$current.withValue(profiler) {
+            try clock.measure { for _ in 0..<iterations { try step() } }
+        }
         let seconds = (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) / Double(iterations)
         return (seconds * 1e3, Double(batch) / seconds, peakResidentMiB())
     }
+}
+
+/// The profile of `iterations` steps as text tables: per primitive and pass, per layer kind and
+/// pass, and what the profiled ops leave of the step (optimizer, tape bookkeeping, unprofiled work).
+public func profileTables(_ profiler: OpProfiler, iterations: Int, stepMilliseconds: Double) -> String {
+    let n = Double(iterations)
+    func row(_ cells: [String]) -> String { "| " + cells.joined(separator: " | ") + " |" }
+    func ms(_ e: OpProfiler.Entry) -> String { String(format: "%.1f", e.seconds * 1e3 / n) }
+    func share(_ e: OpProfiler.Entry) -> String { String(format: "%.1f%%", e.seconds * 1e3 / n / stepMilliseconds * 100) }
+    var lines = ["Per primitive and pass (per step):", "",
+                 row(["op", "pass", "ms", "% of step", "calls", "GFLOP/s", "MiB allocated"]), row(Array(repeating: "---", count: 7))]
+    for (key, e) in profiler.totals(by: { [$0.op, $0.phase.rawValue] }) {
+        let gflops = e.flops > 0 ? String(format: "%.1f", e.flops / e.seconds / 1e9) : ""
+        lines.append(row([key[0], key[1], ms(e), share(e), String(e.calls / iterations), gflops,
+                          String(format: "%.0f", Double(e.bytes) / n / 1_048_576)]))
+    }
+    lines += ["", "Per layer kind and pass (per step):", "", row(["layer", "pass", "ms", "% of step", "MiB allocated"]),
+              row(Array(repeating: "---", count: 5))]
+    for (key, e) in profiler.totals(by: { [$0.layer, $0.phase.rawValue] }) {
+        lines.append(row([key[0], key[1], ms(e), share(e), String(format: "%.0f", Double(e.bytes) / n / 1_048_576)]))
+    }
+    let profiled = profiler.totals(by: { _ in 0 }).first?.entry.seconds ?? 0
+    lines += ["", String(format: "step %.1f ms: profiled ops %.1f ms, the rest (optimizer, tape, unprofiled) %.1f ms; %.0f MiB allocated a step",
+                         stepMilliseconds, profiled * 1e3 / n, stepMilliseconds - profiled * 1e3 / n,
+                         Double(profiler.allocatedBytes) / n / 1_048_576)]
+    return lines.joined(separator: "\n")
 }
 
 /// VmHWM of this process (Linux), in MiB; getrusage's ru_maxrss where /proc is not readable.

@@ -21,6 +21,8 @@ struct StepBench: ParsableCommand {
     @Option(help: "plain, l2cos or igr.") var method = "l2cos"
     @Option(help: "Batch size.") var batch = 64
     @Option(help: "Timed steps after 2 warm-up steps.") var iters = 4
+    @Flag(help: "Print time, calls, GFLOP/s and bytes allocated per primitive and per layer kind before the JSON line.")
+    var profile = false
 
     func validate() throws {
         try requireOption("--batch", batch, in: 1...100_000)
@@ -31,7 +33,12 @@ struct StepBench: ParsableCommand {
         guard let m = StepBenchmark.Method(rawValue: method) else { throw ValidationError("--method must be plain, l2cos or igr") }
         var b = StepBenchmark()
         b.model = model; b.method = m; b.batch = batch; b.iterations = iters
-        let r = try b.run()
+        let profiler = profile ? OpProfiler() : nil
+        let r = try b.run(profiler: profiler)
+        if let profiler {
+            print(profileTables(profiler, iterations: iters, stepMilliseconds: r.stepMilliseconds))
+            print()
+        }
         let threads = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] ?? "default"
         // JSON through the serializer: a missing reading is null, never a bare nan.
         let record: [String: Any] = ["device": "cpu", "model": model, "method": method, "batch": batch, "blas_threads": threads,

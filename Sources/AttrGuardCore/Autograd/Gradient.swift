@@ -24,6 +24,13 @@ public enum AutogradError: Error, CustomStringConvertible {
 ///     during the backward). Inputs the output does not depend on are reported at the end.
 public func grad(of output: Variable, wrt inputs: [Variable], seed: Variable? = nil,
                  createGraph: Bool = false, onReady: ((Int, Variable) -> Void)? = nil) throws -> [Variable] {
+    try OpProfiler.during(createGraph ? .graphBackward : .backward) {
+        try backpropagate(output, inputs, seed: seed, createGraph: createGraph, onReady: onReady)
+    }
+}
+
+private func backpropagate(_ output: Variable, _ inputs: [Variable], seed: Variable?,
+                           createGraph: Bool, onReady: ((Int, Variable) -> Void)?) throws -> [Variable] {
     if let seed, seed.shape != output.shape { throw AutogradError.seedShape(expected: output.shape, got: seed.shape) }
     if seed == nil && output.value.count != 1 { throw AutogradError.notScalar(output.shape) }
     let seedGrad = seed ?? Variable(Tensor(repeating: 1, shape: output.shape, dtype: output.dtype))
@@ -74,7 +81,7 @@ public func grad(of output: Variable, wrt inputs: [Variable], seed: Variable? = 
         let ctx = createGraph
             ? BackwardContext(grad: g, inputs: node.inputs, output: v, needs: needs)
             : BackwardContext(grad: g.detached, inputs: node.inputs.map(\.detached), output: v.detached, needs: needs)
-        let inputGrads = node.backward(ctx)
+        let inputGrads = node.layer.map { layer in OpProfiler.inLayer(layer) { node.backward(ctx) } } ?? node.backward(ctx)
         require(inputGrads.count == node.inputs.count, "backward of \(node.op) returned \(inputGrads.count) grads")
         for (i, (input, gi)) in zip(node.inputs, inputGrads).enumerated() where needs[i] {
             guard var gi else { continue }

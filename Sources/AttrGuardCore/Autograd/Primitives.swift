@@ -13,9 +13,8 @@
 // MARK: elementwise binary (broadcasting)
 
 private func binaryRecord(_ op: BinaryOp, _ a: Variable, _ b: Variable) -> Variable {
-    let value = binary(op, a.value, b.value)
     let sa = a.shape, sb = b.shape
-    return Variable.record("\(op)", value, inputs: [a, b]) { ctx in
+    return Variable.record("\(op)", binary(op, a.value, b.value), inputs: [a, b]) { ctx in
         let g = ctx.grad, x = ctx.inputs[0], y = ctx.inputs[1]
         switch op {
         case .add: return [ctx.needs[0] ? g.sum(toShape: sa) : nil, ctx.needs[1] ? g.sum(toShape: sb) : nil]
@@ -110,8 +109,7 @@ extension Variable {
 
 /// op(a) · op(b) for 2-d variables.
 public func matmul(_ a: Variable, _ b: Variable, transposeA: Bool = false, transposeB: Bool = false) -> Variable {
-    let value = matmul(a.value, b.value, transposeA: transposeA, transposeB: transposeB)
-    return Variable.record("matmul", value, inputs: [a, b]) { ctx in
+    Variable.record("matmul", matmul(a.value, b.value, transposeA: transposeA, transposeB: transposeB), inputs: [a, b]) { ctx in
         let g = ctx.grad, x = ctx.inputs[0], y = ctx.inputs[1]
         let da = !ctx.needs[0] ? nil : transposeA ? matmul(y, g, transposeA: transposeB, transposeB: true)
                                                   : matmul(g, y, transposeA: false, transposeB: !transposeB)
@@ -126,8 +124,7 @@ public func matmul(_ a: Variable, _ b: Variable, transposeA: Bool = false, trans
 /// y[B,O,P,Q] = conv(x[B,C,H,W], w[O,C,k,k]) (cross-correlation, zero padding).
 public func conv2d(_ x: Variable, _ w: Variable, stride: Int = 1, padding: Int = 0) -> Variable {
     let (h, wd) = (x.shape[2], x.shape[3])
-    let value = conv2d(x.value, w.value, stride: stride, padding: padding)
-    return Variable.record("conv2d", value, inputs: [x, w]) { ctx in
+    return Variable.record("conv2d", conv2d(x.value, w.value, stride: stride, padding: padding), inputs: [x, w]) { ctx in
         let g = ctx.grad
         return [ctx.needs[0] ? conv2dInputGrad(g, ctx.inputs[1], height: h, width: wd, stride: stride, padding: padding) : nil,
                 ctx.needs[1] ? conv2dWeightGrad(ctx.inputs[0], g, kernel: ctx.inputs[1].shape[2], stride: stride, padding: padding) : nil]
@@ -136,8 +133,8 @@ public func conv2d(_ x: Variable, _ w: Variable, stride: Int = 1, padding: Int =
 
 /// The adjoint of conv2d in its input: dx[B,C,H,W] from dy[B,O,P,Q] and w.
 public func conv2dInputGrad(_ dy: Variable, _ w: Variable, height: Int, width: Int, stride: Int, padding: Int) -> Variable {
-    let value = conv2dInputGrad(dy.value, w.value, height: height, width: width, stride: stride, padding: padding)
-    return Variable.record("conv2dInputGrad", value, inputs: [dy, w]) { ctx in
+    Variable.record("conv2dInputGrad", conv2dInputGrad(dy.value, w.value, height: height, width: width, stride: stride, padding: padding),
+                    inputs: [dy, w]) { ctx in
         // z = convᵀ(dy, w):  ∂/∂dy = conv(u, w),  ∂/∂w = weightGrad(u, dy)
         let u = ctx.grad
         return [ctx.needs[0] ? conv2d(u, ctx.inputs[1], stride: stride, padding: padding) : nil,
@@ -148,8 +145,8 @@ public func conv2dInputGrad(_ dy: Variable, _ w: Variable, height: Int, width: I
 /// The adjoint of conv2d in its weight: dw[O,C,k,k] from x and dy.
 public func conv2dWeightGrad(_ x: Variable, _ dy: Variable, kernel: Int, stride: Int, padding: Int) -> Variable {
     let (h, wd) = (x.shape[2], x.shape[3])
-    let value = conv2dWeightGrad(x.value, dy.value, kernel: kernel, stride: stride, padding: padding)
-    return Variable.record("conv2dWeightGrad", value, inputs: [x, dy]) { ctx in
+    return Variable.record("conv2dWeightGrad", conv2dWeightGrad(x.value, dy.value, kernel: kernel, stride: stride, padding: padding),
+                           inputs: [x, dy]) { ctx in
         // z = weightGrad(x, dy):  ∂/∂x = convᵀ(dy, u),  ∂/∂dy = conv(x, u)
         let u = ctx.grad
         return [ctx.needs[0] ? conv2dInputGrad(ctx.inputs[1], u, height: h, width: wd, stride: stride, padding: padding) : nil,

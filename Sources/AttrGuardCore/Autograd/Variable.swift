@@ -48,13 +48,19 @@ struct Node {
     let op: String
     let inputs: [Variable]
     let backward: (BackwardContext) -> [Variable?]
+    /// The layer kind that recorded it, when an OpProfiler is bound (its backward is charged there).
+    let layer: String?
 }
 
 extension Variable {
-    /// Records the result of an op. No node is kept when no input needs a gradient.
-    public static func record(_ op: String, _ value: Tensor, inputs: [Variable],
+    /// Computes an op's value and records it. No node is kept when no input needs a gradient.
+    /// The value is computed here (not by the caller) so that a bound OpProfiler can time it.
+    public static func record(_ op: String, _ value: @autoclosure () -> Tensor, inputs: [Variable],
                               backward: @escaping (BackwardContext) -> [Variable?]) -> Variable {
-        guard inputs.contains(where: { $0.requiresGrad }) else { return Variable(value) }
-        return Variable(value: value, node: Node(op: op, inputs: inputs, backward: backward))
+        let profiling = OpProfiler.current != nil
+        // Profile keys are op kinds: "affine(scale: 2.0, shift: 0.0)" counts as "affine".
+        let v = profiling ? OpProfiler.measure(String(op.prefix { $0 != "(" }), flops: { denseFlops(op, inputs.map(\.shape), output: $0.shape) }, value) : value()
+        guard inputs.contains(where: { $0.requiresGrad }) else { return Variable(v) }
+        return Variable(value: v, node: Node(op: op, inputs: inputs, backward: backward, layer: profiling ? OpProfiler.layer : nil))
     }
 }

@@ -17,7 +17,7 @@ public func conv2d(_ x: Variable, weight: Variable, bias: Variable?, stride: Int
 
 /// Max pooling: argmax indices (constants) then a differentiable gather.
 public func maxPool2d(_ x: Variable, _ window: PoolGeometry) -> Variable {
-    let (indices, shape) = maxPoolIndices(x.value, window)
+    let (indices, shape) = OpProfiler.measure("maxPoolIndices") { maxPoolIndices(x.value, window) }
     return gather(x, indices: indices, shape: shape)
 }
 

@@ -10,6 +10,7 @@ public final class Storage: @unchecked Sendable {
         self.dtype = dtype
         self.count = count
         base = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * dtype.byteSize, alignment: 64)
+        OpProfiler.allocated(count * dtype.byteSize)
     }
 
     /// Zero-filled memory.
