@@ -25,19 +25,25 @@ public enum AutogradError: Error, CustomStringConvertible {
 public func grad(of output: Variable, wrt inputs: [Variable], seed: Variable? = nil,
                  createGraph: Bool = false, onReady: ((Int, Variable) -> Void)? = nil) throws -> [Variable] {
     try OpProfiler.during(createGraph ? .graphBackward : .backward) {
-        try backpropagate(output, inputs, seed: seed, createGraph: createGraph, onReady: onReady)
+        try backpropagate(output, inputs, seed: seed, createGraph: createGraph, stopAtInputs: false, onReady: onReady)
     }
 }
 
-private func backpropagate(_ output: Variable, _ inputs: [Variable], seed: Variable?,
-                           createGraph: Bool, onReady: ((Int, Variable) -> Void)?) throws -> [Variable] {
+/// The same, treating `inputs` as leaves: what they depend on is not traversed (partial
+/// derivatives of a composite built on top of them; see `compositeBackward`).
+func grad(of output: Variable, wrt inputs: [Variable], seed: Variable, createGraph: Bool, stopAtInputs: Bool) throws -> [Variable] {
+    try backpropagate(output, inputs, seed: seed, createGraph: createGraph, stopAtInputs: stopAtInputs, onReady: nil)
+}
+
+private func backpropagate(_ output: Variable, _ inputs: [Variable], seed: Variable?, createGraph: Bool,
+                           stopAtInputs: Bool, onReady: ((Int, Variable) -> Void)?) throws -> [Variable] {
     if let seed, seed.shape != output.shape { throw AutogradError.seedShape(expected: output.shape, got: seed.shape) }
     if seed == nil && output.value.count != 1 { throw AutogradError.notScalar(output.shape) }
     let seedGrad = seed ?? Variable(Tensor(repeating: 1, shape: output.shape, dtype: output.dtype))
 
-    let order = topologicalOrder(from: output)
-    var grads: [ObjectIdentifier: Variable] = [ObjectIdentifier(output): seedGrad]
     let wanted = Set(inputs.map(ObjectIdentifier.init))
+    let order = topologicalOrder(from: output, boundary: stopAtInputs ? wanted : [])
+    var grads: [ObjectIdentifier: Variable] = [ObjectIdentifier(output): seedGrad]
     // Only paths that reach a wanted input are differentiated: an input gradient does not pay
     // for weight gradients, and a parameter gradient does not pay for the input gradient.
     var reachesWanted = Set<ObjectIdentifier>()
@@ -65,6 +71,7 @@ private func backpropagate(_ output: Variable, _ inputs: [Variable], seed: Varia
 
     for v in order.reversed() {
         guard reachesWanted.contains(ObjectIdentifier(v)), let node = v.node else { continue }
+        if stopAtInputs && wanted.contains(ObjectIdentifier(v)) { continue }
         defer {
             // This node's contributions are in: inputs it was the last user of are final.
             if onReady != nil {
@@ -79,8 +86,8 @@ private func backpropagate(_ output: Variable, _ inputs: [Variable], seed: Varia
         if !wanted.contains(ObjectIdentifier(v)) { grads[ObjectIdentifier(v)] = nil }   // free as we go
         let needs = node.inputs.map { reachesWanted.contains(ObjectIdentifier($0)) }
         let ctx = createGraph
-            ? BackwardContext(grad: g, inputs: node.inputs, output: v, needs: needs)
-            : BackwardContext(grad: g.detached, inputs: node.inputs.map(\.detached), output: v.detached, needs: needs)
+            ? BackwardContext(grad: g, inputs: node.inputs, output: v, needs: needs, createGraph: true)
+            : BackwardContext(grad: g.detached, inputs: node.inputs.map(\.detached), output: v.detached, needs: needs, createGraph: false)
         let inputGrads = node.layer.map { layer in OpProfiler.inLayer(layer) { node.backward(ctx) } } ?? node.backward(ctx)
         require(inputGrads.count == node.inputs.count, "backward of \(node.op) returned \(inputGrads.count) grads")
         for (i, (input, gi)) in zip(node.inputs, inputGrads).enumerated() where needs[i] {
@@ -98,15 +105,16 @@ private func backpropagate(_ output: Variable, _ inputs: [Variable], seed: Varia
     }
 }
 
-/// Nodes reachable from `root` through inputs that require a gradient, inputs before users.
+/// Nodes reachable from `root` through inputs that require a gradient, inputs before users;
+/// the inputs of `boundary` variables are not followed.
 /// Iterative depth-first search: double-backprop graphs of a ResNet are deep.
-func topologicalOrder(from root: Variable) -> [Variable] {
+func topologicalOrder(from root: Variable, boundary: Set<ObjectIdentifier> = []) -> [Variable] {
     var order: [Variable] = []
     var visited = Set<ObjectIdentifier>()
     var stack: [(Variable, Int)] = [(root, 0)]
     visited.insert(ObjectIdentifier(root))
     while let (v, next) = stack.last {
-        let inputs = v.node?.inputs ?? []
+        let inputs = boundary.contains(ObjectIdentifier(v)) ? [] : v.node?.inputs ?? []
         if next < inputs.count {
             stack[stack.count - 1].1 = next + 1
             let child = inputs[next]

@@ -42,6 +42,25 @@ public struct BackwardContext {
     public let output: Variable
     /// Whether input i needs a gradient; a rule may return nil for the others.
     public let needs: [Bool]
+    /// Whether the backward is being recorded (`inputs` are then the real tape variables).
+    public let createGraph: Bool
+}
+
+/// A backward rule that differentiates `composite`, the op written with other primitives, at the
+/// context's inputs (each treated as an independent argument): for fused kernels whose own
+/// derivative is rarely needed (third order), exact at any order without a hand-written rule.
+public func compositeBackward(_ ctx: BackwardContext, _ composite: ([Variable]) -> Variable) -> [Variable?] {
+    // The composite is built on leaves that stand for the inputs: on the tape the gradient stops
+    // there (partial derivatives), off it nothing is recorded.
+    if ctx.createGraph {
+        // One variable per argument slot: a variable passed twice (u = g) gets an identity alias,
+        // so each slot receives its own partial derivative.
+        var seen = Set<ObjectIdentifier>()
+        let slots = ctx.inputs.map { v in seen.insert(ObjectIdentifier(v)).inserted ? v : v.affine(scale: 1) }
+        return try! grad(of: composite(slots), wrt: slots, seed: ctx.grad, createGraph: true, stopAtInputs: true)
+    }
+    let leaves = ctx.inputs.map { Variable($0.value, requiresGrad: true) }
+    return try! grad(of: composite(leaves), wrt: leaves, seed: ctx.grad).map(\.detached)
 }
 
 struct Node {

@@ -28,21 +28,11 @@ public func globalAvgPool(_ x: Variable) -> Variable {
 }
 
 /// Batch normalisation of [B,C,H,W] with the current batch's statistics (biased variance),
-/// as PyTorch's training mode. Returns the output and the batch mean and (unbiased) variance
-/// for the running statistics.
+/// as PyTorch's training mode: the fused primitive (Autograd/BatchNormOps.swift). Returns the
+/// output and the batch mean and (unbiased) variance for the running statistics.
 public func batchNormTraining(_ x: Variable, weight: Variable, bias: Variable, eps: Double)
     -> (output: Variable, mean: Tensor, unbiasedVariance: Tensor) {
-    require(x.shape.count == 4 && weight.shape == [x.shape[1]] && bias.shape == [x.shape[1]],
-                 "batchnorm2d: input \(Shape.describe(x.shape)) does not match weight \(Shape.describe(weight.shape))")
-    let c = x.shape[1], n = x.shape[0] * x.shape[2] * x.shape[3]
-    let mean = x.mean(axes: [0, 2, 3])                    // [1,C,1,1]
-    let centered = x - mean
-    let variance = (centered * centered).mean(axes: [0, 2, 3])
-    let inverseStd = Variable(Tensor.scalar(1, dtype: x.dtype)) / (variance + eps).sqrt()
-    let scale = inverseStd * weight.reshaped([1, c, 1, 1])
-    let y = centered * scale + bias.reshaped([1, c, 1, 1])
-    let correction = n > 1 ? Double(n) / Double(n - 1) : 1
-    return (y, mean.value.reshaped([c]), unary(.affine(scale: correction, shift: 0), variance.value).reshaped([c]))
+    batchNorm(x, weight: weight, bias: bias, eps: eps)
 }
 
 /// Batch normalisation with fixed statistics (evaluation mode): an affine map per channel.
