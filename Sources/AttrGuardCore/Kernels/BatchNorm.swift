@@ -25,14 +25,45 @@ private struct ChannelLayout {
     }
 }
 
+/// Eight lanes of a, from element i.
+@inline(__always) private func lanes<T: Scalar>(_ a: UnsafePointer<T>, _ i: Int) -> SIMD8<T> {
+    UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<T>.self)
+}
+
+/// Up to five running sums (fields, so they stay in registers), as lane vectors or scalars.
+private struct Sums<V> {
+    var s0, s1, s2, s3, s4: V
+    init(_ zero: V) { (s0, s1, s2, s3, s4) = (zero, zero, zero, zero, zero) }
+}
+
+/// Sums over channel c: `vector(i, &sums)` adds the terms of elements i..<i+8 as lanes and
+/// `scalar` those of one element; eight lanes in T within a plane, each plane's total added in
+/// Double (a cascade: a lane sums at most plane/8 terms), so the loops vectorise without
+/// reassociating and the totals keep Double accuracy.
+@inline(__always)
+private func channelSums<T: Scalar>(_ l: ChannelLayout, _ c: Int, _ vector: (Int, inout Sums<SIMD8<T>>) -> Void,
+                                    _ scalar: (Int, inout Sums<T>) -> Void) -> Sums<Double> {
+    var totals = Sums(0.0)
+    let vectorEnd = l.plane & ~7
+    l.forEachPlane(c) { o in
+        var acc = Sums(SIMD8<T>.zero), tail = Sums(T(0))
+        var i = 0
+        while i < vectorEnd { vector(o + i, &acc); i += 8 }
+        while i < l.plane { scalar(o + i, &tail); i += 1 }
+        totals.s0 += Double(acc.s0.sum() + tail.s0); totals.s1 += Double(acc.s1.sum() + tail.s1)
+        totals.s2 += Double(acc.s2.sum() + tail.s2); totals.s3 += Double(acc.s3.sum() + tail.s3)
+        totals.s4 += Double(acc.s4.sum() + tail.s4)
+    }
+    return totals
+}
+
 /// Channel c's mean and 1/√(biased variance + ε), two passes.
 @inline(__always)
 private func moments<T: Scalar>(_ x: UnsafePointer<T>, _ l: ChannelLayout, _ c: Int, eps: Double) -> (mean: Double, variance: Double, r: Double) {
-    var s = 0.0
-    l.forEachPlane(c) { o in for i in 0..<l.plane { s += Double(x[o + i]) } }
-    let mean = s / l.count
-    var q = 0.0
-    l.forEachPlane(c) { o in for i in 0..<l.plane { let d = Double(x[o + i]) - mean; q += d * d } }
+    let mean = channelSums(l, c, { i, a in a.s0 += lanes(x, i) }, { i, t in t.s0 += x[i] }).s0 / l.count
+    let m = T(mean), mv = SIMD8<T>(repeating: m)
+    let q = channelSums(l, c, { i, a in let d = lanes(x, i) - mv; a.s0 += d * d },
+                        { i, t in let d = x[i] - m; t.s0 += d * d }).s0
     let variance = q / l.count
     return (mean, variance, 1 / (variance + eps).squareRoot())
 }
@@ -40,11 +71,10 @@ private func moments<T: Scalar>(_ x: UnsafePointer<T>, _ l: ChannelLayout, _ c: 
 /// Σ a and Σ a·(x − μ) over channel c.
 @inline(__always)
 private func sums<T: Scalar>(_ a: UnsafePointer<T>, _ x: UnsafePointer<T>, _ mean: Double, _ l: ChannelLayout, _ c: Int) -> (Double, Double) {
-    var s = 0.0, sx = 0.0
-    l.forEachPlane(c) { o in
-        for i in 0..<l.plane { let v = Double(a[o + i]); s += v; sx += v * (Double(x[o + i]) - mean) }
-    }
-    return (s, sx)
+    let m = T(mean), mv = SIMD8<T>(repeating: m)
+    let s = channelSums(l, c, { i, acc in let v = lanes(a, i); acc.s0 += v; acc.s1 += v * (lanes(x, i) - mv) },
+                        { i, t in t.s0 += a[i]; t.s1 += a[i] * (x[i] - m) })
+    return (s.s0, s.s1)
 }
 
 /// out = p·a + q·x + k over channel c (the form every elementwise result here takes).
@@ -128,13 +158,15 @@ private func secondOrderMeans<T: Scalar>(_ u: UnsafePointer<T>, _ g: UnsafePoint
                                          _ l: ChannelLayout, _ c: Int, eps: Double)
     -> (mean: Double, r: Double, u: Double, g: Double, gu: Double, gx: Double, ux: Double) {
     let m = moments(x, l, c, eps: eps)
-    var su = 0.0, sg = 0.0, sgu = 0.0, sgx = 0.0, sux = 0.0
-    l.forEachPlane(c) { o in
-        for i in 0..<l.plane {
-            let uv = Double(u[o + i]), gv = Double(g[o + i]), d = Double(x[o + i]) - m.mean
-            su += uv; sg += gv; sgu += gv * uv; sgx += gv * d; sux += uv * d
-        }
-    }
+    let mt = T(m.mean), mv = SIMD8<T>(repeating: mt)
+    let s = channelSums(l, c, { i, acc in
+        let uv = lanes(u, i), gv = lanes(g, i), d = lanes(x, i) - mv
+        acc.s0 += uv; acc.s1 += gv; acc.s2 += gv * uv; acc.s3 += gv * d; acc.s4 += uv * d
+    }, { i, t in
+        let d = x[i] - mt
+        t.s0 += u[i]; t.s1 += g[i]; t.s2 += g[i] * u[i]; t.s3 += g[i] * d; t.s4 += u[i] * d
+    })
+    let (su, sg, sgu, sgx, sux) = (s.s0, s.s1, s.s2, s.s3, s.s4)
     let n = l.count
     return (m.mean, m.r, su / n, sg / n, sgu / n, sgx * m.r / n, sux * m.r / n)
 }

@@ -13,7 +13,7 @@ public enum DType: String, Sendable, CaseIterable, CustomStringConvertible {
 /// What a kernel needs of its element type. Kernels are generic over `Scalar` and are
 /// instantiated for `Float` and `Double` inside this module (the dtype switch in `Tensor`),
 /// so the optimiser specialises every loop: no generic dispatch in hot code.
-public protocol Scalar: BinaryFloatingPoint, Sendable {
+public protocol Scalar: BinaryFloatingPoint, SIMDScalar, Sendable {
     static var dtype: DType { get }
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
