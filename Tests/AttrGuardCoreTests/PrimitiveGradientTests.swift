@@ -37,6 +37,13 @@ import Testing
         expectClose("softplus beta=10 above threshold", try GradCheck.check([large]) { $0[0].softplus(beta: 10) })
         let slope = unary(.softplusSlope(beta: 10), large).doubles
         #expect(slope.allSatisfy { $0 == 1 })
+        // The fused backward pieces, each as a function of its own (first/second order = softplus's
+        // second/third order), across the threshold.
+        let g = GradCheck.random([3, 5], &rng), mixed = GradCheck.random([3, 5], &rng, low: -1, high: 3.5)
+        for (name, at) in [("", x), (" around threshold", mixed)] {
+            expectClose("softplusGradient\(name)", try GradCheck.check([g, at]) { softplusGradient($0[0], $0[1], beta: 10) })
+            expectClose("softplusCurvature\(name)", try GradCheck.check([g, at]) { softplusCurvature($0[0], $0[1], beta: 10) })
+        }
         expectClose("relu", try GradCheck.check([awayFromZero]) { $0[0].relu() })
         expectClose("abs", try GradCheck.check([awayFromZero]) { $0[0].abs() })
         expectClose("clampMin", try GradCheck.check([awayFromZero]) { $0[0].clampMin(0.2) })

@@ -64,6 +64,7 @@ private func backpropagate(_ output: Variable, _ inputs: [Variable], seed: Varia
         }
     }
     var reported = Set<ObjectIdentifier>()
+    var owned = Set<ObjectIdentifier>()
     func report(_ key: ObjectIdentifier) {
         guard let onReady, let i = inputIndex[key], reported.insert(key).inserted else { return }
         onReady(i, grads[key] ?? Variable(Tensor(zeros: inputs[i].shape, dtype: inputs[i].dtype)))
@@ -91,12 +92,20 @@ private func backpropagate(_ output: Variable, _ inputs: [Variable], seed: Varia
         let inputGrads = node.layer.map { layer in OpProfiler.inLayer(layer) { node.backward(ctx) } } ?? node.backward(ctx)
         require(inputGrads.count == node.inputs.count, "backward of \(node.op) returned \(inputGrads.count) grads")
         for (i, (input, gi)) in zip(node.inputs, inputGrads).enumerated() where needs[i] {
-            guard var gi else { continue }
+            guard let gi else { continue }
             require(gi.shape == input.shape,
                          "backward of \(node.op): grad \(Shape.describe(gi.shape)) for input \(Shape.describe(input.shape))")
-            if !createGraph { gi = gi.detached }
             let key = ObjectIdentifier(input)
-            grads[key] = grads[key].map { $0 + gi } ?? gi
+            if createGraph {
+                grads[key] = grads[key].map { $0 + gi } ?? gi
+            } else if let sum = grads[key] {
+                // Off the tape a gradient accumulates in place, into a buffer made here (the first
+                // contribution may share storage with another: add's backward passes g through).
+                if owned.contains(key) { addInPlace(sum.value, gi.value) }
+                else { grads[key] = Variable(binary(.add, sum.value, gi.value)); owned.insert(key) }
+            } else {
+                grads[key] = gi.detached
+            }
         }
     }
     for x in inputs { report(ObjectIdentifier(x)) }

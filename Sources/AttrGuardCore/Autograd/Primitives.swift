@@ -3,7 +3,7 @@
 /// gradients need no extra code.
 ///
 ///   elementwise   add sub mul div (broadcasting), exp log sqrt sigmoid softplus relu
-///                 clampMin abs affine
+///                 clampMin abs affine; softplusGradient, softplusCurvature (fused backward pieces)
 ///   shape         sum(toShape:) ⇄ broadcast(to:), reshape
 ///   linear algebra matmul (with transposes)
 ///   convolution   conv2d, conv2dInputGrad, conv2dWeightGrad (each other's adjoints)
@@ -42,7 +42,7 @@ private func unaryRecord(_ op: UnaryOp, _ a: Variable) -> Variable {
         case .log: return [g / x]
         case .sqrt: return [(g / y) * 0.5]
         case .sigmoid: return [g * (y * (1.0 - y))]
-        case .softplus(let beta): return [g * unaryRecord(.softplusSlope(beta: beta), x)]
+        case .softplus(let beta): return [softplusGradient(g, x, beta: beta)]
         case .softplusSlope(let beta): return [g * (y * (1.0 - y)) * beta]
         case .relu: return [g * Variable(unary(.greaterMask(threshold: 0), x.value))]
         case .clampMin(let c): return [g * Variable(unary(.greaterMask(threshold: c), x.value))]
@@ -77,6 +77,25 @@ public func + (a: Variable, s: Double) -> Variable { a.affine(scale: 1, shift: s
 public func - (a: Variable, s: Double) -> Variable { a.affine(scale: 1, shift: -s) }
 public func - (s: Double, a: Variable) -> Variable { a.affine(scale: -1, shift: s) }
 public func / (a: Variable, s: Double) -> Variable { a.affine(scale: 1 / s) }
+
+/// g ⊙ σ(βx): softplus's backward as one fused op (no slope tensor on the tape).
+public func softplusGradient(_ g: Variable, _ x: Variable, beta: Double) -> Variable {
+    Variable.record("softplusGradient", softplusDerivative(.gradient, g.value, x.value, beta: beta), inputs: [g, x]) { ctx in
+        let (u, g, x) = (ctx.grad, ctx.inputs[0], ctx.inputs[1])
+        return [ctx.needs[0] ? softplusGradient(u, x, beta: beta) : nil,
+                ctx.needs[1] ? softplusCurvature(u * g, x, beta: beta) : nil]
+    }
+}
+
+/// w ⊙ β·σ(βx)·(1 − σ(βx)), fused; its own derivative (third order) through the composite form.
+public func softplusCurvature(_ w: Variable, _ x: Variable, beta: Double) -> Variable {
+    Variable.record("softplusCurvature", softplusDerivative(.curvature, w.value, x.value, beta: beta), inputs: [w, x]) { ctx in
+        compositeBackward(ctx) { v in
+            let s = unaryRecord(.softplusSlope(beta: beta), v[1])
+            return v[0] * (s * (1.0 - s)) * beta
+        }
+    }
+}
 
 // MARK: shape
 

@@ -153,3 +153,46 @@ private func broadcastKernel<T: Scalar>(_ x: Tensor, _ shape: [Int], _: T.Type) 
     }
     return out
 }
+
+/// The softplus backward pieces, fused (one pass, no slope tensor), for w and x of one shape:
+///   .gradient    w ⊙ σ(βx)                   (∂softplus, 1 where βx > 20)
+///   .curvature   w ⊙ β·σ(βx)·(1 − σ(βx))     (∂²softplus, 0 where βx > 20)
+public enum SoftplusDerivative: Sendable { case gradient, curvature }
+
+public func softplusDerivative(_ kind: SoftplusDerivative, _ w: Tensor, _ x: Tensor, beta: Double) -> Tensor {
+    require(w.shape == x.shape && w.dtype == x.dtype,
+            "softplus \(kind): \(Shape.describe(w.shape)) \(w.dtype) and \(Shape.describe(x.shape)) \(x.dtype) differ")
+    func run<T: Scalar>(_: T.Type) -> Tensor {
+        let out = Tensor(uninitialized: x.shape, dtype: x.dtype)
+        let wp = w.pointer(T.self), xp = x.pointer(T.self), o = out.mutablePointer(T.self)
+        let b = T(beta), threshold = T(softplusThreshold)
+        switch kind {
+        case .gradient:
+            for i in 0..<x.count {
+                let z = b * xp[i], e = T.loopExp(-Swift.abs(z))
+                let s = z > threshold ? 1 : (z >= 0 ? 1 : e) / (1 + e)
+                o[i] = wp[i] * s
+            }
+        case .curvature:
+            for i in 0..<x.count {
+                let z = b * xp[i], e = T.loopExp(-Swift.abs(z))
+                let s = (z >= 0 ? 1 : e) / (1 + e)
+                o[i] = z > threshold ? 0 : wp[i] * b * s * (1 - s)
+            }
+        }
+        return out
+    }
+    return x.dtype == .float32 ? run(Float.self) : run(Double.self)
+}
+
+/// target += source, elementwise, same shape: for buffers the caller owns exclusively (the
+/// backward's gradient accumulators when no graph is recorded).
+public func addInPlace(_ target: Tensor, _ source: Tensor) {
+    require(target.shape == source.shape && target.dtype == source.dtype,
+            "addInPlace: \(Shape.describe(target.shape)) \(target.dtype) += \(Shape.describe(source.shape)) \(source.dtype)")
+    func run<T: Scalar>(_: T.Type) {
+        let t = target.mutablePointer(T.self), s = source.pointer(T.self)
+        for i in 0..<target.count { t[i] += s[i] }
+    }
+    target.dtype == .float32 ? run(Float.self) : run(Double.self)
+}
