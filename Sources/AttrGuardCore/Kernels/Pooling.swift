@@ -33,6 +33,9 @@ private func maxPoolIndicesKernel<T: Scalar>(_ x: Tensor, _ g: PoolGeometry, _: 
     let v = x.pointer(T.self)
     let (B, C, H, W) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let P = g.outSize(H), Q = g.outSize(W)
+    if g.kernel == 2 && g.stride == 2 && g.padding == 0 && H % 2 == 0 && W % 2 == 0 {
+        return (maxPool2x2Indices(v, planes: B * C, height: H, width: W), [B, C, P, Q])
+    }
     var idx = [Int](repeating: 0, count: B * C * P * Q)
     idx.withUnsafeMutableBufferPointer { out in
         var o = 0
@@ -48,7 +51,11 @@ private func maxPoolIndicesKernel<T: Scalar>(_ x: Tensor, _ g: PoolGeometry, _: 
                         for w in w0..<w1 {
                             let t = base + h * W + w
                             // First maximum in scan order wins; a NaN wins the window (PyTorch's rule).
-                            if v[t] > bestValue || (v[t].isNaN && !bestValue.isNaN) { best = t; bestValue = v[t] }
+                            // Selects, not branches: on real activations the comparison is a coin flip.
+                            let value = v[t]
+                            let take = value > bestValue || (value != value && bestValue == bestValue)
+                            best = take ? t : best
+                            bestValue = take ? value : bestValue
                         }
                     }
                     out[o] = best
@@ -58,6 +65,31 @@ private func maxPoolIndicesKernel<T: Scalar>(_ x: Tensor, _ g: PoolGeometry, _: 
         }
     }
     return (idx, [B, C, P, Q])
+}
+
+/// The 2×2, stride-2 windows of even-sized planes (the common case), without per-window bounds.
+private func maxPool2x2Indices<T: Scalar>(_ v: UnsafePointer<T>, planes: Int, height H: Int, width W: Int) -> [Int] {
+    let P = H / 2, Q = W / 2
+    return [Int](unsafeUninitializedCapacity: planes * P * Q) { out, count in
+        for plane in 0..<planes {
+            for i in 0..<P {
+                let row = plane * H * W + 2 * i * W, o = (plane * P + i) * Q
+                for j in 0..<Q {
+                    // Scan order (0,0) (0,1) (1,0) (1,1); first maximum wins, a NaN wins (PyTorch's rule).
+                    var best = row + 2 * j, bestValue = v[best]
+                    @inline(__always) func consider(_ t: Int) {
+                        let value = v[t]
+                        let take = value > bestValue || (value != value && bestValue == bestValue)
+                        best = take ? t : best
+                        bestValue = take ? value : bestValue
+                    }
+                    consider(row + 2 * j + 1); consider(row + W + 2 * j); consider(row + W + 2 * j + 1)
+                    out[o + j] = best
+                }
+            }
+        }
+        count = planes * P * Q
+    }
 }
 
 /// out[i] = x.flat[indices[i]], shaped `shape`.
