@@ -24,7 +24,7 @@ echo "| model | method | batch | AttrGuard img/s | PyTorch img/s | ratio | AttrG
 echo "|---|---|---|---|---|---|---|---|---|"
 for row in "${rows[@]}"; do
   IFS=: read -r model method batch <<< "$row"
-  ours=$(OPENBLAS_NUM_THREADS=1 "$bin" bench step --model "$model" --method "$method" --batch "$batch" --iters "$iters" | tail -1)
+  ours=$(OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 "$bin" bench step --model "$model" --method "$method" --batch "$batch" --iters "$iters" | tail -1)
   # PyTorch in a child process, its peak RSS from getrusage of the children.
   theirs=$("$py" - "$anchor" "$model" "$method" "$batch" "$iters" <<'PY'
 import json, resource, subprocess, sys

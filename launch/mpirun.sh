@@ -4,6 +4,7 @@
 # N defaults to the number of cores. Environment:
 #   ATTRGUARD_BIN        the binary (default: .build/release/attrguard)
 #   OPENBLAS_NUM_THREADS BLAS threads per rank (default 1: ranks are the parallelism)
+#   OMP_NUM_THREADS      oneDNN (OpenMP) threads per rank (default: OPENBLAS_NUM_THREADS)
 #   MPIRUN_EXTRA         extra mpirun flags
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,6 +17,7 @@ bin="${ATTRGUARD_BIN:-$here/.build/release/attrguard}"
 for v in $(env | grep -E '^(OMPI_|PMIX_|OPAL_)' | cut -d= -f1); do unset "$v"; done
 
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$OPENBLAS_NUM_THREADS}"
 flags=(-np "$np")
 # Containers often run as root; Open MPI refuses that unless told.
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
@@ -23,10 +25,10 @@ if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_RO
 if [ "$np" -gt "$(nproc)" ]; then flags+=(--oversubscribe --bind-to none)
 elif [ "$OPENBLAS_NUM_THREADS" -gt 1 ]; then flags+=(--bind-to none)   # a pinned rank would serialise its BLAS threads
 else flags+=(--bind-to core); fi
-# In-place ring all-reduce without CMA single copy measured fastest here (DESIGN.md).
+# In-place ring all-reduce without CMA single copy measured fastest on these machines.
 export OMPI_MCA_coll_tuned_use_dynamic_rules=1 OMPI_MCA_coll_tuned_allreduce_algorithm=4 \
        OMPI_MCA_btl_vader_single_copy_mechanism=none
-for v in OPENBLAS_NUM_THREADS OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
+for v in OPENBLAS_NUM_THREADS OMP_NUM_THREADS OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
   [ -n "${!v:-}" ] && flags+=(-x "$v")
 done
 # shellcheck disable=SC2086

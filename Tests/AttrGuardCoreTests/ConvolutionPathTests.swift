@@ -41,8 +41,9 @@ import Testing
         #expect(ConvolutionPath.automatic(for: .float64, channels: 64) == .im2col)
         guard ProcessInfo.processInfo.environment["ATTRGUARD_CONV"] == nil else { return }
         #expect(ConvolutionPath.automatic(for: .float32, channels: 64) == .onednn)
-        #expect(ConvolutionPath.automatic(for: .float32, channels: 3) == .im2col)
-        #expect(ConvolutionPath.automatic(for: .float32, channels: 3, weightGradient: true) == .onednn)
+        #expect(ConvolutionPath.automatic(for: .float32, channels: 3, inputGradient: true) == .im2col)
+        #expect(ConvolutionPath.automatic(for: .float32, channels: 3) == .onednn)
+        #expect(ConvolutionPath.automatic(for: .float32, channels: 64, inputGradient: true) == .onednn)
     }
 
     /// d/dw ‖∂L/∂x‖² of a two-conv net with 16 channels (oneDNN's kernels in Float32, the im2col

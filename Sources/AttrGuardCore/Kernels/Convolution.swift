@@ -38,19 +38,19 @@ public enum ConvolutionPath: String, Sendable, CaseIterable {
 
     /// What a call without an explicit path uses: oneDNN for Float32 unless ATTRGUARD_CONV=im2col
     /// (for before/after benchmarks), im2col for Float64 (oneDNN has no f64 convolution). An image
-    /// layer (under 16 input channels) runs its forward and input gradient on im2col: oneDNN's
-    /// kernels for it measure 3–4× slower (`attrguard bench conv`), its weight gradient is faster.
-    public static func automatic(for dtype: DType, channels: Int = 16, weightGradient: Bool = false) -> ConvolutionPath {
+    /// layer's input gradient (under 16 input channels) runs on im2col: oneDNN's backward-data
+    /// kernel for it measures 3–4× slower (`attrguard bench conv`); its other two are as fast or faster.
+    public static func automatic(for dtype: DType, channels: Int = 16, inputGradient: Bool = false) -> ConvolutionPath {
         guard dtype == .float32 else { return .im2col }
-        return channels < 16 && !weightGradient ? .im2col : float32Default
+        return channels < 16 && inputGradient ? .im2col : float32Default
     }
 
     private static let float32Default: ConvolutionPath =
         ProcessInfo.processInfo.environment["ATTRGUARD_CONV"].flatMap(ConvolutionPath.init(rawValue:)) ?? .onednn
 
-    fileprivate static func resolve(_ path: ConvolutionPath?, _ dtype: DType, _ g: ConvGeometry, weightGradient: Bool = false,
+    fileprivate static func resolve(_ path: ConvolutionPath?, _ dtype: DType, _ g: ConvGeometry, inputGradient: Bool = false,
                                      _ op: String) -> ConvolutionPath {
-        let p = path ?? automatic(for: dtype, channels: g.channels, weightGradient: weightGradient)
+        let p = path ?? automatic(for: dtype, channels: g.channels, inputGradient: inputGradient)
         require(p == .im2col || dtype == .float32, "\(op): the oneDNN path is Float32 only, got \(dtype)")
         return p
     }
@@ -168,7 +168,7 @@ public func conv2dInputGrad(_ dy: Tensor, _ w: Tensor, height: Int, width: Int, 
     require(dy.shape[2] == g.outHeight && dy.shape[3] == g.outWidth,
                  "conv2dInputGrad: output grad \(Shape.describe(dy.shape)) does not fit input \(height)×\(width), \(g)")
     require(dy.dtype == w.dtype, "conv2dInputGrad: dtypes differ (\(dy.dtype) vs \(w.dtype))")
-    if ConvolutionPath.resolve(path, dy.dtype, g, "conv2dInputGrad") == .onednn {
+    if ConvolutionPath.resolve(path, dy.dtype, g, inputGradient: true, "conv2dInputGrad") == .onednn {
         let out = Tensor(uninitialized: [dy.shape[0], g.channels, height, width], dtype: .float32)
         OneDNN.inputGrad(dy: dy.pointer(Float.self), w: w.pointer(Float.self), dx: out.mutablePointer(Float.self),
                          g, batch: dy.shape[0], outChannels: w.shape[0])
@@ -204,7 +204,7 @@ public func conv2dWeightGrad(_ x: Tensor, _ dy: Tensor, kernel: Int, stride: Int
     require(dy.shape[2] == g.outHeight && dy.shape[3] == g.outWidth,
                  "conv2dWeightGrad: output grad \(Shape.describe(dy.shape)) does not fit input \(Shape.describe(x.shape)), \(g)")
     require(x.dtype == dy.dtype, "conv2dWeightGrad: dtypes differ (\(x.dtype) vs \(dy.dtype))")
-    if ConvolutionPath.resolve(path, x.dtype, g, weightGradient: true, "conv2dWeightGrad") == .onednn {
+    if ConvolutionPath.resolve(path, x.dtype, g, "conv2dWeightGrad") == .onednn {
         let out = Tensor(uninitialized: [dy.shape[1], g.channels, kernel, kernel], dtype: .float32)
         OneDNN.weightGrad(x: x.pointer(Float.self), dy: dy.pointer(Float.self), dw: out.mutablePointer(Float.self),
                           g, batch: x.shape[0], outChannels: dy.shape[1])
