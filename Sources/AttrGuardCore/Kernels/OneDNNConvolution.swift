@@ -128,71 +128,73 @@ enum OneDNN {
         check(dnnl_primitive_execute(primitive, stream, 2, args), "reorder")
     }
 
-    /// The forward primitive descriptor for batch `batch` and `outChannels` filters: executed for
-    /// `conv2d`, and the hint both backward descriptors need.
-    static func forwardDescriptor(_ g: ConvGeometry, batch: Int, outChannels: Int) -> dnnl_primitive_desc_t {
+    enum Kernel: String { case forward, backwardData = "backward data", backwardWeights = "backward weights" }
+
+    /// The primitive descriptor of one of the three kernels for batch `batch` and `outChannels`
+    /// filters; the backward ones need the forward one as their hint.
+    static func descriptor(_ kernel: Kernel, _ g: ConvGeometry, batch: Int, outChannels: Int,
+                           hint: dnnl_primitive_desc_t? = nil) -> dnnl_primitive_desc_t {
         var src = any([batch, g.channels, g.height, g.width]), wei = any([outChannels, g.channels, g.kernel, g.kernel])
         var dst = any([batch, outChannels, g.outHeight, g.outWidth])
         var cd = dnnl_convolution_desc_t()
         let strides: [Int64] = [Int64(g.stride), Int64(g.stride)], pad: [Int64] = [Int64(g.padding), Int64(g.padding)]
-        check(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src, &wei, nil, &dst,
-                                                 strides, pad, pad), "convolution forward descriptor (\(g))")
+        let status: dnnl_status_t
+        switch kernel {
+        case .forward:
+            status = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src, &wei, nil, &dst,
+                                                        strides, pad, pad)
+        case .backwardData:
+            status = dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &src, &wei, &dst, strides, pad, pad)
+        case .backwardWeights:
+            status = dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &src, &wei, nil, &dst, strides, pad, pad)
+        }
+        check(status, "convolution \(kernel.rawValue) descriptor (\(g))")
         var pd: dnnl_primitive_desc_t?
-        check(dnnl_primitive_desc_create(&pd, &cd, nil, engine, nil), "convolution forward (\(g))")
+        check(dnnl_primitive_desc_create(&pd, &cd, nil, engine, hint), "convolution \(kernel.rawValue) (\(g))")
         return pd!
+    }
+
+    /// Runs `kernel` with its forward hint on the three tensors: image-sized, weight-sized, output-sized.
+    private static func run(_ kernel: Kernel, _ g: ConvGeometry, batch: Int, outChannels: Int,
+                            image: Argument, weight: Argument, output: Argument) {
+        let hint = descriptor(.forward, g, batch: batch, outChannels: outChannels)
+        defer { dnnl_primitive_desc_destroy(hint) }
+        if kernel == .forward { return execute(hint, [image, weight, output]) }
+        let pd = descriptor(kernel, g, batch: batch, outChannels: outChannels, hint: hint)
+        defer { dnnl_primitive_desc_destroy(pd) }
+        execute(pd, [image, weight, output])
     }
 
     /// y[B,O,P,Q] = conv(x, w) into `y`.
     static func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                         _ g: ConvGeometry, batch: Int, outChannels: Int) {
-        let pd = forwardDescriptor(g, batch: batch, outChannels: outChannels)
-        defer { dnnl_primitive_desc_destroy(pd) }
-        execute(pd, [Argument(id: 1, query: dnnl_query_src_md, dims: [batch, g.channels, g.height, g.width], data: .init(mutating: x), isOutput: false),
-                     Argument(id: 33, query: dnnl_query_weights_md, dims: [outChannels, g.channels, g.kernel, g.kernel], data: .init(mutating: w), isOutput: false),
-                     Argument(id: 17, query: dnnl_query_dst_md, dims: [batch, outChannels, g.outHeight, g.outWidth], data: .init(y), isOutput: true)])
+        run(.forward, g, batch: batch, outChannels: outChannels,
+            image: Argument(id: 1, query: dnnl_query_src_md, dims: [batch, g.channels, g.height, g.width], data: .init(mutating: x), isOutput: false),
+            weight: Argument(id: 33, query: dnnl_query_weights_md, dims: [outChannels, g.channels, g.kernel, g.kernel], data: .init(mutating: w), isOutput: false),
+            output: Argument(id: 17, query: dnnl_query_dst_md, dims: [batch, outChannels, g.outHeight, g.outWidth], data: .init(y), isOutput: true))
     }
 
     /// dx[B,C,H,W] = convᵀ(dy, w) into `dx`.
     static func inputGrad(dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                           _ g: ConvGeometry, batch: Int, outChannels: Int) {
-        let hint = forwardDescriptor(g, batch: batch, outChannels: outChannels)
-        defer { dnnl_primitive_desc_destroy(hint) }
-        var src = any([batch, g.channels, g.height, g.width]), wei = any([outChannels, g.channels, g.kernel, g.kernel])
-        var dst = any([batch, outChannels, g.outHeight, g.outWidth])
-        var cd = dnnl_convolution_desc_t()
-        let strides: [Int64] = [Int64(g.stride), Int64(g.stride)], pad: [Int64] = [Int64(g.padding), Int64(g.padding)]
-        check(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &src, &wei, &dst, strides, pad, pad),
-              "convolution backward-data descriptor (\(g))")
-        var pd: dnnl_primitive_desc_t?
-        check(dnnl_primitive_desc_create(&pd, &cd, nil, engine, hint), "convolution backward data (\(g))")
-        defer { dnnl_primitive_desc_destroy(pd) }
-        execute(pd!, [Argument(id: 145, query: dnnl_query_diff_dst_md, dims: [batch, outChannels, g.outHeight, g.outWidth], data: .init(mutating: dy), isOutput: false),
-                      Argument(id: 33, query: dnnl_query_weights_md, dims: [outChannels, g.channels, g.kernel, g.kernel], data: .init(mutating: w), isOutput: false),
-                      Argument(id: 129, query: dnnl_query_diff_src_md, dims: [batch, g.channels, g.height, g.width], data: .init(dx), isOutput: true)])
+        run(.backwardData, g, batch: batch, outChannels: outChannels,
+            image: Argument(id: 129, query: dnnl_query_diff_src_md, dims: [batch, g.channels, g.height, g.width], data: .init(dx), isOutput: true),
+            weight: Argument(id: 33, query: dnnl_query_weights_md, dims: [outChannels, g.channels, g.kernel, g.kernel], data: .init(mutating: w), isOutput: false),
+            output: Argument(id: 145, query: dnnl_query_diff_dst_md, dims: [batch, outChannels, g.outHeight, g.outWidth], data: .init(mutating: dy), isOutput: false))
     }
 
     /// dw[O,C,k,k] = Σ_b dy[b] ⋆ x[b] into `dw` (overwritten).
     static func weightGrad(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
                            _ g: ConvGeometry, batch: Int, outChannels: Int) {
-        let hint = forwardDescriptor(g, batch: batch, outChannels: outChannels)
-        defer { dnnl_primitive_desc_destroy(hint) }
-        var src = any([batch, g.channels, g.height, g.width]), wei = any([outChannels, g.channels, g.kernel, g.kernel])
-        var dst = any([batch, outChannels, g.outHeight, g.outWidth])
-        var cd = dnnl_convolution_desc_t()
-        let strides: [Int64] = [Int64(g.stride), Int64(g.stride)], pad: [Int64] = [Int64(g.padding), Int64(g.padding)]
-        check(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &src, &wei, nil, &dst, strides, pad, pad),
-              "convolution backward-weights descriptor (\(g))")
-        var pd: dnnl_primitive_desc_t?
-        check(dnnl_primitive_desc_create(&pd, &cd, nil, engine, hint), "convolution backward weights (\(g))")
-        defer { dnnl_primitive_desc_destroy(pd) }
-        execute(pd!, [Argument(id: 1, query: dnnl_query_src_md, dims: [batch, g.channels, g.height, g.width], data: .init(mutating: x), isOutput: false),
-                      Argument(id: 145, query: dnnl_query_diff_dst_md, dims: [batch, outChannels, g.outHeight, g.outWidth], data: .init(mutating: dy), isOutput: false),
-                      Argument(id: 161, query: dnnl_query_diff_weights_md, dims: [outChannels, g.channels, g.kernel, g.kernel], data: .init(dw), isOutput: true)])
+        run(.backwardWeights, g, batch: batch, outChannels: outChannels,
+            image: Argument(id: 1, query: dnnl_query_src_md, dims: [batch, g.channels, g.height, g.width], data: .init(mutating: x), isOutput: false),
+            weight: Argument(id: 161, query: dnnl_query_diff_weights_md, dims: [outChannels, g.channels, g.kernel, g.kernel], data: .init(dw), isOutput: true),
+            output: Argument(id: 145, query: dnnl_query_diff_dst_md, dims: [batch, outChannels, g.outHeight, g.outWidth], data: .init(mutating: dy), isOutput: false))
     }
 
     /// The implementation oneDNN picks for the forward kernel (e.g. "jit:avx512_core").
     static func implementation(_ g: ConvGeometry, batch: Int, outChannels: Int) -> String {
-        let pd = forwardDescriptor(g, batch: batch, outChannels: outChannels)
+        let pd = descriptor(.forward, g, batch: batch, outChannels: outChannels)
         defer { dnnl_primitive_desc_destroy(pd) }
         var name: UnsafePointer<CChar>?
         check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name), "implementation query")
