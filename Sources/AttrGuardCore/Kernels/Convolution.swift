@@ -4,7 +4,7 @@
 /// reference the tests compare oneDNN against).
 ///
 /// The three kernels are each other's transposes, which is what makes the autograd rules
-/// close over them (see Autograd/ConvolutionOps.swift):
+/// close over them (see Autograd/Primitives.swift):
 ///   forward      y[B,O,P,Q]  = conv(x[B,C,H,W], w[O,C,k,k])
 ///   inputGrad    dx[B,C,H,W] = convᵀ(dy[B,O,P,Q], w)           (col2im of wᵀ·dy)
 ///   weightGrad   dw[O,C,k,k] = Σ_b dy[b] · im2col(x[b])ᵀ
