@@ -88,7 +88,10 @@ private func affineCombination<T: Scalar>(_ out: UnsafeMutablePointer<T>, _ a: U
     }
 }
 
-private func gammaValue(_ gamma: Tensor?, _ c: Int) -> Double { gamma.map { $0.doubles[c] } ?? 1 }
+/// γ per channel as Double, ones for nil (read once per call, not once per channel).
+private func gammaValues(_ gamma: Tensor?, _ channels: Int) -> [Double] {
+    gamma?.doubles ?? [Double](repeating: 1, count: channels)
+}
 
 private func checkSame(_ op: String, _ a: Tensor, _ b: Tensor) {
     require(a.shape == b.shape && a.dtype == b.dtype,
@@ -126,11 +129,11 @@ public func batchNormInputGrad(_ g: Tensor, _ x: Tensor, gamma: Tensor?, eps: Do
     let l = ChannelLayout(x.shape)
     func run<T: Scalar>(_: T.Type) -> Tensor {
         let out = Tensor(uninitialized: x.shape, dtype: x.dtype)
-        let xp = x.pointer(T.self), gp = g.pointer(T.self), op = out.mutablePointer(T.self)
+        let xp = x.pointer(T.self), gp = g.pointer(T.self), op = out.mutablePointer(T.self), gammas = gammaValues(gamma, l.channels)
         for c in 0..<l.channels {
             let m = moments(xp, l, c, eps: eps), (sg, sgx) = sums(gp, xp, m.mean, l, c)
             // γr·(g − ḡ − (x−μ)·r²·mean(g·(x−μ)))
-            let a = gammaValue(gamma, c) * m.r, q = -a * m.r * m.r * sgx / l.count
+            let a = gammas[c] * m.r, q = -a * m.r * m.r * sgx / l.count
             affineCombination(op, gp, a, xp, q, -a * sg / l.count - q * m.mean, l, c)
         }
         return out
@@ -179,9 +182,10 @@ public func batchNormSecondInputGrad(_ u: Tensor, _ g: Tensor, _ x: Tensor, gamm
     func run<T: Scalar>(_: T.Type) -> Tensor {
         let out = Tensor(uninitialized: x.shape, dtype: x.dtype)
         let up = u.pointer(T.self), gp = g.pointer(T.self), xp = x.pointer(T.self), op = out.mutablePointer(T.self)
+        let gammas = gammaValues(gamma, l.channels)
         for c in 0..<l.channels {
             let s = secondOrderMeans(up, gp, xp, l, c, eps: eps)
-            let k = gammaValue(gamma, c) * s.r * s.r
+            let k = gammas[c] * s.r * s.r
             // k·[(x−μ)·r·(ūḡ − mean(gu) + 3·mg·mu) + mu·(ḡ − g) + mg·(ū − u)]
             let kx = k * s.r * (s.u * s.g - s.gu + 3 * s.gx * s.ux), kg = -k * s.ux, ku = -k * s.gx
             let k0 = k * (s.ux * s.g + s.gx * s.u) - kx * s.mean

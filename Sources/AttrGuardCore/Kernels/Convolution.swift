@@ -1,3 +1,5 @@
+import Foundation
+
 /// 2-d cross-correlation (PyTorch's conv2d) and its two adjoints. Square kernels, equal stride
 /// and zero padding on both axes. Two implementations of the same three maps: oneDNN's direct
 /// convolutions (OneDNNConvolution.swift; Float32) and im2col + gemm here (Float64, and the
@@ -236,5 +238,3 @@ private func convWeightGrad<T: Scalar>(_ x: Tensor, _ dy: Tensor, _ g: ConvGeome
 public func oneDNNConvolutionImplementation(_ g: ConvGeometry, batch: Int, outChannels: Int) -> String {
     OneDNN.implementation(g, batch: batch, outChannels: outChannels)
 }
-
-import Foundation

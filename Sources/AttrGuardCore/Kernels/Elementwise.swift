@@ -21,6 +21,13 @@ private let softplusThreshold = 20.0
 
 public enum BinaryOp: Sendable { case add, sub, mul, div }
 
+/// σ(v) without overflow: e = exp(−|v|); 1/(1+e) for v ≥ 0, e/(1+e) otherwise. Branch-free, so
+/// the loops around it vectorise.
+@inline(__always) private func sigmoid<T: Scalar>(_ v: T) -> T {
+    let e = T.loopExp(-Swift.abs(v))
+    return (v >= 0 ? 1 : e) / (1 + e)
+}
+
 public func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor {
     switch x.dtype {
     case .float32: return unaryKernel(op, x, Float.self)
@@ -40,12 +47,7 @@ private func unaryKernel<T: Scalar>(_ op: UnaryOp, _ x: Tensor, _: T.Type) -> Te
     case .abs: for i in 0..<n { o[i] = Swift.abs(a[i]) }
     case .sign: for i in 0..<n { o[i] = a[i] > 0 ? 1 : (a[i] < 0 ? -1 : 0) }
     case .relu: for i in 0..<n { o[i] = a[i] > 0 ? a[i] : 0 }
-    case .sigmoid:
-        // e = exp(−|v|) never overflows; sigmoid(v) = 1/(1+e) for v ≥ 0, e/(1+e) otherwise.
-        for i in 0..<n {
-            let v = a[i], e = T.loopExp(-Swift.abs(v))
-            o[i] = (v >= 0 ? 1 : e) / (1 + e)
-        }
+    case .sigmoid: for i in 0..<n { o[i] = sigmoid(a[i]) }
     case .softplus(let b):
         let beta = T(b), invBeta = 1 / T(b)
         // log(1 + e^z) = max(z, 0) + log1p(e^−|z|): no overflow, and branch-free so it vectorises.
@@ -57,9 +59,8 @@ private func unaryKernel<T: Scalar>(_ op: UnaryOp, _ x: Tensor, _: T.Type) -> Te
     case .softplusSlope(let b):
         let beta = T(b)
         for i in 0..<n {
-            let z = beta * a[i], e = T.loopExp(-Swift.abs(z))
-            let sigmoid = (z >= 0 ? 1 : e) / (1 + e)
-            o[i] = z > T(softplusThreshold) ? 1 : sigmoid
+            let z = beta * a[i]
+            o[i] = z > T(softplusThreshold) ? 1 : sigmoid(z)
         }
     case .greaterMask(let t):
         let th = T(t)
@@ -169,14 +170,12 @@ public func softplusDerivative(_ kind: SoftplusDerivative, _ w: Tensor, _ x: Ten
         switch kind {
         case .gradient:
             for i in 0..<x.count {
-                let z = b * xp[i], e = T.loopExp(-Swift.abs(z))
-                let s = z > threshold ? 1 : (z >= 0 ? 1 : e) / (1 + e)
-                o[i] = wp[i] * s
+                let z = b * xp[i]
+                o[i] = wp[i] * (z > threshold ? 1 : sigmoid(z))
             }
         case .curvature:
             for i in 0..<x.count {
-                let z = b * xp[i], e = T.loopExp(-Swift.abs(z))
-                let s = (z >= 0 ? 1 : e) / (1 + e)
+                let z = b * xp[i], s = sigmoid(z)
                 o[i] = z > threshold ? 0 : wp[i] * b * s * (1 - s)
             }
         }

@@ -29,6 +29,13 @@ public func maxPoolIndices(_ x: Tensor, _ g: PoolGeometry) -> (indices: [Int], s
     }
 }
 
+/// Whether `value`, met later in scan order, replaces the window's maximum so far: the first
+/// maximum wins and a NaN wins the window (PyTorch's rule). Used as a select, not a branch: on
+/// real activations the comparison is a coin flip.
+@inline(__always) private func replacesMaximum<T: Scalar>(_ value: T, _ best: T) -> Bool {
+    value > best || (value != value && best == best)
+}
+
 private func maxPoolIndicesKernel<T: Scalar>(_ x: Tensor, _ g: PoolGeometry, _: T.Type) -> (indices: [Int], shape: [Int]) {
     let v = x.pointer(T.self)
     let (B, C, H, W) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
@@ -50,12 +57,9 @@ private func maxPoolIndicesKernel<T: Scalar>(_ x: Tensor, _ g: PoolGeometry, _: 
                     for h in h0..<h1 {
                         for w in w0..<w1 {
                             let t = base + h * W + w
-                            // First maximum in scan order wins; a NaN wins the window (PyTorch's rule).
-                            // Selects, not branches: on real activations the comparison is a coin flip.
-                            let value = v[t]
-                            let take = value > bestValue || (value != value && bestValue == bestValue)
+                            let take = replacesMaximum(v[t], bestValue)
                             best = take ? t : best
-                            bestValue = take ? value : bestValue
+                            bestValue = take ? v[t] : bestValue
                         }
                     }
                     out[o] = best
@@ -75,13 +79,12 @@ private func maxPool2x2Indices<T: Scalar>(_ v: UnsafePointer<T>, planes: Int, he
             for i in 0..<P {
                 let row = plane * H * W + 2 * i * W, o = (plane * P + i) * Q
                 for j in 0..<Q {
-                    // Scan order (0,0) (0,1) (1,0) (1,1); first maximum wins, a NaN wins (PyTorch's rule).
+                    // Scan order (0,0) (0,1) (1,0) (1,1).
                     var best = row + 2 * j, bestValue = v[best]
                     @inline(__always) func consider(_ t: Int) {
-                        let value = v[t]
-                        let take = value > bestValue || (value != value && bestValue == bestValue)
+                        let take = replacesMaximum(v[t], bestValue)
                         best = take ? t : best
-                        bestValue = take ? value : bestValue
+                        bestValue = take ? v[t] : bestValue
                     }
                     consider(row + 2 * j + 1); consider(row + W + 2 * j); consider(row + W + 2 * j + 1)
                     out[o + j] = best
