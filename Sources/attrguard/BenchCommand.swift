@@ -109,19 +109,20 @@ struct MicroBench: ParsableCommand {
 }
 
 /// `attrguard bench conv`: the three convolution kernels on every ResNet-18 / SmallCNN layer shape,
-/// oneDNN beside the im2col reference; one JSON line per shape and path.
+/// on each path (oneDNN's fastest algorithm, oneDNN direct only, the im2col reference); one JSON
+/// line per shape and path.
 struct ConvBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conv",
-        abstract: "Convolution forward, input-gradient and weight-gradient kernels per layer shape (ms, GFLOP/s), oneDNN and im2col.")
+        abstract: "Convolution forward, input-gradient and weight-gradient kernels per layer shape (ms, GFLOP/s) on each path.")
 
     @Option(help: "Timed repeats (best is reported).") var repeats = 5
-    @Option(help: "Paths to time: onednn, im2col or both.") var path = "both"
+    @Option(help: "Paths to time: onednn (Winograd where faster), direct (oneDNN direct only), im2col, or all.") var path = "all"
     @Flag(help: "Print the shapes as one JSON array and exit (input of launch/conv_bench_torch.py).") var shapes = false
 
     func validate() throws {
         try requireOption("--repeats", repeats, in: 1...10_000)
-        guard path == "both" || ConvolutionPath(rawValue: path) != nil else { throw ValidationError("--path must be onednn, im2col or both") }
+        guard path == "all" || ConvolutionPath(rawValue: path) != nil else { throw ValidationError("--path must be onednn, direct, im2col or all") }
     }
 
     func run() throws {
@@ -130,7 +131,7 @@ struct ConvBench: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        let paths = path == "both" ? ConvolutionPath.allCases : [ConvolutionPath(rawValue: path)!]
+        let paths = path == "all" ? ConvolutionPath.allCases : [ConvolutionPath(rawValue: path)!]
         for shape in MicroBenchmarks.convShapes {
             for p in paths {
                 let t = MicroBenchmarks.conv(shape, path: p, repeats: repeats)
@@ -141,7 +142,10 @@ struct ConvBench: ParsableCommand {
                 record["input_grad_ms"] = (t.inputGrad * 100).rounded() / 100
                 record["weight_grad_ms"] = (t.weightGrad * 100).rounded() / 100
                 record["gflops"] = [gflops(t.forward), gflops(t.inputGrad), gflops(t.weightGrad)]
-                if p == .onednn { record["implementation"] = oneDNNConvolutionImplementation(shape.geometry, batch: shape.batch, outChannels: shape.outChannels) }
+                if p != .im2col {
+                    record["implementation"] = oneDNNConvolutionImplementations(shape.geometry, batch: shape.batch,
+                                                                                outChannels: shape.outChannels, path: p)
+                }
                 print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self))
                 FileHandle.standardOutput.synchronizeFile()
             }

@@ -2,8 +2,9 @@ import AttrGuardCore
 import Foundation
 import Testing
 
-/// The oneDNN convolution kernels (the Float32 default) against the im2col reference, which the
-/// Float64 gradient checks verify; and a second-order gradient through oneDNN against Float64.
+/// The oneDNN convolution kernels (the Float32 default: Winograd on 3×3 stride-1 layers with 16+
+/// channels and 8×8+ maps, direct elsewhere) against the im2col reference, which the Float64
+/// gradient checks verify; and second-order gradients through oneDNN against Float64.
 @Suite struct ConvolutionPathTests {
     /// max |a − truth| / max |truth|.
     func relativeError(_ a: Tensor, _ truth: Tensor) -> Double {
@@ -14,9 +15,11 @@ import Testing
     }
 
     /// (batch, channels, out, size, kernel, stride, padding): ResNet-style layers, the 7×7 stem,
-    /// odd sizes under stride 2, channel counts that are not multiples of oneDNN's block of 16.
+    /// odd sizes under stride 2, channel counts that are not multiples of oneDNN's block of 16,
+    /// and Winograd's shapes (8×8 maps: forward and input grad; 16×16 and odd 13×13: all three).
     @Test(arguments: [(2, 16, 32, 8, 3, 1, 1), (3, 3, 16, 9, 3, 1, 1), (2, 17, 5, 7, 3, 2, 1), (1, 32, 16, 8, 1, 2, 0),
-                      (2, 3, 16, 15, 7, 2, 3), (2, 20, 24, 6, 2, 2, 0), (1, 16, 16, 5, 5, 1, 2), (4, 64, 64, 4, 3, 1, 1)])
+                      (2, 3, 16, 15, 7, 2, 3), (2, 20, 24, 6, 2, 2, 0), (1, 16, 16, 5, 5, 1, 2), (4, 64, 64, 4, 3, 1, 1),
+                      (2, 64, 64, 16, 3, 1, 1), (2, 40, 24, 13, 3, 1, 1), (2, 128, 128, 8, 3, 1, 1)])
     func oneDNNMatchesReference(b: Int, c: Int, o: Int, n: Int, k: Int, s: Int, p: Int) {
         var rng = RandomStream(seed: UInt64(b * 1000 + c * 10 + k))
         let m = (n + 2 * p - k) / s + 1
@@ -33,7 +36,9 @@ import Testing
             let input = relativeError(conv2dInputGrad(dy, w, height: n, width: n, stride: s, padding: p, path: path), truth.1)
             let weight = relativeError(conv2dWeightGrad(x, dy, kernel: k, stride: s, padding: p, path: path), truth.2)
             print("conv \(path) \(tag): relative error forward \(forward), input grad \(input), weight grad \(weight)")
-            #expect(forward < 2e-6 && input < 2e-6 && weight < 2e-6, "\(path) \(tag)")
+            // Winograd's tile transforms round more than a direct sum (measured ≤ 2e-6 here, 4e-7 direct).
+            let tolerance = path == .onednn ? 5e-6 : 2e-6
+            #expect(forward < tolerance && input < tolerance && weight < tolerance, "\(path) \(tag)")
         }
     }
 
@@ -46,17 +51,38 @@ import Testing
         #expect(ConvolutionPath.automatic(for: .float32, channels: 64, inputGradient: true) == .onednn)
     }
 
+    /// Winograd runs where the rule says (when this CPU has oneDNN's AVX-512 Winograd at all), and
+    /// never on the direct path, the image layer, stride 2 or 4×4 maps.
+    @Test func winogradWhereFaster() {
+        func kernels(_ c: Int, _ n: Int, stride: Int = 1, path: ConvolutionPath = .onednn) -> [Bool] {
+            let g = ConvGeometry(channels: c, height: n, width: n, kernel: 3, stride: stride, padding: 1)
+            return oneDNNConvolutionImplementations(g, batch: 2, outChannels: 64, path: path)
+                .split(separator: "/").map { $0.contains("wino") }
+        }
+        #expect(kernels(64, 16, path: .direct) == [false, false, false])
+        #expect(kernels(3, 32) == [false, false, false])
+        #expect(kernels(64, 32, stride: 2) == [false, false, false])
+        #expect(kernels(64, 4) == [false, false, false])
+        let direct = oneDNNConvolutionImplementations(ConvGeometry(channels: 64, height: 16, width: 16, kernel: 3, stride: 1, padding: 1),
+                                                      batch: 2, outChannels: 64, path: .direct)
+        guard direct.contains("avx512_core") else { return }
+        #expect(kernels(64, 16) == [true, true, true])
+        #expect(kernels(64, 8) == [true, true, false])
+    }
+
     /// d/dw ‖∂L/∂x‖² of a two-conv net with 16 channels (oneDNN's kernels in Float32, the im2col
-    /// reference in Float64): double backprop through all three kernels and their adjoints.
-    @Test func secondOrderThroughOneDNN() throws {
+    /// reference in Float64): double backprop through all three kernels and their adjoints, on
+    /// direct kernels (6×6 input, first conv stride 2) and on Winograd's (16×16, stride 1).
+    @Test(arguments: [(6, 2), (16, 1)])
+    func secondOrderThroughOneDNN(size: Int, stride: Int) throws {
         var rng = RandomStream(seed: 21)
-        let x64 = Tensor.uniform([2, 16, 6, 6], low: -1, high: 1, dtype: .float64, rng: &rng)
+        let x64 = Tensor.uniform([2, 16, size, size], low: -1, high: 1, dtype: .float64, rng: &rng)
         let w1 = Tensor.uniform([16, 16, 3, 3], low: -0.2, high: 0.2, dtype: .float64, rng: &rng)
         let w2 = Tensor.uniform([16, 16, 3, 3], low: -0.2, high: 0.2, dtype: .float64, rng: &rng)
         func penaltyGradient(_ dtype: DType) throws -> [Tensor] {
             let x = Variable(x64.converted(to: dtype), requiresGrad: true)
             let a = Variable(w1.converted(to: dtype), requiresGrad: true), b = Variable(w2.converted(to: dtype), requiresGrad: true)
-            let h = conv2d(x, a, stride: 2, padding: 1).softplus(beta: 3)
+            let h = conv2d(x, a, stride: stride, padding: 1).softplus(beta: 3)
             let loss = (conv2d(h, b, stride: 1, padding: 1) * conv2d(h, b, stride: 1, padding: 1)).sum(toShape: [])
             let gx = try grad(of: loss, wrt: [x], createGraph: true)[0]
             return try grad(of: (gx * gx).sum(toShape: []), wrt: [a, b]).map(\.value)
@@ -64,7 +90,7 @@ import Testing
         let single = try penaltyGradient(.float32), double = try penaltyGradient(.float64)
         for (i, (g32, g64)) in zip(single, double).enumerated() {
             let e = relativeError(g32, g64)
-            print("second order through oneDNN, weight \(i): relative error \(e)")
+            print("second order through oneDNN, \(size)² stride \(stride), weight \(i): relative error \(e)")
             #expect(e < 1e-4)
         }
     }

@@ -30,16 +30,17 @@ public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "C=\(channels) H=\(height) W=\(width) k=\(kernel) s=\(stride) p=\(padding)" }
 }
 
-/// One image [C,H,W] -> columns [C·k·k, P·Q].
 /// Which kernels run a convolution.
 public enum ConvolutionPath: String, Sendable, CaseIterable {
-    /// oneDNN direct convolution (Float32 only).
+    /// oneDNN, per kernel and shape the faster of direct and Winograd convolution (Float32 only).
     case onednn
+    /// oneDNN direct convolution only: the kernels PyTorch runs (Float32 only).
+    case direct
     /// im2col + BLAS gemm, one image at a time: the reference, and the Float64 path.
     case im2col
 
-    /// What a call without an explicit path uses: oneDNN for Float32 unless ATTRGUARD_CONV=im2col
-    /// (for before/after benchmarks), im2col for Float64 (oneDNN has no f64 convolution). An image
+    /// What a call without an explicit path uses: oneDNN for Float32 unless ATTRGUARD_CONV names
+    /// another path (direct: no Winograd; im2col: the reference; for before/after benchmarks), im2col for Float64 (oneDNN has no f64 convolution). An image
     /// layer's input gradient (under 16 input channels) runs on im2col: oneDNN's backward-data
     /// kernel for it measures 3–4× slower (`attrguard bench conv`); its other two are as fast or faster.
     public static func automatic(for dtype: DType, channels: Int = 16, inputGradient: Bool = false) -> ConvolutionPath {
@@ -53,11 +54,12 @@ public enum ConvolutionPath: String, Sendable, CaseIterable {
     fileprivate static func resolve(_ path: ConvolutionPath?, _ dtype: DType, _ g: ConvGeometry, inputGradient: Bool = false,
                                      _ op: String) -> ConvolutionPath {
         let p = path ?? automatic(for: dtype, channels: g.channels, inputGradient: inputGradient)
-        require(p == .im2col || dtype == .float32, "\(op): the oneDNN path is Float32 only, got \(dtype)")
+        require(p == .im2col || dtype == .float32, "\(op): the oneDNN paths are Float32 only, got \(dtype)")
         return p
     }
 }
 
+/// One image [C,H,W] -> columns [C·k·k, P·Q].
 private func im2col<T: Scalar>(_ x: UnsafePointer<T>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<T>) {
     let k = g.kernel, s = g.stride, p = g.padding, H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth
     for c in 0..<g.channels {
@@ -133,10 +135,11 @@ public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int, padding: Int, path: Co
     require(x.dtype == w.dtype, "conv2d: dtypes differ (\(x.dtype) vs \(w.dtype))")
     let g = ConvGeometry(channels: x.shape[1], height: x.shape[2], width: x.shape[3],
                          kernel: w.shape[2], stride: stride, padding: padding)
-    if ConvolutionPath.resolve(path, x.dtype, g, "conv2d") == .onednn {
+    let p = ConvolutionPath.resolve(path, x.dtype, g, "conv2d")
+    if p != .im2col {
         let out = Tensor(uninitialized: [x.shape[0], w.shape[0], g.outHeight, g.outWidth], dtype: .float32)
         OneDNN.forward(x: x.pointer(Float.self), w: w.pointer(Float.self), y: out.mutablePointer(Float.self),
-                       g, batch: x.shape[0], outChannels: w.shape[0])
+                       g, batch: x.shape[0], outChannels: w.shape[0], path: p)
         return out
     }
     switch x.dtype {
@@ -170,10 +173,11 @@ public func conv2dInputGrad(_ dy: Tensor, _ w: Tensor, height: Int, width: Int, 
     require(dy.shape[2] == g.outHeight && dy.shape[3] == g.outWidth,
                  "conv2dInputGrad: output grad \(Shape.describe(dy.shape)) does not fit input \(height)×\(width), \(g)")
     require(dy.dtype == w.dtype, "conv2dInputGrad: dtypes differ (\(dy.dtype) vs \(w.dtype))")
-    if ConvolutionPath.resolve(path, dy.dtype, g, inputGradient: true, "conv2dInputGrad") == .onednn {
+    let p = ConvolutionPath.resolve(path, dy.dtype, g, inputGradient: true, "conv2dInputGrad")
+    if p != .im2col {
         let out = Tensor(uninitialized: [dy.shape[0], g.channels, height, width], dtype: .float32)
         OneDNN.inputGrad(dy: dy.pointer(Float.self), w: w.pointer(Float.self), dx: out.mutablePointer(Float.self),
-                         g, batch: dy.shape[0], outChannels: w.shape[0])
+                         g, batch: dy.shape[0], outChannels: w.shape[0], path: p)
         return out
     }
     switch dy.dtype {
@@ -206,10 +210,11 @@ public func conv2dWeightGrad(_ x: Tensor, _ dy: Tensor, kernel: Int, stride: Int
     require(dy.shape[2] == g.outHeight && dy.shape[3] == g.outWidth,
                  "conv2dWeightGrad: output grad \(Shape.describe(dy.shape)) does not fit input \(Shape.describe(x.shape)), \(g)")
     require(x.dtype == dy.dtype, "conv2dWeightGrad: dtypes differ (\(x.dtype) vs \(dy.dtype))")
-    if ConvolutionPath.resolve(path, x.dtype, g, "conv2dWeightGrad") == .onednn {
+    let p = ConvolutionPath.resolve(path, x.dtype, g, "conv2dWeightGrad")
+    if p != .im2col {
         let out = Tensor(uninitialized: [dy.shape[1], g.channels, kernel, kernel], dtype: .float32)
         OneDNN.weightGrad(x: x.pointer(Float.self), dy: dy.pointer(Float.self), dw: out.mutablePointer(Float.self),
-                          g, batch: x.shape[0], outChannels: dy.shape[1])
+                          g, batch: x.shape[0], outChannels: dy.shape[1], path: p)
         return out
     }
     switch x.dtype {
@@ -234,7 +239,9 @@ private func convWeightGrad<T: Scalar>(_ x: Tensor, _ dy: Tensor, _ g: ConvGeome
     return out
 }
 
-/// The implementation oneDNN picks for a Float32 convolution forward on this CPU (e.g. "jit:avx512_core").
-public func oneDNNConvolutionImplementation(_ g: ConvGeometry, batch: Int, outChannels: Int) -> String {
-    OneDNN.implementation(g, batch: batch, outChannels: outChannels)
+/// The implementations oneDNN runs for a Float32 convolution's forward / backward-data /
+/// backward-weights kernels on `path` (.onednn or .direct) on this CPU.
+public func oneDNNConvolutionImplementations(_ g: ConvGeometry, batch: Int, outChannels: Int,
+                                             path: ConvolutionPath = .onednn) -> String {
+    OneDNN.implementations(g, batch: batch, outChannels: outChannels, path: path)
 }

@@ -2,16 +2,18 @@ import CDNNL
 import Foundation
 
 /// The three Float32 convolution kernels on oneDNN (the library PyTorch's CPU convolutions run
-/// on): direct convolution in the blocked layouts oneDNN prefers for this CPU, with reorders
-/// from and to our plain NCHW / OIHW tensors around each call.
+/// on), in the blocked layouts oneDNN prefers for this CPU, with reorders from and to our plain
+/// NCHW / OIHW tensors around each call.
 ///
 ///   forward        y[B,O,P,Q]   = conv(x[B,C,H,W], w[O,C,k,k])          convolution forward
 ///   inputGrad      dx[B,C,H,W]  = convᵀ(dy[B,O,P,Q], w)                 convolution backward data
 ///   weightGrad     dw[O,C,k,k]  = Σ_b dy[b] ⋆ x[b]                      convolution backward weights
 ///
-/// They are the same three maps as the im2col kernels in Convolution.swift (the reference the
-/// tests compare against), so the autograd rules are unchanged. Primitive creation goes
-/// through oneDNN's own primitive cache (keyed by shapes), so a step re-uses the JIT kernels.
+/// Each kernel runs one of two algorithms (`Algorithm`): direct convolution (what PyTorch runs)
+/// or Winograd F(4×4, 3×3) for the 3×3 stride-1 layers where it measures faster. They are the
+/// same three maps as the im2col kernels in Convolution.swift (the reference the tests compare
+/// against), so the autograd rules are unchanged. Primitive creation goes through oneDNN's own
+/// primitive cache (keyed by shapes), so a step re-uses the JIT kernels.
 enum OneDNN {
     /// The CPU engine, created on first use (a handle, never mutated). oneDNN runs on OpenMP: see
     /// `setThreadsForRanks`.
@@ -130,10 +132,31 @@ enum OneDNN {
 
     enum Kernel: String { case forward, backwardData = "backward data", backwardWeights = "backward weights" }
 
+    /// How a kernel computes the convolution.
+    enum Algorithm {
+        /// Direct convolution: PyTorch's choice, exact up to Float32 summation order.
+        case direct
+        /// Winograd F(4×4, 3×3): 2.25× fewer multiplications through 6×6 tile transforms; relative
+        /// error about 1e-6–1e-5 of the output's scale instead of 1e-7 (ConvolutionPathTests).
+        case winograd
+
+        /// Winograd where `attrguard bench conv` measured it faster on AVX-512 (2–2.4× on
+        /// forward and backward data from 8×8 maps, on backward weights from 16×16 maps), and
+        /// not on images (3 channels), stride 2, 1×1, or 4×4 maps (there it is 2× slower).
+        static func fastest(_ kernel: Kernel, _ g: ConvGeometry, outChannels: Int) -> Algorithm {
+            let minimumMap = kernel == .backwardWeights ? 16 : 8
+            let fits = g.kernel == 3 && g.stride == 1 && g.padding == 1 && g.channels >= 16 && outChannels >= 16
+            return fits && min(g.outHeight, g.outWidth) >= minimumMap ? .winograd : .direct
+        }
+
+        var kind: dnnl_alg_kind_t { self == .winograd ? dnnl_convolution_winograd : dnnl_convolution_direct }
+    }
+
     /// The primitive descriptor of one of the three kernels for batch `batch` and `outChannels`
-    /// filters; the backward ones need the forward one as their hint.
-    static func descriptor(_ kernel: Kernel, _ g: ConvGeometry, batch: Int, outChannels: Int,
-                           hint: dnnl_primitive_desc_t? = nil) -> dnnl_primitive_desc_t {
+    /// filters (the backward ones need the forward one of the same algorithm as their hint), or
+    /// nil where oneDNN has no implementation of `algorithm` for it.
+    static func descriptor(_ kernel: Kernel, _ algorithm: Algorithm, _ g: ConvGeometry, batch: Int, outChannels: Int,
+                           hint: dnnl_primitive_desc_t? = nil) -> dnnl_primitive_desc_t? {
         var src = any([batch, g.channels, g.height, g.width]), wei = any([outChannels, g.channels, g.kernel, g.kernel])
         var dst = any([batch, outChannels, g.outHeight, g.outWidth])
         var cd = dnnl_convolution_desc_t()
@@ -141,34 +164,47 @@ enum OneDNN {
         let status: dnnl_status_t
         switch kernel {
         case .forward:
-            status = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src, &wei, nil, &dst,
+            status = dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, algorithm.kind, &src, &wei, nil, &dst,
                                                         strides, pad, pad)
         case .backwardData:
-            status = dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &src, &wei, &dst, strides, pad, pad)
+            status = dnnl_convolution_backward_data_desc_init(&cd, algorithm.kind, &src, &wei, &dst, strides, pad, pad)
         case .backwardWeights:
-            status = dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &src, &wei, nil, &dst, strides, pad, pad)
+            status = dnnl_convolution_backward_weights_desc_init(&cd, algorithm.kind, &src, &wei, nil, &dst, strides, pad, pad)
         }
         check(status, "convolution \(kernel.rawValue) descriptor (\(g))")
         var pd: dnnl_primitive_desc_t?
-        check(dnnl_primitive_desc_create(&pd, &cd, nil, engine, hint), "convolution \(kernel.rawValue) (\(g))")
+        let created = dnnl_primitive_desc_create(&pd, &cd, nil, engine, hint)
+        if created == dnnl_unimplemented && algorithm == .winograd { return nil }
+        check(created, "convolution \(kernel.rawValue) (\(g))")
         return pd!
     }
 
-    /// Runs `kernel` with its forward hint on the three tensors: image-sized, weight-sized, output-sized.
-    private static func run(_ kernel: Kernel, _ g: ConvGeometry, batch: Int, outChannels: Int,
+    /// The descriptor of `kernel` with the algorithm `path` asks for (direct where oneDNN has no
+    /// Winograd for the shape), and its forward hint; the caller destroys both.
+    private static func descriptors(_ kernel: Kernel, _ path: ConvolutionPath, _ g: ConvGeometry, batch: Int, outChannels: Int)
+        -> (pd: dnnl_primitive_desc_t, hint: dnnl_primitive_desc_t?) {
+        let algorithm = path == .onednn ? Algorithm.fastest(kernel, g, outChannels: outChannels) : .direct
+        for a in algorithm == .winograd ? [Algorithm.winograd, .direct] : [.direct] {
+            guard let forward = descriptor(.forward, a, g, batch: batch, outChannels: outChannels) else { continue }
+            if kernel == .forward { return (forward, nil) }
+            if let pd = descriptor(kernel, a, g, batch: batch, outChannels: outChannels, hint: forward) { return (pd, forward) }
+            dnnl_primitive_desc_destroy(forward)
+        }
+        fatalError("unreachable: direct convolution descriptors never return nil")
+    }
+
+    /// Runs `kernel` on the three tensors: image-sized, weight-sized, output-sized.
+    private static func run(_ kernel: Kernel, _ path: ConvolutionPath, _ g: ConvGeometry, batch: Int, outChannels: Int,
                             image: Argument, weight: Argument, output: Argument) {
-        let hint = descriptor(.forward, g, batch: batch, outChannels: outChannels)
-        defer { dnnl_primitive_desc_destroy(hint) }
-        if kernel == .forward { return execute(hint, [image, weight, output]) }
-        let pd = descriptor(kernel, g, batch: batch, outChannels: outChannels, hint: hint)
-        defer { dnnl_primitive_desc_destroy(pd) }
+        let (pd, hint) = descriptors(kernel, path, g, batch: batch, outChannels: outChannels)
+        defer { dnnl_primitive_desc_destroy(pd); if let hint { dnnl_primitive_desc_destroy(hint) } }
         execute(pd, [image, weight, output])
     }
 
     /// y[B,O,P,Q] = conv(x, w) into `y`.
     static func forward(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
-                        _ g: ConvGeometry, batch: Int, outChannels: Int) {
-        run(.forward, g, batch: batch, outChannels: outChannels,
+                        _ g: ConvGeometry, batch: Int, outChannels: Int, path: ConvolutionPath) {
+        run(.forward, path, g, batch: batch, outChannels: outChannels,
             image: Argument(id: 1, query: dnnl_query_src_md, dims: [batch, g.channels, g.height, g.width], data: .init(mutating: x), isOutput: false),
             weight: Argument(id: 33, query: dnnl_query_weights_md, dims: [outChannels, g.channels, g.kernel, g.kernel], data: .init(mutating: w), isOutput: false),
             output: Argument(id: 17, query: dnnl_query_dst_md, dims: [batch, outChannels, g.outHeight, g.outWidth], data: .init(y), isOutput: true))
@@ -176,8 +212,8 @@ enum OneDNN {
 
     /// dx[B,C,H,W] = convᵀ(dy, w) into `dx`.
     static func inputGrad(dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                          _ g: ConvGeometry, batch: Int, outChannels: Int) {
-        run(.backwardData, g, batch: batch, outChannels: outChannels,
+                          _ g: ConvGeometry, batch: Int, outChannels: Int, path: ConvolutionPath) {
+        run(.backwardData, path, g, batch: batch, outChannels: outChannels,
             image: Argument(id: 129, query: dnnl_query_diff_src_md, dims: [batch, g.channels, g.height, g.width], data: .init(dx), isOutput: true),
             weight: Argument(id: 33, query: dnnl_query_weights_md, dims: [outChannels, g.channels, g.kernel, g.kernel], data: .init(mutating: w), isOutput: false),
             output: Argument(id: 145, query: dnnl_query_diff_dst_md, dims: [batch, outChannels, g.outHeight, g.outWidth], data: .init(mutating: dy), isOutput: false))
@@ -185,19 +221,22 @@ enum OneDNN {
 
     /// dw[O,C,k,k] = Σ_b dy[b] ⋆ x[b] into `dw` (overwritten).
     static func weightGrad(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
-                           _ g: ConvGeometry, batch: Int, outChannels: Int) {
-        run(.backwardWeights, g, batch: batch, outChannels: outChannels,
+                           _ g: ConvGeometry, batch: Int, outChannels: Int, path: ConvolutionPath) {
+        run(.backwardWeights, path, g, batch: batch, outChannels: outChannels,
             image: Argument(id: 1, query: dnnl_query_src_md, dims: [batch, g.channels, g.height, g.width], data: .init(mutating: x), isOutput: false),
             weight: Argument(id: 161, query: dnnl_query_diff_weights_md, dims: [outChannels, g.channels, g.kernel, g.kernel], data: .init(dw), isOutput: true),
             output: Argument(id: 145, query: dnnl_query_diff_dst_md, dims: [batch, outChannels, g.outHeight, g.outWidth], data: .init(mutating: dy), isOutput: false))
     }
 
-    /// The implementation oneDNN picks for the forward kernel (e.g. "jit:avx512_core").
-    static func implementation(_ g: ConvGeometry, batch: Int, outChannels: Int) -> String {
-        let pd = descriptor(.forward, g, batch: batch, outChannels: outChannels)
-        defer { dnnl_primitive_desc_destroy(pd) }
-        var name: UnsafePointer<CChar>?
-        check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name), "implementation query")
-        return String(cString: name!)
+    /// The implementations oneDNN runs for the three kernels on `path`, e.g.
+    /// "jit_wino_4x3:avx512_core / jit_wino_4x3:avx512_core / jit:avx512_core".
+    static func implementations(_ g: ConvGeometry, batch: Int, outChannels: Int, path: ConvolutionPath) -> String {
+        [Kernel.forward, .backwardData, .backwardWeights].map { kernel in
+            let (pd, hint) = descriptors(kernel, path, g, batch: batch, outChannels: outChannels)
+            defer { dnnl_primitive_desc_destroy(pd); if let hint { dnnl_primitive_desc_destroy(hint) } }
+            var name: UnsafePointer<CChar>?
+            check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name), "implementation query")
+            return String(cString: name!)
+        }.joined(separator: " / ")
     }
 }
