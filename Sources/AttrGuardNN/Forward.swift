@@ -20,9 +20,19 @@ extension Network {
 
     private static func apply(_ layers: [LayerSpec], _ input: Variable, prefix: String, _ p: BoundParameters,
                               _ stats: inout [String: RunningStatistic], _ mode: ForwardMode) -> Variable {
-        var x = input
-        for (i, layer) in layers.enumerated() {
-            x = OpProfiler.inLayer(layer.typeName) { apply(layer, x, name: "\(prefix)\(i)", p, &stats, mode) }
+        var x = input, i = 0
+        while i < layers.count {
+            // Batch norm then softplus runs as one op with batch statistics (see batchNormSoftplus).
+            if case let .batchnorm2d(_, eps, momentum) = layers[i], i + 1 < layers.count,
+               case let .softplus(beta) = layers[i + 1], mode != .evaluation {
+                x = OpProfiler.inLayer("batchnorm2d+softplus") {
+                    batchNorm(x, name: "\(prefix)\(i)", eps: eps, momentum: momentum, softplusBeta: beta, p, &stats, mode)
+                }
+                i += 2
+                continue
+            }
+            x = OpProfiler.inLayer(layers[i].typeName) { apply(layers[i], x, name: "\(prefix)\(i)", p, &stats, mode) }
+            i += 1
         }
         return x
     }
@@ -50,15 +60,19 @@ extension Network {
         }
     }
 
-    private static func batchNorm(_ x: Variable, name: String, eps: Double, momentum: Double, _ p: BoundParameters,
-                                  _ stats: inout [String: RunningStatistic], _ mode: ForwardMode) -> Variable {
+    /// Batch norm `name` in `mode`, followed by softplus_β when `softplusBeta` is given (fused in
+    /// the training modes).
+    private static func batchNorm(_ x: Variable, name: String, eps: Double, momentum: Double, softplusBeta: Double? = nil,
+                                  _ p: BoundParameters, _ stats: inout [String: RunningStatistic], _ mode: ForwardMode) -> Variable {
         let w = p["\(name).weight"], b = p["\(name).bias"]
         switch mode {
         case .evaluation:
             guard let s = stats[name] else { fatalError("batchnorm \(name): no running statistics") }
-            return batchNormInference(x, weight: w, bias: b, runningMean: s.mean, runningVariance: s.variance, eps: eps)
+            let y = batchNormInference(x, weight: w, bias: b, runningMean: s.mean, runningVariance: s.variance, eps: eps)
+            return softplusBeta.map { y.softplus(beta: $0) } ?? y
         case .training, .trainingFrozenStatistics:
-            let r = batchNormTraining(x, weight: w, bias: b, eps: eps)
+            let r = softplusBeta.map { batchNormSoftplus(x, weight: w, bias: b, eps: eps, beta: $0) }
+                ?? batchNormTraining(x, weight: w, bias: b, eps: eps)
             if case .training = mode, let old = stats[name] {
                 // running = (1 − momentum)·running + momentum·batch
                 stats[name] = RunningStatistic(

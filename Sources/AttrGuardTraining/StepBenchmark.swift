@@ -84,9 +84,10 @@ public func profileTables(_ profiler: OpProfiler, iterations: Int, stepMilliseco
         lines.append(row([key[0], key[1], ms(e), share(e), String(format: "%.0f", Double(e.bytes) / n / 1_048_576)]))
     }
     let profiled = profiler.totals(by: { _ in 0 }).first?.entry.seconds ?? 0
-    lines += ["", String(format: "step %.1f ms: profiled ops %.1f ms, the rest (optimizer, tape, unprofiled) %.1f ms; %.0f MiB allocated a step",
+    lines += ["", String(format: "step %.1f ms: profiled ops %.1f ms, the rest (optimizer, tape, unprofiled) %.1f ms; %.0f MiB allocated a step, "
+                         + "peak %.0f MiB of them alive at once",
                          stepMilliseconds, profiled * 1e3 / n, stepMilliseconds - profiled * 1e3 / n,
-                         Double(profiler.allocatedBytes) / n / 1_048_576)]
+                         Double(profiler.allocatedBytes) / n / 1_048_576, Double(profiler.peakLiveBytes) / 1_048_576)]
     return lines.joined(separator: "\n")
 }
 

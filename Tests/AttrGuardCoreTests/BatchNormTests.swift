@@ -31,6 +31,18 @@ import Testing
         expectClose("batchNormSecondGammaGrad", try GradCheck.check([t.u, t.g, t.x]) {
             batchNormSecondGammaGrad($0[0], $0[1], $0[2], eps: e)
         })
+        let beta = 3.0
+        expectClose("batchNormSoftplus", try GradCheck.check([t.x, t.w, t.b]) {
+            batchNormSoftplus($0[0], weight: $0[1], bias: $0[2], eps: e, beta: beta).output
+        })
+        // Only x varying: the backward takes the fused input-gradient node, and its second order
+        // goes through that node's composite rule.
+        expectClose("batchNormSoftplus (x only)", try GradCheck.check([t.x]) {
+            batchNormSoftplus($0[0], weight: Variable(t.w), bias: Variable(t.b), eps: e, beta: beta).output
+        })
+        expectClose("batchNormSoftplusInputGrad", try GradCheck.check([t.g, t.x, t.w, t.b]) {
+            batchNormSoftplusInputGrad($0[0], $0[1], weight: $0[2], bias: $0[3], eps: e, beta: beta)
+        })
         // One variable in two argument slots: each slot must get its own partial derivative.
         expectClose("batchNormSecondInputGrad(g, g, x)", try GradCheck.check([t.g, t.x, t.w]) {
             batchNormSecondInputGrad($0[0], $0[0], $0[1], weight: $0[2], eps: e)
@@ -65,6 +77,24 @@ import Testing
         #expect(maxRelativeError(batchNormSecondGammaGrad(u, g, x, eps: e), second[1].value) < tolerance)
         // And the composite second-order forms themselves agree with the tape's.
         #expect(maxRelativeError(BatchNormComposite.secondInputGrad(Variable(t.u), gv, xv, wv, eps: e).value, second[0].value) < 1e-12)
+    }
+
+    /// batchNormSoftplus against batch norm then softplus, to the regularizers' order: the value,
+    /// the input gradient recorded on the tape, and the parameter gradients of ‖∂L/∂x‖² + L.
+    @Test func fusedSoftplusMatchesTheTwoOps() throws {
+        let t = inputs(34, [3, 4, 5, 5]), e = Self.eps, beta = 10.0
+        func run(fused: Bool) throws -> [Tensor] {
+            let x = Variable(t.x, requiresGrad: true), w = Variable(t.w, requiresGrad: true), b = Variable(t.b, requiresGrad: true)
+            let z = fused ? batchNormSoftplus(x, weight: w, bias: b, eps: e, beta: beta).output
+                          : batchNorm(x, weight: w, bias: b, eps: e).output.softplus(beta: beta)
+            let loss = (z * Variable(t.u)).sum()
+            let gx = try grad(of: loss, wrt: [x], createGraph: true)[0]
+            let grads = try grad(of: (gx * gx).sum() + loss, wrt: [x, w, b])
+            return [z.value, gx.value] + grads.map(\.value)
+        }
+        for (i, (a, b)) in zip(try run(fused: true), try run(fused: false)).enumerated() {
+            #expect(maxRelativeError(a, b) < 1e-12, "output \(i)")
+        }
     }
 
     @Test func runningStatisticsAreTheBatchMoments() {

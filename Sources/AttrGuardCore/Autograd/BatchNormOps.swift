@@ -6,6 +6,10 @@
 ///   batchNormInputGrad(g, x, γ)    ∂g = batchNormInputGrad(u, x, γ)   ∂x = secondInputGrad(u, g, x, γ)  ∂γ = secondGammaGrad(u, g, x)
 ///   batchNormWeightGrad(g, x)      ∂g = batchNorm(x, v, 0)            ∂x = batchNormInputGrad(g, x, v)
 /// The nodes keep x (and g), never x̂ or other full-size intermediates.
+///
+/// Batch norm followed by softplus (ResNet's conv → BN → activation) is one node as well,
+/// `batchNormSoftplus`, so that neither the normalised output nor, in a recorded input-gradient
+/// pass, the gradient at it is kept: two full-size tensors less per such layer and pass.
 
 /// y[B,C,H,W] = γ·x̂ + β with the batch's statistics; also the batch mean and unbiased variance [C]
 /// for the running statistics (PyTorch's training mode).
@@ -28,6 +32,51 @@ public func batchNorm(_ x: Variable, weight: Variable, bias: Variable, eps: Doub
     let n = x.shape[0] * x.shape[2] * x.shape[3]
     let correction = n > 1 ? Double(n) / Double(n - 1) : 1
     return (y, stats!.mean, unary(.affine(scale: correction, shift: 0), stats!.variance))
+}
+
+/// z = softplus_β(batchNorm(x, γ, b)) [B,C,H,W], with the batch statistics as `batchNorm` returns
+/// them. The node keeps x, γ and b; the backward recomputes y = batchNorm(x) where it needs it.
+public func batchNormSoftplus(_ x: Variable, weight: Variable, bias: Variable, eps: Double, beta: Double)
+    -> (output: Variable, mean: Tensor, unbiasedVariance: Tensor) {
+    require(x.shape.count == 4 && weight.shape == [x.shape[1]] && bias.shape == [x.shape[1]],
+            "batchnorm2d: input \(Shape.describe(x.shape)) does not match weight \(Shape.describe(weight.shape))")
+    var stats: (mean: Tensor, variance: Tensor)?
+    let c = x.shape[1]
+    let z = Variable.record("batchNormSoftplus", {
+        let r = batchNormForward(x.value, gamma: weight.value, beta: bias.value, eps: eps)
+        stats = (r.mean, r.variance)
+        return unary(.softplus(beta: beta), r.y)
+    }(), inputs: [x, weight, bias]) { ctx in
+        let (g, x, w, b) = (ctx.grad, ctx.inputs[0], ctx.inputs[1], ctx.inputs[2])
+        // An input-gradient pass (the one a regularizer records) wants x only: one fused node.
+        guard ctx.needs[1] || ctx.needs[2] else {
+            return [batchNormSoftplusInputGrad(g, x, weight: w, bias: b, eps: eps, beta: beta), nil, nil]
+        }
+        // Parameter gradients too: s = ∂/∂y through the recomputed y, shared by all three.
+        let s = softplusGradient(g, batchNorm(x, weight: w, bias: b, eps: eps).output, beta: beta)
+        return [ctx.needs[0] ? batchNormInputGrad(s, x, weight: w, eps: eps) : nil,
+                ctx.needs[1] ? batchNormWeightGrad(s, x, eps: eps) : nil,
+                ctx.needs[2] ? s.sum(toShape: [1, c, 1, 1]).reshaped([c]) : nil]
+    }
+    let n = x.shape[0] * x.shape[2] * x.shape[3]
+    let correction = n > 1 ? Double(n) / Double(n - 1) : 1
+    return (z, stats!.mean, unary(.affine(scale: correction, shift: 0), stats!.variance))
+}
+
+/// dx = batchNormInputGrad(g ⊙ σ(β·batchNorm(x, γ, b)), x, γ): the input gradient of
+/// batchNormSoftplus for output gradient g, one node keeping g, x, γ, b. Its own derivative
+/// differentiates that composite of fused ops (recomputing y and the gradient at it).
+public func batchNormSoftplusInputGrad(_ g: Variable, _ x: Variable, weight: Variable, bias: Variable,
+                                       eps: Double, beta: Double) -> Variable {
+    Variable.record("batchNormSoftplusInputGrad", {
+        let y = batchNormForward(x.value, gamma: weight.value, beta: bias.value, eps: eps).y
+        return batchNormInputGrad(softplusDerivative(.gradient, g.value, y, beta: beta), x.value, gamma: weight.value, eps: eps)
+    }(), inputs: [g, x, weight, bias]) { ctx in
+        compositeBackward(ctx) { v in
+            let y = batchNorm(v[1], weight: v[2], bias: v[3], eps: eps).output
+            return batchNormInputGrad(softplusGradient(v[0], y, beta: beta), v[1], weight: v[2], eps: eps)
+        }
+    }
 }
 
 /// dx = γ·r·P(g): the input gradient of batchNorm for output gradient g [B,C,H,W].

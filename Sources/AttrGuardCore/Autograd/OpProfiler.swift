@@ -44,11 +44,21 @@ public final class OpProfiler: @unchecked Sendable {
     public private(set) var entries: [Key: Entry] = [:]
     /// Bytes of tensor storage allocated since the profiler was bound.
     public private(set) var allocatedBytes = 0
+    /// Bytes of those allocations still alive, and their highest value: the tensors' own peak,
+    /// beside which peak RSS shows the allocator's and the libraries' share.
+    public private(set) var liveBytes = 0
+    public private(set) var peakLiveBytes = 0
     private let clock = ContinuousClock()
 
     public init() {}
 
-    static func allocated(_ bytes: Int) { current?.allocatedBytes += bytes }
+    func allocated(_ bytes: Int) {
+        allocatedBytes += bytes
+        liveBytes += bytes
+        peakLiveBytes = max(peakLiveBytes, liveBytes)
+    }
+
+    func freed(_ bytes: Int) { liveBytes -= bytes }
 
     /// Runs `body`, charging its time and allocations to `op` in the current phase and layer.
     @inline(__always)

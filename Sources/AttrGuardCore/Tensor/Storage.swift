@@ -4,13 +4,16 @@ public final class Storage: @unchecked Sendable {
     public let dtype: DType
     public let count: Int
     let base: UnsafeMutableRawPointer
+    /// The profiler bound when it was allocated, told when it is freed (live-memory peak).
+    private let profiler: OpProfiler?
 
     /// Fresh, uninitialised memory (kernels that write every element use this).
     init(uninitialized count: Int, dtype: DType) {
         self.dtype = dtype
         self.count = count
         base = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * dtype.byteSize, alignment: 64)
-        OpProfiler.allocated(count * dtype.byteSize)
+        profiler = OpProfiler.current
+        profiler?.allocated(count * dtype.byteSize)
     }
 
     /// Zero-filled memory.
@@ -19,5 +22,8 @@ public final class Storage: @unchecked Sendable {
         base.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1) * dtype.byteSize)
     }
 
-    deinit { base.deallocate() }
+    deinit {
+        base.deallocate()
+        profiler?.freed(count * dtype.byteSize)
+    }
 }
