@@ -45,11 +45,11 @@ public func trainStep(_ state: inout TrainingState, objective: Objective, pertur
         // Buckets start their all-reduce as soon as their gradients are final, during the backward.
         let buckets = GradientBuckets(counts: state.parameters.specs.map { Shape.count($0.shape) }, dtype: state.parameters.dtype,
                                       bucketBytes: bucketBytes, communicator: communicator)
-        _ = try grad(of: terms.total, wrt: bound.variables, onReady: buckets.ready)
+        _ = try grad(of: terms.total, wrt: bound.variables, releasingGraph: true, onReady: buckets.ready)
         flat = try buckets.finish()
     } else {
         // One process, or a local step (the `weights` sync mode averages weights every K steps instead).
-        flat = state.parameters.pack(try grad(of: terms.total, wrt: bound.variables))
+        flat = state.parameters.pack(try grad(of: terms.total, wrt: bound.variables, releasingGraph: true))
     }
 
     let names = ["ce", "regularizer", "l2_term", "cos_term", "total"].filter { terms.named[$0] != nil }

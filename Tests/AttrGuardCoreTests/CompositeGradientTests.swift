@@ -90,3 +90,28 @@ import Testing
         #expect(events.first { $0.0 == 2 }!.1.allSatisfy { $0 == 0 })
     }
 }
+
+/// A releasing backward (a training step's last) gives the same gradients and frees the graph
+/// behind the output as it goes: an intermediate held only by the graph is gone afterwards.
+@Suite struct ReleasingBackwardTests {
+    @Test func sameGradientsAndTheGraphIsFreed() throws {
+        var rng = RandomStream(seed: 5)
+        let xv = GradCheck.random([3, 4], &rng), wv = GradCheck.random([4, 2], &rng)
+        func run(releasing: Bool) throws -> (grads: [Tensor], intermediateAlive: Bool) {
+            let x = Variable(xv, requiresGrad: true), w = Variable(wv, requiresGrad: true)
+            weak var hidden: Variable?
+            let loss: Variable = {
+                let h = matmul(x, w).softplus(beta: 2)
+                hidden = h
+                return (h * h).sum()
+            }()
+            let g = try grad(of: loss, wrt: [x, w], releasingGraph: releasing).map(\.value)
+            _ = loss.value   // the output itself stays readable
+            return (g, hidden != nil)
+        }
+        let kept = try run(releasing: false), released = try run(releasing: true)
+        #expect(kept.intermediateAlive)
+        #expect(!released.intermediateAlive)
+        for (a, b) in zip(kept.grads, released.grads) { #expect(a.doubles == b.doubles) }
+    }
+}

@@ -22,27 +22,33 @@ public enum AutogradError: Error, CustomStringConvertible {
 ///   - onReady: called once per input, with its index and final gradient, as soon as no
 ///     remaining node can add to it (what bucketed all-reduce needs to start communication
 ///     during the backward). Inputs the output does not depend on are reported at the end.
+///   - releasingGraph: free each node's inputs as soon as its backward has run, so the graph's
+///     memory shrinks while the backward allocates gradients (a training step's last backward).
+///     The graph behind `output` cannot be differentiated again afterwards.
 public func grad(of output: Variable, wrt inputs: [Variable], seed: Variable? = nil,
-                 createGraph: Bool = false, onReady: ((Int, Variable) -> Void)? = nil) throws -> [Variable] {
-    try OpProfiler.during(createGraph ? .graphBackward : .backward) {
-        try backpropagate(output, inputs, seed: seed, createGraph: createGraph, stopAtInputs: false, onReady: onReady)
+                 createGraph: Bool = false, releasingGraph: Bool = false,
+                 onReady: ((Int, Variable) -> Void)? = nil) throws -> [Variable] {
+    require(!(createGraph && releasingGraph), "grad(of:): a recorded backward cannot release the graph it records on")
+    return try OpProfiler.during(createGraph ? .graphBackward : .backward) {
+        try backpropagate(output, inputs, seed: seed, createGraph: createGraph, stopAtInputs: false,
+                          releasingGraph: releasingGraph, onReady: onReady)
     }
 }
 
 /// The same, treating `inputs` as leaves: what they depend on is not traversed (partial
 /// derivatives of a composite built on top of them; see `compositeBackward`).
 func grad(of output: Variable, wrt inputs: [Variable], seed: Variable, createGraph: Bool, stopAtInputs: Bool) throws -> [Variable] {
-    try backpropagate(output, inputs, seed: seed, createGraph: createGraph, stopAtInputs: stopAtInputs, onReady: nil)
+    try backpropagate(output, inputs, seed: seed, createGraph: createGraph, stopAtInputs: stopAtInputs, releasingGraph: false, onReady: nil)
 }
 
 private func backpropagate(_ output: Variable, _ inputs: [Variable], seed: Variable?, createGraph: Bool,
-                           stopAtInputs: Bool, onReady: ((Int, Variable) -> Void)?) throws -> [Variable] {
+                           stopAtInputs: Bool, releasingGraph: Bool, onReady: ((Int, Variable) -> Void)?) throws -> [Variable] {
     if let seed, seed.shape != output.shape { throw AutogradError.seedShape(expected: output.shape, got: seed.shape) }
     if seed == nil && output.value.count != 1 { throw AutogradError.notScalar(output.shape) }
     let seedGrad = seed ?? Variable(Tensor(repeating: 1, shape: output.shape, dtype: output.dtype))
 
     let wanted = Set(inputs.map(ObjectIdentifier.init))
-    let order = topologicalOrder(from: output, boundary: stopAtInputs ? wanted : [])
+    var order = topologicalOrder(from: output, boundary: stopAtInputs ? wanted : [])
     var grads: [ObjectIdentifier: Variable] = [ObjectIdentifier(output): seedGrad]
     // Only paths that reach a wanted input are differentiated: an input gradient does not pay
     // for weight gradients, and a parameter gradient does not pay for the input gradient.
@@ -70,10 +76,14 @@ private func backpropagate(_ output: Variable, _ inputs: [Variable], seed: Varia
         onReady(i, grads[key] ?? Variable(Tensor(zeros: inputs[i].shape, dtype: inputs[i].dtype)))
     }
 
-    for v in order.reversed() {
+    // Users before inputs; popped so that, when releasing, a processed variable is held by
+    // nothing here (identifiers of freed variables are never looked up again: every later key
+    // is a variable that was alive all along).
+    while let v = order.popLast() {
         guard reachesWanted.contains(ObjectIdentifier(v)), let node = v.node else { continue }
         if stopAtInputs && wanted.contains(ObjectIdentifier(v)) { continue }
         defer {
+            if releasingGraph { v.releaseNode() }
             // This node's contributions are in: inputs it was the last user of are final.
             if onReady != nil {
                 for input in node.inputs where wanted.contains(ObjectIdentifier(input)) {

@@ -8,7 +8,8 @@
 public final class Variable: CustomStringConvertible {
     public let value: Tensor
     public let requiresGrad: Bool
-    let node: Node?
+    /// Dropped (see `releaseNode`) once a releasing backward has differentiated through it.
+    private(set) var node: Node?
 
     /// A leaf: a parameter (`requiresGrad: true`) or a constant.
     public init(_ value: Tensor, requiresGrad: Bool = false) {
@@ -22,6 +23,10 @@ public final class Variable: CustomStringConvertible {
         self.requiresGrad = node != nil
         self.node = node
     }
+
+    /// Forgets the op that made this value, so its inputs (and what they keep) can be freed:
+    /// a backward that will not run again does this as it goes (PyTorch's retain_graph=False).
+    func releaseNode() { node = nil }
 
     public var shape: [Int] { value.shape }
     public var dtype: DType { value.dtype }
