@@ -18,7 +18,7 @@ iters="${ITERS:-4}"
 rows=("$@")
 [ ${#rows[@]} -gt 0 ] || rows=(smallcnn:plain:64 smallcnn:l2cos:64 smallcnn:igr:64 resnet18:plain:32 resnet18:l2cos:32 resnet18:igr:32)
 
-echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $(nproc) cores, ${iters} timed steps a row, $("$py" -c 'import torch; print("torch", torch.__version__)')"
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}, $(getconf _NPROCESSORS_ONLN) cores, ${iters} timed steps a row, $("$py" -c 'import torch; print("torch", torch.__version__)')"
 echo
 echo "| model | method | batch | AttrGuard img/s | PyTorch img/s | ratio | AttrGuard RSS MiB | PyTorch RSS MiB | RSS ratio |"
 echo "|---|---|---|---|---|---|---|---|---|"

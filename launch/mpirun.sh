@@ -8,7 +8,7 @@
 #   MPIRUN_EXTRA         extra mpirun flags
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-np=$(nproc)
+np=$(getconf _NPROCESSORS_ONLN)
 if [ "${1:-}" = "-np" ]; then np="$2"; shift 2; fi
 bin="${ATTRGUARD_BIN:-$here/.build/release/attrguard}"
 [ -x "$bin" ] || { echo "launch/mpirun.sh: $bin not found; build first (swift build -c release)" >&2; exit 2; }
@@ -22,7 +22,7 @@ flags=(-np "$np")
 # Containers often run as root; Open MPI refuses that unless told.
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 # More ranks than cores (tests, laptops): allow it and do not pin.
-if [ "$np" -gt "$(nproc)" ]; then flags+=(--oversubscribe --bind-to none)
+if [ "$np" -gt "$(getconf _NPROCESSORS_ONLN)" ]; then flags+=(--oversubscribe --bind-to none)
 elif [ "$OPENBLAS_NUM_THREADS" -gt 1 ]; then flags+=(--bind-to none)   # a pinned rank would serialise its BLAS threads
 else flags+=(--bind-to core); fi
 # In-place ring all-reduce without CMA single copy measured fastest on these machines.
@@ -31,5 +31,19 @@ export OMPI_MCA_coll_tuned_use_dynamic_rules=1 OMPI_MCA_coll_tuned_allreduce_alg
 for v in OPENBLAS_NUM_THREADS OMP_NUM_THREADS OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
   [ -n "${!v:-}" ] && flags+=(-x "$v")
 done
+# Stop requests (Ctrl-C, SIGTERM from a job manager, SIGUSR1 from `sbatch --signal=B:USR1@T`):
+# `attrguard train` ranks finish their step, checkpoint and exit 75. mpirun itself answers
+# SIGTERM/SIGINT by killing the ranks a second later, so the request is passed on as SIGUSR1
+# (which mpirun forwards to every rank) and this script exits with the ranks' status; a second
+# request terminates mpirun.
 # shellcheck disable=SC2086
-exec mpirun "${flags[@]}" ${MPIRUN_EXTRA:-} "$bin" "$@"
+mpirun "${flags[@]}" ${MPIRUN_EXTRA:-} "$bin" "$@" &
+pid=$!
+requests=0
+pass_on() { requests=$((requests + 1)); if [ "$requests" -eq 1 ]; then kill -USR1 "$pid"; else kill -TERM "$pid"; fi; }
+trap pass_on TERM INT USR1
+while :; do
+  status=0; wait "$pid" || status=$?
+  kill -0 "$pid" 2>/dev/null || break   # wait returned for a trapped signal, not for mpirun's exit
+done
+exit "$status"

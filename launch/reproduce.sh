@@ -17,7 +17,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
-mode=small; out=""; np=$(nproc); samples=""; only=""; torch=0
+mode=small; out=""; np=$(getconf _NPROCESSORS_ONLN); samples=""; only=""; torch=0
 data="$here/../shared/datasets/cifar-10-batches-bin"
 [ -d "$data" ] || data="$here/data/cifar-10-batches-bin"
 while [ $# -gt 0 ]; do

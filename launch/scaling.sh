@@ -8,7 +8,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 model="${1:-smallcnn}" method="${2:-l2cos}" batch="${3:-64}"
 shift $(( $# < 3 ? $# : 3 ))
-ranks=("$@"); [ ${#ranks[@]} -gt 0 ] || ranks=(1 $(nproc))
+ranks=("$@"); [ ${#ranks[@]} -gt 0 ] || ranks=(1 $(getconf _NPROCESSORS_ONLN))
 case "$method" in
   l2cos) m="{name: l2cos, lambda_l2: 1.0, lambda_cos: 1.0, perturbation: {kind: uniform, epsilon: 0.0313725}}" ;;
   igr) m="{name: igr, attribution_of: logit, lambda: 1.0, ig_steps: 4, perturbation: {kind: pgd, epsilon: 0.0313725, step_size: 0.0313725, steps: 1, random_start: false}}" ;;

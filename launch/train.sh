@@ -6,4 +6,4 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 [ $# -ge 1 ] || { echo "usage: launch/train.sh CONFIG [--set key=value ...] [--resume]" >&2; exit 2; }
 config="$1"; shift
-exec "$here/mpirun.sh" -np "${RANKS:-$(nproc)}" train --config "$config" "$@"
+exec "$here/mpirun.sh" -np "${RANKS:-$(getconf _NPROCESSORS_ONLN)}" train --config "$config" "$@"

@@ -20,10 +20,26 @@ public struct Trainer {
     public let communicator: Communicator
     /// Rank 0's progress lines (the CLI prints them).
     public var progress: (String) -> Void = { print($0) }
+    /// A signal number when this process has been asked to stop (preemption), else 0; polled
+    /// once a step and agreed on by all ranks.
+    public var stopRequest: () -> Int32 = { 0 }
 
     public init(config: TrainingConfig, communicator: Communicator) {
         self.config = config
         self.communicator = communicator
+    }
+
+    /// The run ended early on request (a signal) after finishing `step`, with a checkpoint of
+    /// that step at `checkpoint` (nil without a checkpoint.dir).
+    public struct Stopped: Error, CustomStringConvertible {
+        public let signal: Int32
+        public let step: Int
+        public let checkpoint: String?
+
+        public var description: String {
+            "stopped on request after step \(step): "
+                + (checkpoint.map { "checkpoint \($0) written; continue with --resume" } ?? "no checkpoint.dir, nothing saved")
+        }
     }
 
     public struct Summary {
@@ -153,13 +169,16 @@ public struct Trainer {
                 let keys = lastTerms.keys.sorted()   // the same order on every rank
                 lastTerms = try Dictionary(uniqueKeysWithValues: zip(keys, communicator.allreduce(keys.map { lastTerms[$0]! }, op: .average)))
             }
+            // Whether any rank was asked to stop: one 8-byte all-reduce a step, so all stop together.
+            let stopSignal = communicator.size > 1
+                ? Int32(try communicator.allreduce([Double(stopRequest())], op: .max)[0]) : stopRequest()
             windowSteps += 1
             if config.consistencyEvery > 0 && done % config.consistencyEvery == 0 && (config.sync == .gradients || done % config.syncEvery == 0) {
                 guard try communicator.allEqual(weightHash(state.parameters.flat)) else {
                     throw TrainingError(step: done, message: "weights differ across ranks (hash check); aborting")
                 }
             }
-            if communicator.rank == 0 && (done % config.logEvery == 0 || done == stopAt) {
+            if communicator.rank == 0 && (done % config.logEvery == 0 || done == stopAt || stopSignal != 0) {
                 let seconds = max(1e-9, (clock.now - windowStart).seconds)
                 let rate = Double(windowSteps * config.globalBatch) / seconds
                 let eta = (clock.now - runStart).seconds / Double(done - firstStep) * Double(totalSteps - done)
@@ -171,7 +190,7 @@ public struct Trainer {
             }
             let evaluate = config.evalEvery > 0 && done % config.evalEvery == 0
             let checkpoint = config.checkpointDir != nil && config.checkpointEvery > 0 && done % config.checkpointEvery == 0
-            let last = done == stopAt
+            let last = done == stopAt || stopSignal != 0
             if evaluate || checkpoint || last {
                 // Running statistics come from each rank's own batches: average them first.
                 for name in state.statistics.keys.sorted() {   // the same order on every rank
@@ -181,7 +200,7 @@ public struct Trainer {
                     state.statistics[name] = s
                 }
             }
-            if evaluate || last {
+            if evaluate || (last && stopSignal == 0) {   // a stop request saves its time for the checkpoint
                 testAccuracy = try accuracy(state, test)
                 var record: [String: Any] = ["step": done, "epoch": epoch, "test_accuracy": testAccuracy!]
                 var line = String(format: "eval step %d: test accuracy %.2f%%", done, 100 * testAccuracy!)
@@ -215,6 +234,10 @@ public struct Trainer {
                         .write(directory: dir, keep: config.checkpointKeep)
                 }
                 try communicator.barrier()
+            }
+            if stopSignal != 0 {
+                throw Stopped(signal: stopSignal, step: done,
+                              checkpoint: config.checkpointDir.map { ($0 as NSString).appendingPathComponent(Checkpoint.fileName(step: done)) })
             }
         }
         return Summary(steps: state.step, lastTerms: lastTerms, testAccuracy: testAccuracy, parameters: state.parameters)

@@ -49,6 +49,13 @@ public final class Child: @unchecked Sendable {
             let d = h.availableData
             self?.lock.withLock { self?.output.append(d) }
         }
+        // A child inherits the spawning thread's signal mask, and test threads block the stop
+        // signals: unblock them for the spawn so a child (and its shell traps) can receive them.
+        var stopSignals = sigset_t(), previous = sigset_t()
+        sigemptyset(&stopSignals)
+        for s in [SIGTERM, SIGINT, SIGUSR1] { sigaddset(&stopSignals, s) }
+        pthread_sigmask(SIG_UNBLOCK, &stopSignals, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
         try process.run()
     }
 

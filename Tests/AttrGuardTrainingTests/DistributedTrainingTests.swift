@@ -86,6 +86,40 @@ func relativeDifference(_ a: [Double], _ b: [Double]) -> Double {
         #expect(lines.filter { $0.contains("\"step\":10,") && $0.contains("\"total\"") }.count == 1)
     }
 
+    /// SIGTERM to the launcher mid-run (what SLURM sends at preemption): both ranks finish the
+    /// step, a checkpoint of exactly that step is written, the job exits 75 saying where it is;
+    /// resuming gives the weights of an uninterrupted run, and the metrics hold each step once.
+    @Test func stopSignalCheckpointsTheCurrentStepAndResumesExactly() throws {
+        let a = try temporaryDirectory(), b = try temporaryDirectory()
+        for d in [a, b] {
+            // Checkpoints only at the end (and at the stop), so the stop's own is the one found.
+            let text = equivalenceConfig(method: "l2cos", directory: d, steps: 2000).replacingOccurrences(of: "every: 20", with: "every: 100000")
+            try text.write(toFile: "\(d)/c.yaml", atomically: true, encoding: .utf8)
+        }
+        let job = try Child(repositoryRoot.appendingPathComponent("launch/mpirun.sh").path, ["-np", "2", "train", "--config", "\(b)/c.yaml"])
+        let deadline = Date().addingTimeInterval(120)
+        func logged() -> Int { ((try? String(contentsOfFile: "\(b)/metrics.jsonl", encoding: .utf8)) ?? "").split(separator: "\n").count }
+        while logged() < 3 && Date() < deadline { usleep(20_000) }
+        kill(job.process.processIdentifier, SIGTERM)
+        let status = job.wait(timeout: 60)
+        let output = job.text
+        #expect(status == 75, "\(output)")
+        let match = output.firstMatch(of: /stopped on request after step (\d+): checkpoint (\S+) written/)
+        let stoppedAt = try #require(match.map { Int($0.1)! }, "\(output)")
+        #expect(stoppedAt > 0 && stoppedAt < 2000)
+        #expect(try Checkpoint.list(directory: "\(b)/checkpoints") == [stoppedAt])
+
+        let (resumed, o2) = try runMPI(ranks: 2, ["train", "--config", "\(b)/c.yaml", "--resume"])
+        #expect(resumed == 0 && o2.contains("at step \(stoppedAt)"), "\(o2)")
+        let (whole, o1) = try runMPI(ranks: 2, ["train", "--config", "\(a)/c.yaml"])
+        #expect(whole == 0, "\(o1)")
+        #expect(try finalWeights(a, config: "\(a)/c.yaml") == finalWeights(b, config: "\(b)/c.yaml"))
+        let steps = try String(contentsOfFile: "\(b)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            .filter { $0.contains("\"total\"") }.compactMap { $0.firstMatch(of: /"step":(\d+)/).map { Int($0.1)! } }
+        #expect(Set(steps).count == steps.count, "a step logged twice: \(steps)")
+        #expect(steps.contains(stoppedAt) && steps.last == 2000)
+    }
+
     /// SIGKILL one rank mid-run: every process is gone within 10 s, and the last checkpoint loads.
     @Test func killingOneRankEndsTheJob() throws {
         let dir = try temporaryDirectory()
@@ -139,14 +173,23 @@ func isRunning(_ pid: Int32) -> Bool {
 }
 
 /// Direct children of `pid` (the ranks mpirun started).
+/// The attrguard processes below `pid` (the ranks under launch/mpirun.sh → mpirun).
 func childPIDs(of pid: Int32) -> [Int32] {
     let all = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return all.compactMap(Int32.init).filter { child in
-        guard let stat = try? String(contentsOfFile: "/proc/\(child)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
+    var parent: [Int32: Int32] = [:], isAttrguard = Set<Int32>()
+    for p in all.compactMap(Int32.init) {
+        guard let stat = try? String(contentsOfFile: "/proc/\(p)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { continue }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 2 && Int32(fields[1]) == pid && stat.contains("(attrguard)")
-    }.sorted()
+        if fields.count > 2, let pp = Int32(fields[1]) { parent[p] = pp }
+        if stat.contains("(attrguard)") { isAttrguard.insert(p) }
+    }
+    func descends(_ p: Int32) -> Bool {
+        var q = parent[p]
+        while let r = q, r > 1 { if r == pid { return true }; q = parent[r] }
+        return false
+    }
+    return isAttrguard.filter(descends).sorted()
 }
 
 @Suite struct ShippedConfigTests {
