@@ -35,8 +35,11 @@ public enum Safetensors {
     public static func read(_ path: String) throws -> [String: Tensor] {
         guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "cannot be read") }
         guard data.count >= 8 else { throw DataError(file: path, "truncated: shorter than the 8-byte header length") }
-        let n = Int(data[0..<8].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) })
-        guard n > 0, 8 + n <= data.count else { throw DataError(file: path, "truncated: header of \(n) bytes in a \(data.count)-byte file") }
+        let declared = data[0..<8].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        guard declared > 0, declared <= UInt64(data.count - 8) else {
+            throw DataError(file: path, "truncated: header of \(declared) bytes in a \(data.count)-byte file")
+        }
+        let n = Int(declared)
         guard let header = try? JSONSerialization.jsonObject(with: data[8..<(8 + n)]) as? [String: Any] else {
             throw DataError(file: path, "header is not a JSON object")
         }
@@ -53,8 +56,17 @@ public enum Safetensors {
             case "F64": type = .float64
             default: throw DataError(file: path, "tensor \(name): dtype \(dtype) is not F32 or F64")
             }
-            let bytes = Shape.count(shape) * type.byteSize
-            guard offsets[1] - offsets[0] == bytes, body + offsets[1] <= data.count, offsets[0] >= 0 else {
+            // Sizes bounded by the file before any product, so no arithmetic here can overflow.
+            var count = 1
+            for s in shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: s)
+                guard s >= 0, !overflow, product <= data.count else {
+                    throw DataError(file: path, "tensor \(name): shape \(shape) does not fit a \(data.count)-byte file")
+                }
+                count = product
+            }
+            let bytes = count * type.byteSize
+            guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= data.count - body, offsets[1] - offsets[0] == bytes else {
                 throw DataError(file: path, "tensor \(name): truncated or inconsistent offsets \(offsets) for shape \(shape)")
             }
             let t = Tensor(zeros: shape, dtype: type)

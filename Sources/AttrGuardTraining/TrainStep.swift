@@ -60,6 +60,9 @@ public func trainStep(_ state: inout TrainingState, objective: Objective, pertur
     }
     // ‖∇θ total‖₂ of the averaged gradient: a plateau or a blow-up shows here before the loss moves.
     let gradNorm = l2Norm(flat)
+    guard gradNorm.isFinite else {
+        throw TrainingError(step: state.step, message: "the gradient is not finite (‖g‖ = \(gradNorm)); stopping before the update")
+    }
     state.optimizer.step(parameters: &state.parameters, gradient: flat, learningRate: learningRate)
     state.statistics = model.statistics
     state.step += 1

@@ -227,6 +227,11 @@ public struct Trainer {
                 }
             }
             if checkpoint || last, let dir = config.checkpointDir {
+                // Never replace a good checkpoint with weights that overflowed (every rank holds the same ones).
+                guard l2Norm(state.parameters.flat).isFinite else {
+                    let kept = (try? Checkpoint.list(directory: dir).last).flatMap { $0 }.map { "; last checkpoint (step \($0)) kept" } ?? ""
+                    throw TrainingError(step: done, message: "the weights are not finite; not checkpointed" + kept)
+                }
                 if communicator.rank == 0 {
                     try Checkpoint(step: done, seed: config.seed, worldSize: communicator.size, configText: config.text,
                                    parameters: state.parameters, optimizerBuffers: state.optimizer.buffers,

@@ -21,7 +21,8 @@ struct MetricsCommand: ParsableCommand {
             guard a.height == b.height && a.width == b.width else {
                 throw ValidationError("\(original) is \(a.height)×\(a.width) but \(attacked) is \(b.height)×\(b.width)")
             }
-            guard k >= 1 && k <= a.values.count else { throw ValidationError("--k \(k) must be in 1…\(a.values.count) (the map's pixels)") }
+            // k = every pixel would make every top-k metric 1 whatever the maps.
+            guard k >= 1 && k < a.values.count else { throw ValidationError("--k \(k) must be in 1…\(a.values.count - 1) (fewer than the map's pixels)") }
             guard window >= 1 && window % 2 == 1 && window <= min(a.height, a.width) || window == 1 else {
                 throw ValidationError("--window \(window) must be odd and fit the \(a.height)×\(a.width) map")
             }
@@ -40,6 +41,8 @@ struct MetricsCommand: ParsableCommand {
 
     func load(_ path: String) throws -> AttributionMap {
         let (values, shape) = try NPY.read(path)
+        let nonFinite = values.lazy.filter { !$0.isFinite }.count
+        guard nonFinite == 0 else { throw DataError(file: path, "\(nonFinite) of its \(values.count) values are not finite; such a map cannot be scored") }
         switch shape.count {
         case 1: return AttributionMap(values: values, height: 1, width: shape[0])
         case 2: return AttributionMap(values: values, height: shape[0], width: shape[1])

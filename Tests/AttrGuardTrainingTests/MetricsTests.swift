@@ -81,6 +81,7 @@ import Testing
         let dir = try temporaryDirectory()
         try NPY.write([1, 2, 3, 4], shape: [2, 2], to: "\(dir)/a.npy")
         try NPY.write([1, 2, 3, 4, 5, 6], shape: [2, 3], to: "\(dir)/b.npy")
+        try NPY.write([1, .nan, 3, .infinity], shape: [2, 2], to: "\(dir)/nan.npy")
         let good = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/a.npy"))
         try good.prefix(good.count - 2).write(to: URL(fileURLWithPath: "\(dir)/t.npy"))
         // Hand-made headers: negative and overflowing shapes whose byte count is plausible or huge.
@@ -97,7 +98,9 @@ import Testing
             (["\(dir)/a.npy", "\(dir)/neg.npy", "--k", "2"], "neg.npy: shape (-2, -2): '-2' is not a size"),
             (["\(dir)/huge.npy", "\(dir)/a.npy", "--k", "2"], "huge.npy: shape (1099511627776, 1099511627776) is too large"),
             (["\(dir)/a.npy", "\(dir)/word.npy", "--k", "2"], "word.npy: shape (2, x): 'x' is not a size"),
-            (["\(dir)/a.npy", "\(dir)/a.npy", "--k", "5"], "--k 5 must be in 1…4"),
+            (["\(dir)/a.npy", "\(dir)/a.npy", "--k", "5"], "--k 5 must be in 1…3"),
+            (["\(dir)/a.npy", "\(dir)/a.npy", "--k", "4"], "--k 4 must be in 1…3"),
+            (["\(dir)/a.npy", "\(dir)/nan.npy", "--k", "2"], "nan.npy: 2 of its 4 values are not finite"),
             (["\(dir)/a.npy", "\(dir)/b.npy", "--k", "2"], "is 2×2 but"),
             (["\(dir)/a.npy", "\(dir)/t.npy", "--k", "2"], "t.npy: truncated"),
         ]

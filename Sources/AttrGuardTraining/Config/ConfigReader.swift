@@ -18,10 +18,28 @@ final class ConfigReader {
 
     init(file: String, root: [String: Any]) { self.file = file; self.root = root }
 
+    /// Yams' untyped loader traps on a mapping key that is not a plain scalar (`? [a]: b`, found
+    /// by fuzzing): such keys are turned away first.
+    private static func checkKeys(_ node: Node, file: String) throws {
+        if let mapping = node.mapping {
+            for (key, value) in mapping {
+                guard key.scalar != nil else {
+                    throw ConfigError(file: file, key: "-", message: "a mapping key must be a plain word, got a \(key.mapping != nil ? "mapping" : "list") (line \(key.mark?.line ?? 0))")
+                }
+                try checkKeys(value, file: file)
+            }
+        } else if let sequence = node.sequence {
+            for item in sequence { try checkKeys(item, file: file) }
+        }
+    }
+
     /// Parses YAML text, applies `a.b=value` overrides (values parsed as YAML scalars).
     static func parse(yaml: String, file: String, overrides: [String]) throws -> ConfigReader {
         let loaded: Any?
-        do { loaded = try Yams.load(yaml: yaml) } catch {
+        do {
+            if let node = try Yams.compose(yaml: yaml) { try checkKeys(node, file: file) }
+            loaded = try Yams.load(yaml: yaml)
+        } catch let e as ConfigError { throw e } catch {
             throw ConfigError(file: file, key: "-", message: "not valid YAML (\(error))")
         }
         guard var tree = (loaded ?? [String: Any]()) as? [String: Any] else {
