@@ -73,19 +73,3 @@ public enum CIFAR10 {
         try writeAtomically(data, to: path)
     }
 }
-
-/// Writes to a temporary file beside `path`, syncs, then renames: a reader never sees half a file.
-public func writeAtomically(_ data: Data, to path: String) throws {
-    let tmp = path + ".tmp-\(getpid())"
-    guard FileManager.default.createFile(atPath: tmp, contents: nil) else { throw DataError(file: tmp, "cannot create") }
-    do {
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp))
-        try handle.write(contentsOf: data)
-        try handle.synchronize()
-        try handle.close()
-        if rename(tmp, path) != 0 { throw DataError(file: path, "rename from \(tmp) failed (errno \(errno))") }
-    } catch {
-        try? FileManager.default.removeItem(atPath: tmp)
-        throw error
-    }
-}

@@ -1,4 +1,5 @@
 import AttrGuardAttribution
+import AttrGuardData
 import AttrGuardDistributed
 import AttrGuardTraining
 import ArgumentParser
@@ -42,6 +43,7 @@ struct EvalCommand: ParsableCommand {
         try requireOption("--batch", batch, in: 1...100_000)
         try requireOption("--k", k, in: 1...100_000_000)
         try requireOption("--window", window, in: 1...1_001)
+        guard window % 2 == 1 else { throw ValidationError("--window \(window) must be odd (a centred square window)") }
         try requireOption("--epsilon", epsilon, in: 0...1_000)
         try requireOption("--attack-iterations", attackIterations, in: 0...100_000)
         try requireOption("--attack-step", attackStep, in: 0...1_000)
@@ -65,14 +67,14 @@ struct EvalCommand: ParsableCommand {
             e.attack.epsilon = epsilon; e.attack.iterations = attackIterations; e.attack.stepSize = attackStep
             e.attribution.igSteps = igSteps; e.attribution.smoothGradSamples = smoothgradSamples
             let (path, cfg) = try checkpointAndConfig(checkpoint, config: config, overrides: overrides)
+            if comm.rank == 0 { try prepareOutputDirectory(out) }   // before the evaluation, not after it
             let start = ContinuousClock.now
             let report = try e.run(config: cfg, checkpoint: path, communicator: comm)
             if comm.rank == 0 {
                 var json = report.json
                 json["seconds"] = Double((ContinuousClock.now - start).components.seconds)
-                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
                 let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .prettyPrinted])
-                try data.write(to: URL(fileURLWithPath: "\(out)/report.json"), options: .atomic)
+                try writeAtomically(data, to: "\(out)/report.json")
                 if !report.figure.isEmpty {
                     try AttributionFigure.write(report.figure, imageShape: report.imageShape, normalization: cfg.normalization,
                                                 to: "\(out)/attributions.png")
@@ -87,6 +89,23 @@ struct EvalCommand: ParsableCommand {
         }
         comm.finalize()
     }
+}
+
+/// Creates `directory` (with its parents) and checks that files can be written in it, naming the
+/// cause when not: a file in the way, permissions.
+func prepareOutputDirectory(_ directory: String) throws {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
+        throw DataError(file: directory, "--out names a file; give a directory for the report and figure")
+    }
+    do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+        throw DataError(file: directory, "cannot create the output directory: \((error as NSError).localizedFailureReason ?? "\(error)")")
+    }
+    let probe = "\(directory)/.write-probe-\(getpid())"
+    let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+    guard fd >= 0 else { throw DataError(file: directory, "cannot write in the output directory: \(String(cString: strerror(errno)))") }
+    close(fd)
+    unlink(probe)
 }
 
 /// `attrguard export --checkpoint C --out model.safetensors`.

@@ -153,6 +153,28 @@ func trainedCheckpoint() throws -> (dir: String, config: String) {
         #expect(stats["1"]!.variance.doubles == ckpt.statistics["1"]!.variance.doubles)
     }
 
+    /// `export --out` writes where a symbolic link points (the link stays), never replaces a
+    /// directory or a non-regular file, and names the missing directory.
+    @Test func exportWritesOnlyRegularFiles() throws {
+        let (dir, _) = try trainedCheckpoint()
+        func export(_ out: String) throws -> (Int32, String) { try runAttrguard(["export", "--checkpoint", "\(dir)/checkpoints", "--out", out]) }
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/link.safetensors", withDestinationPath: "target.safetensors")
+        let (s1, o1) = try export("\(dir)/link.safetensors")
+        #expect(s1 == 0, "\(o1)")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(dir)/link.safetensors") == "target.safetensors")
+        #expect(try Safetensors.read("\(dir)/target.safetensors").count > 0)
+        #expect(mkfifo("\(dir)/pipe", 0o644) == 0)
+        let cases = [("\(dir)/pipe", "is a device, pipe or socket, not a regular file; refusing to replace it"),
+                     (dir, "is a directory; give a file name"),
+                     ("\(dir)/missing/m.safetensors", "directory \(dir)/missing does not exist")]
+        for (out, message) in cases {
+            let (status, text) = try export(out)
+            #expect(status != 0 && text.contains("\(out): cannot write: ") && text.contains(message), "\(text)")
+        }
+        var st = stat()
+        #expect(lstat("\(dir)/pipe", &st) == 0 && st.st_mode & S_IFMT == S_IFIFO)
+    }
+
     @Test func badInputsAreNamed() throws {
         let (dir, config) = try trainedCheckpoint()
         // A config of another architecture for this checkpoint.
@@ -163,6 +185,12 @@ func trainedCheckpoint() throws -> (dir: String, config: String) {
         #expect(s1 != 0 && o1.contains("another architecture: parameter 3 is 4.weight [8, 8, 3, 3] in the checkpoint, 4.weight [6, 8, 3, 3] in the network"), "\(o1)")
         let (s2, o2) = try runAttrguard(["eval", "--checkpoint", "\(dir)/checkpoints", "--samples", "2", "--k", "5000"])
         #expect(s2 != 0 && o2.contains("--k: 5000 must be in 1…1024"), "\(o2)")
+        // An output that cannot take the report fails before the evaluation, naming it.
+        try Data().write(to: URL(fileURLWithPath: "\(dir)/a-file"))
+        let (s4, o4) = try runAttrguard(["eval", "--checkpoint", "\(dir)/checkpoints", "--samples", "2", "--out", "\(dir)/a-file"])
+        #expect(s4 != 0 && o4.contains("a-file: --out names a file") && !o4.contains("eval: 2 images"), "\(o4)")
+        let (s5, o5) = try runAttrguard(["eval", "--checkpoint", "\(dir)/checkpoints", "--samples", "2", "--window", "2"])
+        #expect(s5 != 0 && o5.contains("--window 2 must be odd"), "\(o5)")
         _ = try runAttrguard(["export", "--checkpoint", "\(dir)/checkpoints", "--out", "\(dir)/m.safetensors"])
         let data = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/m.safetensors"))
         try data.prefix(data.count - 8).write(to: URL(fileURLWithPath: "\(dir)/t.safetensors"))

@@ -1,0 +1,55 @@
+import Foundation
+
+/// Writes `data` as the file `path` names, all at once: into a temporary file beside it, synced,
+/// then renamed over it, so a reader (or a crash) never sees half a file.
+///
+/// A symbolic link is followed: the file it points at is replaced and the link stays. An
+/// existing directory, device, pipe or socket is refused, never replaced. Errors name the path
+/// as given and the system's reason.
+public func writeAtomically(_ data: Data, to path: String) throws {
+    let target = try resolvedWriteTarget(path)
+    let directory = (target as NSString).deletingLastPathComponent
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: directory.isEmpty ? "." : directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw DataError(file: path, "cannot write: directory \(directory) does not exist")
+    }
+    let tmp = target + ".tmp-\(getpid())"
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    guard fd >= 0 else { throw DataError(file: path, "cannot write: \(String(cString: strerror(errno))) (creating \(tmp))") }
+    var failure: String?
+    data.withUnsafeBytes { raw in
+        var offset = 0
+        while offset < raw.count && failure == nil {
+            let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0 { if errno != EINTR { failure = String(cString: strerror(errno)) } } else { offset += n }
+        }
+    }
+    if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+    if close(fd) != 0 && failure == nil { failure = String(cString: strerror(errno)) }
+    if failure == nil && rename(tmp, target) != 0 { failure = String(cString: strerror(errno)) }
+    if let failure {
+        unlink(tmp)
+        throw DataError(file: path, "cannot write: \(failure)")
+    }
+}
+
+/// The file a write to `path` should replace: symbolic links followed (up to 40), and refused
+/// if it exists and is not a regular file.
+private func resolvedWriteTarget(_ path: String) throws -> String {
+    var target = path
+    for _ in 0..<40 {
+        var st = stat()
+        guard lstat(target, &st) == 0 else { return target }   // nothing there yet: a new file
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: return target
+        case S_IFLNK:
+            guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: target) else {
+                throw DataError(file: path, "cannot write: the symbolic link \(target) cannot be read")
+            }
+            target = link.hasPrefix("/") ? link : ((target as NSString).deletingLastPathComponent as NSString).appendingPathComponent(link)
+        case S_IFDIR: throw DataError(file: path, "cannot write: \(target) is a directory; give a file name")
+        default: throw DataError(file: path, "cannot write: \(target) is a device, pipe or socket, not a regular file; refusing to replace it")
+        }
+    }
+    throw DataError(file: path, "cannot write: too many levels of symbolic links")
+}
