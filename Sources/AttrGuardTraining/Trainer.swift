@@ -120,6 +120,10 @@ public struct Trainer {
             guard c.parameters.dtype == config.dtype else {
                 throw DataError(file: path, "holds \(c.parameters.dtype) weights, the config trains in \(config.dtype)")
             }
+            guard c.step <= totalSteps else {
+                throw ConfigError(file: path, key: "train.max_steps", message: "the checkpoint is at step \(c.step), past this run's "
+                                  + "last step \(totalSteps) (train.max_steps, train.epochs); raise them to continue it")
+            }
             state.parameters = c.parameters
             state.optimizer.restore(buffers: c.optimizerBuffers, steps: c.optimizerSteps)
             state.statistics = c.statistics
@@ -279,7 +283,10 @@ struct MetricsLog {
     init(path: String?, append: Bool, keepingSteps: Int? = nil) throws {
         guard let path else { return }
         let url = URL(fileURLWithPath: path)
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        do { try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true) } catch {
+            throw ConfigError(file: path, key: "log.metrics", message: "cannot create its directory "
+                              + "\(url.deletingLastPathComponent().path): \((error as NSError).localizedDescription)")
+        }
         if append, let last = keepingSteps, let text = try? String(contentsOfFile: path, encoding: .utf8) {
             let kept = text.split(separator: "\n").filter { line in
                 let step = (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["step"] as? Int
@@ -290,7 +297,9 @@ struct MetricsLog {
             }
         }
         if !append || !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else { throw DataError(file: path, "cannot create the metrics file") }
+            guard FileManager.default.createFile(atPath: path, contents: nil) else {
+                throw ConfigError(file: path, key: "log.metrics", message: "cannot create the metrics file: \(String(cString: strerror(errno)))")
+            }
         }
         handle = try FileHandle(forWritingTo: url)
         try handle?.seekToEnd()

@@ -46,6 +46,24 @@ import Testing
         #expect(s == 1 && o.contains("afile: checkpoint.dir is a file") && !o.contains("epoch 1 step"), "\(o)")
     }
 
+    @Test func anUnusableMetricsPathStopsTheRunBeforeTheFirstStep() throws {
+        let dir = try temporaryDirectory()
+        FileManager.default.createFile(atPath: "\(dir)/afile", contents: Data("x".utf8))
+        let text = config(dir, steps: 20).replacingOccurrences(of: "metrics: \(dir)/metrics.jsonl", with: "metrics: \(dir)/afile/metrics.jsonl")
+        try text.write(toFile: "\(dir)/c.yaml", atomically: true, encoding: .utf8)
+        let (s, o) = try runAttrguard(["train", "--config", "\(dir)/c.yaml"])
+        #expect(s == 1 && o.contains("afile/metrics.jsonl: log.metrics: cannot create its directory") && !o.contains("epoch 1 step"), "\(o)")
+    }
+
+    @Test func resumingPastTheLastStepIsAnError() throws {
+        let dir = try temporaryDirectory()
+        try config(dir, steps: 20).write(toFile: "\(dir)/c.yaml", atomically: true, encoding: .utf8)
+        let (s1, o1) = try runAttrguard(["train", "--config", "\(dir)/c.yaml"])
+        try #require(s1 == 0, "\(o1)")
+        let (s2, o2) = try runAttrguard(["train", "--config", "\(dir)/c.yaml", "--resume", "--set", "train.max_steps=12"])
+        #expect(s2 == 1 && o2.contains("train.max_steps: the checkpoint is at step 20, past this run's last step 12"), "\(o2)")
+    }
+
     @Test func stalePartialWritesAreClearedAndResumedMetricsHoldEachStepOnce() throws {
         let dir = try temporaryDirectory()
         try config(dir, steps: 30).write(toFile: "\(dir)/c.yaml", atomically: true, encoding: .utf8)
