@@ -24,7 +24,10 @@ public struct BatchLoader: Sendable {
         self.store = store; self.augmentation = augmentation; self.normalization = normalization; self.seed = seed
     }
 
-    public func batch(_ indices: [Int], epoch: Int, dtype: DType = .float32) -> (images: Tensor, labels: [Int]) {
+    /// The images at `indices` as floats [B, C, H, W] (augmented, normalised) and their labels;
+    /// throws when a packed file's checksum shows the pixels damaged.
+    public func batch(_ indices: [Int], epoch: Int, dtype: DType = .float32) throws -> (images: Tensor, labels: [Int]) {
+        try store.verify(indices)
         let (c, h, w) = (store.imageShape[0], store.imageShape[1], store.imageShape[2])
         var out = Tensor(zeros: [indices.count, c, h, w], dtype: .float32)
         let o = out.mutablePointer(Float.self)

@@ -13,6 +13,8 @@ public struct ImageStore: @unchecked Sendable {
     /// First pixel of image 0; valid while `owner` lives.
     let base: UnsafePointer<UInt8>
     private let owner: AnyObject
+    /// A packed file's per-chunk pixel checksums (nil for images already in memory).
+    private let checks: ChunkChecks?
 
     public var imageSize: Int { imageShape.reduce(1, *) }
     public var classes: Int { classNames.count }
@@ -25,7 +27,9 @@ public struct ImageStore: @unchecked Sendable {
         self.init(base: UnsafePointer(buffer.pointer), labels: labels, imageShape: imageShape, classNames: classNames, owner: buffer)
     }
 
-    init(base: UnsafePointer<UInt8>, labels: [Int], imageShape: [Int], classNames: [String], owner: AnyObject) {
+    init(base: UnsafePointer<UInt8>, labels: [Int], imageShape: [Int], classNames: [String], owner: AnyObject,
+         checks: ChunkChecks? = nil) {
+        self.checks = checks
         self.base = base
         self.count = labels.count
         self.labels = labels
@@ -34,7 +38,13 @@ public struct ImageStore: @unchecked Sendable {
         self.owner = owner
     }
 
-    /// Image i's pixels, [C, H, W].
+    /// Checks the stored checksums of the images at `indices` (memory-mapped packed files: each
+    /// chunk once, the first time it is read); an error names the file and the images.
+    public func verify(_ indices: [Int]) throws {
+        try checks?.verify(indices)
+    }
+
+    /// Image i's pixels, [C, H, W] (see `verify`).
     public func pixels(_ i: Int) -> UnsafeBufferPointer<UInt8> {
         UnsafeBufferPointer(start: base + i * imageSize, count: imageSize)
     }
@@ -47,7 +57,8 @@ public struct ImageStore: @unchecked Sendable {
     }
 
     /// The images at `indices`, copied into a new in-memory store (a subset or a shard).
-    public func subset(_ indices: [Int]) -> ImageStore {
+    public func subset(_ indices: [Int]) throws -> ImageStore {
+        try verify(indices)
         var pixels = [UInt8](repeating: 0, count: indices.count * imageSize)
         pixels.withUnsafeMutableBufferPointer { out in
             for (j, i) in indices.enumerated() {

@@ -76,7 +76,7 @@ public struct Evaluation {
         var figure: [(image: [Double], map: AttributionMap, attacked: [Double], attackedMap: AttributionMap)] = []
         for start in stride(from: 0, to: mine.count, by: batch) {
             let indices = Array(mine[start..<min(mine.count, start + batch)])
-            let (x, labels) = loader.batch(indices, epoch: 0, dtype: config.dtype)
+            let (x, labels) = try loader.batch(indices, epoch: 0, dtype: config.dtype)
             let noise = PerturbationNoise(seed: config.seed, keys: indices.map(UInt64.init))
             let predicted = argmaxRows(model.logits(Variable(x)).value)
             for (p, y) in zip(predicted, labels) { add("accuracy", p == y ? 1 : 0) }

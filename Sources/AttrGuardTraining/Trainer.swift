@@ -65,7 +65,7 @@ public struct Trainer {
             guard config.trainSubset <= stores.0.count else {
                 throw ConfigError(file: config.dataPath, key: "data.train_subset", message: "\(config.trainSubset) is more than the \(stores.0.count) training images")
             }
-            stores.0 = stores.0.subset(Array(0..<config.trainSubset))
+            stores.0 = try stores.0.subset(Array(0..<config.trainSubset))
         }
         for (name, s) in [("data.path", stores.0), ("data.test_path", stores.1)] where s.imageShape != config.inputShape {
             throw ConfigError(file: config.dataPath, key: name, message: "images are \(s.imageShape), the model expects \(config.inputShape) (data.image_size)")
@@ -155,7 +155,7 @@ public struct Trainer {
             let step = state.step, epoch = step / stepsPerEpoch
             if epoch != plan.epoch { plan = EpochPlan(count: train.count, globalBatch: config.globalBatch, seed: config.seed, epoch: epoch) }
             let indices = try plan.localIndices(step: step % stepsPerEpoch, rank: communicator.rank, size: communicator.size)
-            let (x, labels) = loader.batch(indices, epoch: epoch, dtype: config.dtype)
+            let (x, labels) = try loader.batch(indices, epoch: epoch, dtype: config.dtype)
             let noise = PerturbationNoise(seed: config.seed, keys: indices.map { UInt64(step) << 32 | UInt64($0) })
             let lr = schedule.rate(at: step)
             do {
@@ -259,7 +259,7 @@ public struct Trainer {
         let loader = BatchLoader(store: test, normalization: config.normalization)
         var correct = 0.0
         for start in stride(from: 0, to: mine.count, by: 100) {
-            let (x, labels) = loader.batch(Array(mine[start..<min(mine.count, start + 100)]), epoch: 0, dtype: config.dtype)
+            let (x, labels) = try loader.batch(Array(mine[start..<min(mine.count, start + 100)]), epoch: 0, dtype: config.dtype)
             var model = Model(network: state.network, parameters: state.parameters.variables(), statistics: state.statistics, mode: .evaluation)
             correct += Double(zip(argmaxRows(model.logits(Variable(x)).value), labels).filter { $0 == $1 }.count)
         }

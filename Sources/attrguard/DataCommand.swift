@@ -110,13 +110,12 @@ struct DataCommand: ParsableCommand {
             let loader = BatchLoader(store: store, augmentation: .cropFlip(padding: 4), normalization: (CIFAR10.mean, CIFAR10.std))
             let plan = EpochPlan(count: store.count, globalBatch: batch, seed: 0, epoch: 0)
             var checksum = 0.0
-            let clock = ContinuousClock()
-            let elapsed = clock.measure {
-                for k in 0..<batches {
-                    let (x, _) = loader.batch(Array(plan.globalIndices(step: k % plan.steps)), epoch: k / plan.steps)
-                    checksum += Double(x.pointer(Float.self)[0])
-                }
+            let clock = ContinuousClock(), start = clock.now
+            for k in 0..<batches {
+                let (x, _) = try loader.batch(Array(plan.globalIndices(step: k % plan.steps)), epoch: k / plan.steps)
+                checksum += Double(x.pointer(Float.self)[0])
             }
+            let elapsed = clock.now - start
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
             print(String(format: "loader: %.0f images/s (%d batches of %d, crop+flip+normalise, 1 thread; checksum %.3f)",
                          Double(batches * batch) / seconds, batches, batch, checksum))

@@ -93,20 +93,20 @@ let sharedDatasets = sharedDirectory.appendingPathComponent("datasets")
     let store = ImageStore(pixels: (0..<6).map { UInt8($0 * 51) } + (0..<6).map { UInt8(255 - $0 * 51) },
                            labels: [0, 1], imageShape: [1, 2, 3], classNames: ["a", "b"])
 
-    @Test func plainAndNormalisedPixels() {
-        let plain = BatchLoader(store: store).batch([1, 0], epoch: 0)
+    @Test func plainAndNormalisedPixels() throws {
+        let plain = try BatchLoader(store: store).batch([1, 0], epoch: 0)
         #expect(plain.labels == [1, 0])
         #expect(plain.images.shape == [2, 1, 2, 3])
         #expect(plain.images.doubles.prefix(3).map { ($0 * 5).rounded() } == [5, 4, 3])
-        let norm = BatchLoader(store: store, normalization: ([0.5], [0.25])).batch([0], epoch: 0)
+        let norm = try BatchLoader(store: store, normalization: ([0.5], [0.25])).batch([0], epoch: 0)
         #expect(abs(norm.images.doubles[5] - (1 - 0.5) / 0.25) < 1e-6)
     }
 
-    @Test func cropFlipIsAShiftedOrMirroredCopyAndIndependentOfTheBatch() {
+    @Test func cropFlipIsAShiftedOrMirroredCopyAndIndependentOfTheBatch() throws {
         let loader = BatchLoader(store: store, augmentation: .cropFlip(padding: 1), seed: 9)
         let original = [[0.0, 0.2, 0.4], [0.6, 0.8, 1.0]]
         for epoch in 0..<20 {
-            let v = loader.batch([0], epoch: epoch).images.doubles.map { ($0 * 5).rounded() / 5 }
+            let v = try loader.batch([0], epoch: epoch).images.doubles.map { ($0 * 5).rounded() / 5 }
             // some shift (dy, dx) in −1…1 of the image or its mirror, zeros outside
             let matches = [false, true].contains { flip in
                 (-1...1).contains { dy in (-1...1).contains { dx in
@@ -119,7 +119,7 @@ let sharedDatasets = sharedDirectory.appendingPathComponent("datasets")
             }
             #expect(matches, "epoch \(epoch): \(v)")
             // The same sample gets the same augmentation whatever else is in the batch.
-            #expect(loader.batch([1, 0], epoch: epoch).images.doubles.suffix(6) == loader.batch([0], epoch: epoch).images.doubles.prefix(6))
+            #expect(try loader.batch([1, 0], epoch: epoch).images.doubles.suffix(6) == loader.batch([0], epoch: epoch).images.doubles.prefix(6))
         }
     }
 }

@@ -1,6 +1,6 @@
 import AttrGuardData
-import Foundation
 import AttrGuardTestSupport
+import Foundation
 import Testing
 
 @Suite struct PackedDatasetTests {
@@ -75,6 +75,28 @@ import Testing
                            "header describes 9187201950435737471 images of [3, 16, 16] and 19 bytes of names: more than the \(size)-byte file holds")
         try expectRejected(resigned { $0.replaceSubrange(24..<36, with: Data(repeating: 0xFF, count: 12)) },
                            "header describes 6 images of [4294967295, 4294967295, 4294967295] and 19 bytes of names: more than the \(size)-byte file holds")
+    }
+
+    /// A damaged pixel passes `open` (it checks header, names and labels) and is caught by the
+    /// first batch that reads its chunk of 1024 images; batches from other chunks still load.
+    @Test func aDamagedChunkFailsTheFirstBatchThatReadsIt() throws {
+        let dir = try temporaryDirectory()
+        let path = "\(dir)/train.pack"
+        // Chunks 0..<1024, 1024..<2048, 2048..<2100 of 3×2×2 images.
+        let store = ImageStore(pixels: (0..<(2100 * 12)).map { UInt8(truncatingIfNeeded: $0 &* 7) }, labels: (0..<2100).map { $0 % 3 },
+                               imageShape: [3, 2, 2], classNames: ["a", "b", "c"])
+        try PackedDataset.write(store, to: path)
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        data[data.count - (2100 - 1500) * store.imageSize + 7] ^= 0x10        // a byte of image 1500
+        try data.write(to: URL(fileURLWithPath: path))
+        let packed = try PackedDataset.open(path)
+        let loader = BatchLoader(store: packed)
+        #expect(try loader.batch([0, 2099, 1023], epoch: 0).images.shape == [3, 3, 2, 2])
+        #expect(throws: DataError(file: path, record: 1024, "pixel checksum mismatch in images 1024..<2048 (a damaged file: re-pack it)")) {
+            try loader.batch([5, 1500], epoch: 0)
+        }
+        #expect(throws: DataError.self) { try packed.subset([1024]) }
+        #expect(throws: DataError(file: path, "pixel checksum mismatch")) { try PackedDataset.open(path, verifyPixels: true) }
     }
 
     @Test func missingClassFoldersAndBadJPEGsAreNamed() throws {
