@@ -71,8 +71,15 @@ extension Network {
             let y = batchNormInference(x, weight: w, bias: b, runningMean: s.mean, runningVariance: s.variance, eps: eps)
             return softplusBeta.map { y.softplus(beta: $0) } ?? y
         case .training, .trainingFrozenStatistics:
-            let r = softplusBeta.map { batchNormSoftplus(x, weight: w, bias: b, eps: eps, beta: $0) }
-                ?? batchNormTraining(x, weight: w, bias: b, eps: eps)
+            let r: (output: Variable, mean: Tensor, unbiasedVariance: Tensor)
+            if let reducer = CrossRank.reducer {
+                // Statistics of the global batch across ranks (model.sync_batchnorm).
+                let s = syncBatchNorm(x, weight: w, bias: b, eps: eps, reducer: reducer)
+                r = (softplusBeta.map { s.output.softplus(beta: $0) } ?? s.output, s.mean, s.unbiasedVariance)
+            } else {
+                r = softplusBeta.map { batchNormSoftplus(x, weight: w, bias: b, eps: eps, beta: $0) }
+                    ?? batchNormTraining(x, weight: w, bias: b, eps: eps)
+            }
             if case .training = mode, let old = stats[name] {
                 // running = (1 − momentum)·running + momentum·batch
                 stats[name] = RunningStatistic(

@@ -159,9 +159,19 @@ public struct Trainer {
             let noise = PerturbationNoise(seed: config.seed, keys: indices.map { UInt64(step) << 32 | UInt64($0) })
             let lr = schedule.rate(at: step)
             do {
-                lastTerms = try trainStep(&state, objective: config.objective, perturbation: config.perturbation, x: x, labels: labels,
-                                          learningRate: lr, range: config.pixelRange, noise: noise,
-                                          communicator: config.sync == .gradients ? communicator : nil, bucketBytes: config.bucketBytes)
+                // Synchronized batch norm: every batch-norm layer of the step (forward, attack, each
+                // backward) sums its statistics across ranks; counted for the log.
+                let reducer = config.syncBatchNorm ? StatisticsAllreduce(communicator) : nil
+                lastTerms = try CrossRank.$reducer.withValue(reducer) {
+                    try trainStep(&state, objective: config.objective, perturbation: config.perturbation, x: x, labels: labels,
+                                  learningRate: lr, range: config.pixelRange, noise: noise,
+                                  communicator: config.sync == .gradients ? communicator : nil, bucketBytes: config.bucketBytes)
+                }
+                if let reducer {
+                    try reducer.check()
+                    lastTerms["sync_bn_allreduces"] = Double(reducer.calls)
+                    lastTerms["sync_bn_kib"] = Double(reducer.bytes) / 1024
+                }
             } catch let e as TrainingError {
                 let kept = config.checkpointDir.flatMap { try? Checkpoint.list(directory: $0).last }.map { "; last checkpoint (step \($0)) kept" } ?? ""
                 throw TrainingError(step: e.step, message: e.message + kept)
@@ -315,4 +325,32 @@ struct MetricsLog {
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}
+
+/// Synchronized batch norm's cross-rank sums over the communicator (blocking all-reduces of a few
+/// per-channel values), counted per step. A failed all-reduce is kept and raised after the step:
+/// the reducer is called inside tape ops, which cannot throw.
+final class StatisticsAllreduce: CrossRankReducer, @unchecked Sendable {
+    let communicator: Communicator
+    private(set) var calls = 0
+    private(set) var bytes = 0
+    private var failure: Error?
+
+    init(_ communicator: Communicator) { self.communicator = communicator }
+
+    func sum(_ t: Tensor) -> Tensor {
+        let out = t.copy()
+        calls += 1
+        bytes += t.count * t.dtype.byteSize
+        do { try communicator.allreduce(out, op: .sum) } catch { failure = failure ?? error }
+        return out
+    }
+
+    func sum(_ n: Int) -> Int {
+        calls += 1
+        bytes += 8
+        do { return Int(try communicator.allreduce([Double(n)], op: .sum)[0]) } catch { failure = failure ?? error; return n }
+    }
+
+    func check() throws { if let failure { throw failure } }
 }

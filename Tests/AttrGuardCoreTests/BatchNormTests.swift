@@ -110,3 +110,34 @@ import Testing
         }
     }
 }
+
+/// Synchronized batch norm's composite on one process (the cross-rank sum is the identity there):
+/// the same maps as the fused batch norm to second order, and gradient checks through the
+/// cross-rank sum op. The multi-rank equivalence is DistributedTrainingTests'.
+@Suite struct SyncBatchNormTests {
+    struct OneRank: CrossRankReducer {
+        func sum(_ t: Tensor) -> Tensor { t.copy() }
+        func sum(_ n: Int) -> Int { n }
+    }
+
+    @Test func matchesTheFusedBatchNormToSecondOrder() throws {
+        var rng = RandomStream(seed: 41)
+        let xv = GradCheck.random([3, 4, 3, 3], &rng, low: -2, high: 3), wv = GradCheck.random([4], &rng, low: 0.5, high: 1.5)
+        let bv = GradCheck.random([4], &rng), uv = GradCheck.random([3, 4, 3, 3], &rng)
+        func run(sync: Bool) throws -> [Tensor] {
+            let x = Variable(xv, requiresGrad: true), w = Variable(wv, requiresGrad: true), b = Variable(bv, requiresGrad: true)
+            let r = sync ? syncBatchNorm(x, weight: w, bias: b, eps: 1e-5, reducer: OneRank()) : batchNorm(x, weight: w, bias: b, eps: 1e-5)
+            let loss = (r.output.softplus(beta: 4) * Variable(uv)).sum()
+            let gx = try grad(of: loss, wrt: [x], createGraph: true)[0]
+            return [r.output.value, r.mean, r.unbiasedVariance, gx.value] + (try grad(of: (gx * gx).sum(), wrt: [x, w, b]).map(\.value))
+        }
+        for (i, (a, b)) in zip(try run(sync: true), try run(sync: false)).enumerated() {
+            let scale = max(b.doubles.map(Swift.abs).max() ?? 0, 1e-30)
+            #expect(zip(a.doubles, b.doubles).map { Swift.abs($0 - $1) }.max()! / scale < 1e-12, "output \(i)")
+        }
+        let r = try GradCheck.check([xv, wv, bv]) { syncBatchNorm($0[0], weight: $0[1], bias: $0[2], eps: 1e-5, reducer: OneRank()).output }
+        #expect(r.firstOrder < 1e-6 && r.secondOrder < 1e-6, "\(r)")
+        let s = try GradCheck.check([wv]) { $0[0].summedOverRanks(OneRank()) * $0[0] }
+        #expect(s.firstOrder < 1e-6 && s.secondOrder < 1e-6, "\(s)")
+    }
+}

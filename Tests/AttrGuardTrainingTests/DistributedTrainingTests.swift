@@ -69,6 +69,36 @@ func relativeDifference(_ a: [Double], _ b: [Double]) -> Double {
         #expect(relativeDifference(try finalWeights(dir, config: "\(dir)/c.yaml"), weights[1]!) > 1e-2)
     }
 
+    /// A batch-norm network in Float64: with model.sync_batchnorm, 2 and 4 ranks train the 1-rank
+    /// model (statistics of the global batch in the forward, the PGD/noise attack and every backward
+    /// of the double backprop); without it they do not. The log counts the extra all-reduces.
+    @Test(arguments: ["l2cos", "igr"])
+    func syncBatchNormTrainsTheOneRankModel(method: String) throws {
+        func run(ranks: Int, sync: Bool) throws -> (weights: [Double], metrics: String) {
+            let dir = try temporaryDirectory()
+            let config = "\(dir)/config.yaml"
+            let text = equivalenceConfig(method: method, directory: dir, steps: 12)
+                .replacingOccurrences(of: "- {type: softplus, beta: 10}\n    - {type: conv2d, in: 8,",
+                                      with: "- {type: batchnorm2d, features: 8}\n    - {type: softplus, beta: 10}\n    - {type: conv2d, in: 8,")
+                .replacingOccurrences(of: "name: layers", with: "name: layers\n  sync_batchnorm: \(sync)")
+                .replacingOccurrences(of: "log_every: 10", with: "log_every: 4, dtype: float64")
+            try #require(text.contains("batchnorm2d") && text.contains("sync_batchnorm"))
+            try text.write(toFile: config, atomically: true, encoding: .utf8)
+            let (status, out) = try runMPI(ranks: ranks, ["train", "--config", config])
+            try #require(status == 0, "\(ranks) ranks: \(out)\n\(text)")
+            return (try finalWeights(dir, config: config), try String(contentsOfFile: "\(dir)/metrics.jsonl", encoding: .utf8))
+        }
+        let one = try run(ranks: 1, sync: true)
+        for ranks in [2, 4] {
+            let synced = try run(ranks: ranks, sync: true), local = try run(ranks: ranks, sync: false)
+            let d = relativeDifference(synced.weights, one.weights), dLocal = relativeDifference(local.weights, one.weights)
+            print("\(method) batch norm: \(ranks) ranks vs 1, max relative weight difference \(d) synchronized, \(dLocal) per rank")
+            #expect(d < 1e-9)
+            #expect(dLocal > 1e-4)
+            #expect(synced.metrics.contains("\"sync_bn_allreduces\"") && !local.metrics.contains("sync_bn_allreduces"))
+        }
+    }
+
     /// 40 steps straight vs 20, stop, resume, 20 more: bit-for-bit the same weights.
     @Test func resumeContinuesExactly() throws {
         let a = try temporaryDirectory(), b = try temporaryDirectory()

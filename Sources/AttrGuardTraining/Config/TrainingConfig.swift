@@ -13,6 +13,8 @@ public struct TrainingConfig: Sendable {
     public var dtype: DType
     // model
     public var layers: [LayerSpec]
+    /// Batch norm with the statistics of the global batch across ranks (model.sync_batchnorm).
+    public var syncBatchNorm: Bool
     public var inputShape: [Int]
     // data
     public var dataset: Dataset
@@ -183,6 +185,10 @@ public struct TrainingConfig: Sendable {
                                             warmupSteps: warmup)
         }
         sync = SyncMode(rawValue: try r.string("train.sync", "gradients", oneOf: ["gradients", "weights"]))!
+        syncBatchNorm = try r.bool("model.sync_batchnorm", false)
+        if syncBatchNorm && sync == .weights {
+            throw r.error("model.sync_batchnorm", "needs train.sync: gradients (with weights averaged every K steps the ranks train different models)")
+        }
         syncEvery = try r.int("train.sync_every", 8, min: 1)
         bucketBytes = Int(try r.double("train.bucket_mb", 25, min: 0.001, max: 65_536) * 1_048_576)
         logEvery = try r.int("train.log_every", 10, min: 1)
