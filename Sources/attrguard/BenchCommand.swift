@@ -1,4 +1,6 @@
 import AttrGuardCore
+import AttrGuardData
+import AttrGuardDistributed
 import AttrGuardTraining
 import ArgumentParser
 import Foundation
@@ -8,7 +10,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (not tests): kernel baselines and training-step timings comparable with ../shared/anchors.",
-        subcommands: [MicroBench.self, ConvBench.self, StepBench.self, ObjectivesBench.self], defaultSubcommand: MicroBench.self)
+        subcommands: [MicroBench.self, ConvBench.self, StepBench.self, ObjectivesBench.self, AllreduceBench.self], defaultSubcommand: MicroBench.self)
 }
 
 /// `attrguard bench step`: one training step, as the PyTorch anchor times it; prints a JSON line.
@@ -150,5 +152,47 @@ struct ConvBench: ParsableCommand {
                 FileHandle.standardOutput.synchronizeFile()
             }
         }
+    }
+}
+
+/// `attrguard bench allreduce` (under mpirun): all-reduce latency and bandwidth per message size
+/// for the ranks it is launched with, and the fitted α–β model, as JSON.
+struct AllreduceBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allreduce",
+        abstract: "All-reduce time, algorithm and bus bandwidth per size (4 KiB…64 MiB, Float32) on the launched ranks, and an α–β fit.")
+
+    @Option(help: "Timed repeats per size (the median is reported).") var repeats = 20
+    @Option(help: "Largest message, MiB (sizes are 4 KiB ×4 up to it).") var maxMib = 64
+    @Option(help: "Also write the points and the fit as one JSON object to this file.") var out: String?
+
+    func validate() throws {
+        try requireOption("--repeats", repeats, in: 1...100_000)
+        try requireOption("--max-mib", maxMib, in: 1...4_096)
+    }
+
+    func run() throws {
+        let comm = Communicator.world
+        let sizes = stride(from: 12, through: 20 + Int(log2(Double(maxMib))), by: 2).map { 1 << $0 }
+        let points = try AllreduceBenchmark.measure(comm, sizes: sizes, repeats: repeats)
+        let fit = AllreduceBenchmark.fit(points)
+        if comm.rank == 0 {
+            var rows: [[String: Any]] = []
+            for p in points {
+                let row: [String: Any] = ["ranks": p.ranks, "bytes": p.bytes, "time_us": (p.seconds * 1e7).rounded() / 10,
+                                          "algbw_gbs": (p.algorithmBandwidth / 1e7).rounded() / 100,
+                                          "busbw_gbs": (p.busBandwidth / 1e7).rounded() / 100]
+                rows.append(row)
+                print(String(decoding: try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys]), as: UTF8.self))
+            }
+            let model: [String: Any] = ["ranks": comm.size, "alpha_us": (fit.alpha * 1e7).rounded() / 10,
+                                        "beta_ns_per_byte": (fit.beta * 1e12).rounded() / 1000,
+                                        "bandwidth_gbs": fit.beta > 0 ? (1 / fit.beta / 1e7).rounded() / 100 : 0]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: ["fit": model], options: [.sortedKeys]), as: UTF8.self))
+            if let out {
+                try writeAtomically(try JSONSerialization.data(withJSONObject: ["points": rows, "fit": model], options: [.sortedKeys, .prettyPrinted]), to: out)
+            }
+        }
+        comm.finalize()
     }
 }

@@ -24,6 +24,23 @@ import Testing
             #expect(output.contains("rank \(r)/\(ranks) float64: allreduce sum ok, average ok, broadcast ok"))
         }
     }
+
+    /// `bench allreduce` on 3 ranks: one point per size, bus bandwidth = algorithm bandwidth ·
+    /// 2(n − 1)/n, and a fit with a positive bandwidth, in the --out file.
+    @Test func allreduceBenchmarkReportsPointsAndAFit() throws {
+        let file = "\(try temporaryDirectory())/ar.json"
+        let (status, output) = try runMPI(ranks: 3, ["bench", "allreduce", "--repeats", "5", "--max-mib", "1", "--out", file])
+        #expect(status == 0, "\(output)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as! [String: Any]
+        let points = report["points"] as! [[String: Any]], fit = report["fit"] as! [String: Any]
+        #expect(points.map { $0["bytes"] as! Int } == [4096, 16384, 65536, 262144, 1048576])
+        for p in points {
+            let t = p["time_us"] as! Double, alg = p["algbw_gbs"] as! Double, bus = p["busbw_gbs"] as! Double
+            #expect(p["ranks"] as! Int == 3 && t > 0)
+            #expect(Swift.abs(bus - alg * 4 / 3) <= 0.02 + 0.01 * alg, "busbw = algbw · 2(n−1)/n")
+        }
+        #expect(fit["ranks"] as! Int == 3 && (fit["bandwidth_gbs"] as! Double) > 0)
+    }
 }
 
 @Suite struct GradientBucketTests {
