@@ -57,3 +57,26 @@ import Testing
         #expect(flat == expected)
     }
 }
+
+/// launch/scaling-model.py on made-up inputs: 1 rank is the measured step, a slow network makes
+/// the all-reduce show (efficiency below 1 and falling with the rank count), and the per-bucket
+/// ring formula gives the printed all-reduce time.
+@Suite struct ScalingModelTests {
+    @Test func projectionFollowsTheModel() throws {
+        let dir = try temporaryDirectory()
+        try #"{"batch":32,"method":"l2cos","model":"resnet18","step_ms":100.0}"#.write(toFile: "\(dir)/step.json", atomically: true, encoding: .utf8)
+        try #"{"fit":{"alpha_us":1.0,"bandwidth_gbs":4.0,"ranks":2}}"#.write(toFile: "\(dir)/ar.json", atomically: true, encoding: .utf8)
+        let script = repositoryRoot.appendingPathComponent("launch/scaling-model.py").path
+        let c = try Child("/usr/bin/env", ["python3", script, "--step", "\(dir)/step.json", "--allreduce", "\(dir)/ar.json",
+                                           "--inter-gbs", "0.5", "--ranks", "1,2,16,64", "--json"])
+        #expect(c.wait(timeout: 60) == 0, "\(c.text)")
+        let rows = (try JSONSerialization.jsonObject(with: Data(c.text.utf8)) as! [String: Any])["rows"] as! [[String: Any]]
+        let points = rows[0]["points"] as! [[String: Double]]
+        #expect(points[0]["efficiency"] == 1 && Swift.abs(points[0]["images_per_s"]! - 320) < 1e-9)
+        // 2 ranks inside a node: 44.7 MB in two buckets, 2·1·1 µs + 1·bytes/4 GB/s each.
+        let bytes = 4.0 * 11_173_962
+        #expect(Swift.abs(points[1]["allreduce_ms"]! - (2 * 2e-6 + bytes / 4e9) * 1e3) < 1e-6)
+        let efficiency = points.map { $0["efficiency"]! }
+        #expect(efficiency[3] < efficiency[2] && efficiency[2] < efficiency[1] && efficiency[3] < 0.5)
+    }
+}
