@@ -15,39 +15,21 @@
 /// for the running statistics (PyTorch's training mode).
 public func batchNorm(_ x: Variable, weight: Variable, bias: Variable, eps: Double)
     -> (output: Variable, mean: Tensor, unbiasedVariance: Tensor) {
-    require(x.shape.count == 4 && weight.shape == [x.shape[1]] && bias.shape == [x.shape[1]],
-            "batchnorm2d: input \(Shape.describe(x.shape)) does not match weight \(Shape.describe(weight.shape))")
-    var stats: (mean: Tensor, variance: Tensor)?
-    let c = x.shape[1]
-    let y = Variable.record("batchNorm", {
-        let r = batchNormForward(x.value, gamma: weight.value, beta: bias.value, eps: eps)
-        stats = (r.mean, r.variance)
-        return r.y
-    }(), inputs: [x, weight, bias]) { ctx in
-        let g = ctx.grad
+    recordBatchNorm("batchNorm", x, weight: weight, bias: bias, eps: eps) { ctx in
+        let g = ctx.grad, c = ctx.inputs[1].shape[0]
         return [ctx.needs[0] ? batchNormInputGrad(g, ctx.inputs[0], weight: ctx.inputs[1], eps: eps) : nil,
                 ctx.needs[1] ? batchNormWeightGrad(g, ctx.inputs[0], eps: eps) : nil,
                 ctx.needs[2] ? g.sum(toShape: [1, c, 1, 1]).reshaped([c]) : nil]
     }
-    let n = x.shape[0] * x.shape[2] * x.shape[3]
-    let correction = n > 1 ? Double(n) / Double(n - 1) : 1
-    return (y, stats!.mean, unary(.affine(scale: correction, shift: 0), stats!.variance))
 }
 
 /// z = softplus_β(batchNorm(x, γ, b)) [B,C,H,W], with the batch statistics as `batchNorm` returns
 /// them. The node keeps x, γ and b; the backward recomputes y = batchNorm(x) where it needs it.
 public func batchNormSoftplus(_ x: Variable, weight: Variable, bias: Variable, eps: Double, beta: Double)
     -> (output: Variable, mean: Tensor, unbiasedVariance: Tensor) {
-    require(x.shape.count == 4 && weight.shape == [x.shape[1]] && bias.shape == [x.shape[1]],
-            "batchnorm2d: input \(Shape.describe(x.shape)) does not match weight \(Shape.describe(weight.shape))")
-    var stats: (mean: Tensor, variance: Tensor)?
-    let c = x.shape[1]
-    let z = Variable.record("batchNormSoftplus", {
-        let r = batchNormForward(x.value, gamma: weight.value, beta: bias.value, eps: eps)
-        stats = (r.mean, r.variance)
-        return unary(.softplus(beta: beta), r.y)
-    }(), inputs: [x, weight, bias]) { ctx in
-        let (g, x, w, b) = (ctx.grad, ctx.inputs[0], ctx.inputs[1], ctx.inputs[2])
+    recordBatchNorm("batchNormSoftplus", x, weight: weight, bias: bias, eps: eps,
+                    then: { unary(.softplus(beta: beta), $0) }) { ctx in
+        let (g, x, w, b) = (ctx.grad, ctx.inputs[0], ctx.inputs[1], ctx.inputs[2]), c = w.shape[0]
         // An input-gradient pass (the one a regularizer records) wants x only: one fused node.
         guard ctx.needs[1] || ctx.needs[2] else {
             return [batchNormSoftplusInputGrad(g, x, weight: w, bias: b, eps: eps, beta: beta), nil, nil]
@@ -58,9 +40,24 @@ public func batchNormSoftplus(_ x: Variable, weight: Variable, bias: Variable, e
                 ctx.needs[1] ? batchNormWeightGrad(s, x, eps: eps) : nil,
                 ctx.needs[2] ? s.sum(toShape: [1, c, 1, 1]).reshaped([c]) : nil]
     }
+}
+
+/// Records the training-mode batch-norm node `op` on (x, γ, b), whose value is `then` of the
+/// normalised output; returns it with the batch mean and the unbiased variance [C].
+private func recordBatchNorm(_ op: String, _ x: Variable, weight: Variable, bias: Variable, eps: Double,
+                             then: (Tensor) -> Tensor = { $0 }, backward: @escaping (BackwardContext) -> [Variable?])
+    -> (output: Variable, mean: Tensor, unbiasedVariance: Tensor) {
+    require(x.shape.count == 4 && weight.shape == [x.shape[1]] && bias.shape == [x.shape[1]],
+            "batchnorm2d: input \(Shape.describe(x.shape)) does not match weight \(Shape.describe(weight.shape))")
+    var stats: (mean: Tensor, variance: Tensor)?
+    let out = Variable.record(op, {
+        let r = batchNormForward(x.value, gamma: weight.value, beta: bias.value, eps: eps)
+        stats = (r.mean, r.variance)
+        return then(r.y)
+    }(), inputs: [x, weight, bias], backward: backward)
     let n = x.shape[0] * x.shape[2] * x.shape[3]
     let correction = n > 1 ? Double(n) / Double(n - 1) : 1
-    return (z, stats!.mean, unary(.affine(scale: correction, shift: 0), stats!.variance))
+    return (out, stats!.mean, unary(.affine(scale: correction, shift: 0), stats!.variance))
 }
 
 /// dx = batchNormInputGrad(g ⊙ σ(β·batchNorm(x, γ, b)), x, γ): the input gradient of
