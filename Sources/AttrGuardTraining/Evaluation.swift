@@ -3,6 +3,7 @@ import AttrGuardCore
 import AttrGuardData
 import AttrGuardDistributed
 import AttrGuardNN
+import AttrGuardReport
 import Foundation
 
 /// `attrguard eval`: accuracy, PGD adversarial accuracy, and how stable each attribution method
@@ -25,6 +26,10 @@ public struct Evaluation {
     /// Attribution metrics over the correctly classified test images only, as the papers report
     /// them (a misclassified image's map explains the wrong class). Accuracies count every image.
     public var correctOnly = true
+    /// Rank 0's progress lines (images done, rate, ETA) at most every `progressInterval` and at the
+    /// end; nil: silent (the training loop's validation).
+    public var progress: ((String) -> Void)?
+    public var progressInterval: Duration = .seconds(10)
 
     public init() {}
 
@@ -74,7 +79,15 @@ public struct Evaluation {
             sums[name] = s
         }
         var figure: [(image: [Double], map: AttributionMap, attacked: [Double], attackedMap: AttributionMap)] = []
+        let clock = ContinuousClock(), began = clock.now
+        var lastReport = began
         for start in stride(from: 0, to: mine.count, by: batch) {
+            if communicator.rank == 0, let progress, start > 0, clock.now - lastReport >= progressInterval {
+                lastReport = clock.now
+                let fraction = Double(start) / Double(mine.count), seconds = (clock.now - began).seconds
+                progress(String(format: "eval: %d/%d images, %.2f images/s, ETA %@", Int(fraction * Double(count)), count,
+                                fraction * Double(count) / seconds, durationText(seconds / fraction * (1 - fraction))))
+            }
             let indices = Array(mine[start..<min(mine.count, start + batch)])
             let (x, labels) = try loader.batch(indices, epoch: 0, dtype: config.dtype)
             let noise = PerturbationNoise(seed: config.seed, keys: indices.map(UInt64.init))
@@ -111,6 +124,11 @@ public struct Evaluation {
                     }
                 }
             }
+        }
+        // Rank 0's share stands for everyone's: ranks hold equal slices.
+        if communicator.rank == 0, let progress {
+            let seconds = max(1e-9, (clock.now - began).seconds)
+            progress(String(format: "eval: %d/%d images in %.1f s (%.2f images/s)", count, count, seconds, Double(count) / seconds))
         }
         // The same names on every rank (a rank with no images still reports them as zeros).
         var names = Set(sums.keys)

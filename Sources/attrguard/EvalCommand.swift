@@ -45,6 +45,7 @@ struct EvalCommand: ParsableCommand {
         try requireOption("--window", window, in: 1...1_001)
         guard window % 2 == 1 else { throw ValidationError("--window \(window) must be odd (a centred square window)") }
         try requireOption("--epsilon", epsilon, in: 0...1_000)
+        guard epsilon > 0 else { throw ValidationError("--epsilon must be positive (the attack radius), got \(epsilon)") }
         try requireOption("--attack-iterations", attackIterations, in: 0...100_000)
         try requireOption("--attack-step", attackStep, in: 0...1_000)
         try requireOption("--ig-steps", igSteps, in: 1...10_000)
@@ -56,6 +57,7 @@ struct EvalCommand: ParsableCommand {
         do {
             var e = Evaluation()
             e.samples = samples; e.batch = batch; e.k = k; e.window = window; e.correctOnly = correctOnly
+            e.progress = { line in print(line); fflushStandardOutput() }
             e.methods = try methods.split(separator: ",").map { m in
                 guard let v = AttributionMethod(rawValue: String(m)) else { throw ValidationError("--methods: unknown method '\(m)'") }
                 return v

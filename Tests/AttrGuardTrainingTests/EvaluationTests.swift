@@ -106,6 +106,7 @@ func trainedCheckpoint() throws -> (dir: String, config: String) {
         #expect(s1 == 0, "\(o1)")
         let (s2, o2) = try runMPI(ranks: 2, args + ["--out", "\(dir)/e2"])
         #expect(s2 == 0, "\(o2)")
+        #expect(o1.contains("eval: 12/12 images in") && o2.components(separatedBy: "eval: 12/12 images in").count == 2, "rank 0 reports progress once")
         let r1 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/e1/report.json"))) as! [String: Any]
         let r2 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/e2/report.json"))) as! [String: Any]
         #expect(r1["samples"] as? Int == 12 && r2["ranks"] as? Int == 2 && r1["attribution_images"] as? Int == 12)
@@ -191,6 +192,8 @@ func trainedCheckpoint() throws -> (dir: String, config: String) {
         #expect(s4 != 0 && o4.contains("a-file: --out names a file") && !o4.contains("eval: 2 images"), "\(o4)")
         let (s5, o5) = try runAttrguard(["eval", "--checkpoint", "\(dir)/checkpoints", "--samples", "2", "--window", "2"])
         #expect(s5 != 0 && o5.contains("--window 2 must be odd"), "\(o5)")
+        let (s6, o6) = try runAttrguard(["eval", "--checkpoint", "\(dir)/checkpoints", "--samples", "2", "--epsilon", "0"])
+        #expect(s6 != 0 && o6.contains("--epsilon must be positive"), "\(o6)")
         _ = try runAttrguard(["export", "--checkpoint", "\(dir)/checkpoints", "--out", "\(dir)/m.safetensors"])
         let data = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/m.safetensors"))
         try data.prefix(data.count - 8).write(to: URL(fileURLWithPath: "\(dir)/t.safetensors"))
