@@ -10,9 +10,12 @@ import Foundation
 /// `attrguard train`: one model trained by every rank of the communicator.
 ///
 /// Per step each rank loads its slice of the global batch (EpochPlan), runs the objective on the
-/// tape, and the parameter gradients are averaged with one in-place all-reduce over the flat
-/// gradient buffer; every rank then takes the same SGD step, so weights stay identical (checked
-/// by an all-reduced hash every `consistency_every` steps). In `sync: weights` mode ranks step on
+/// tape, and the parameter gradients are averaged by bucketed all-reduces that start during the
+/// backward (GradientBuckets); every rank then takes the same optimizer step, so weights stay
+/// identical (checked by an all-reduced hash every `consistency_every` steps). With
+/// `model.sync_batchnorm` batch norm also sums its statistics across ranks (CrossRank). A stop
+/// request (a signal on any rank) is agreed on after each step: the step is checkpointed and the
+/// run ends with `Stopped`. In `sync: weights` mode ranks step on
 /// their own gradients and average weights and momentum every `sync_every` steps (local SGD:
 /// K× less communication, at the cost of ranks drifting apart between averages).
 public struct Trainer {
