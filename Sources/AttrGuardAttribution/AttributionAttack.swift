@@ -6,7 +6,8 @@ public enum AttributionAttack: String, Sendable, CaseIterable {
     /// Ghorbani, Abid & Zou (AAAI 2019), top-k variant: sign steps on D(x) = −Σ_{p∈T} M(x)_p / Σ_p M(x)_p
     /// (the share of the map's mass in T), T the original map's top-k pixels, projected to the ε-ball; a step is kept for a sample only
     /// while its predicted label is unchanged; the result is the iterate with the smallest top-k
-    /// intersection.
+    /// intersection. M is the map of the attribution method under attack (`AttackSettings.target`):
+    /// IG is differentiated through its path points, SmoothGrad through its fixed noise samples.
     case topK = "topk"
     /// x + ε·sign(u), u uniform: the random baseline of the same size.
     case randomSign = "random_sign"
@@ -18,11 +19,13 @@ public struct AttackSettings: Sendable {
     public var iterations = 50
     public var k = 100
     public var range = PixelRange()
+    /// The attribution method whose map the top-k attack moves (the one being evaluated).
+    public var target: AttributionMethod = .saliency
     public init() {}
 }
 
 /// Runs `attack` on the batch. `model` should use Softplus where the trained model uses ReLU
-/// (ReLU networks have no curvature to attack through); `saliency` gives M(x) = Σ_c |∇ₓ target|.
+/// (ReLU networks have no curvature to attack through); M(x) = Σ_c |attribution of settings.target|.
 public func attack(_ attack: AttributionAttack, _ model: inout Model, x: Tensor, labels: [Int], settings: AttackSettings,
                    attribution: AttributionSettings, noise: PerturbationNoise) throws -> Tensor {
     switch attack {
@@ -37,10 +40,10 @@ public func attack(_ attack: AttributionAttack, _ model: inout Model, x: Tensor,
         return projectToBall(perturbed, center: x, epsilon: settings.epsilon, range: settings.range)
     case .topK:
         let batch = x.shape[0]
-        func saliency(_ input: Variable, createGraph: Bool) throws -> Variable {
-            pixelMap(try attribute(.saliency, &model, input, labels: labels, settings: attribution, noise: noise, createGraph: createGraph))
+        func targetMap(_ input: Variable, createGraph: Bool) throws -> Variable {
+            pixelMap(try attribute(settings.target, &model, input, labels: labels, settings: attribution, noise: noise, createGraph: createGraph))
         }
-        let original = attributionMaps(try saliency(Variable(x, requiresGrad: true), createGraph: false).value)
+        let original = attributionMaps(try targetMap(Variable(x, requiresGrad: true), createGraph: false).value)
         let predicted = argmaxRows(model.logits(Variable(x)).value)
         let h = original[0].height, w = original[0].width
         // Mask [B,H,W] of each sample's original top-k pixels.
@@ -56,7 +59,7 @@ public func attack(_ attack: AttributionAttack, _ model: inout Model, x: Tensor,
             // D(x) = −Σ_{p∈T} M(x)_p / Σ_p M(x)_p, summed over the batch (samples are independent in
             // evaluation mode). The share, not the mass: lowering the mass alone would let the attack
             // shrink the whole map instead of moving it out of T (Ghorbani's and the LENS code normalise).
-            let m = try saliency(input, createGraph: true)                       // [B,H,W]
+            let m = try targetMap(input, createGraph: true)                       // [B,H,W]
             let share = (m * mask).sum(axes: [1, 2]) / (m.sum(axes: [1, 2]) + 1e-30)   // [B,1,1]
             let d = -share.sum()
             let g = try grad(of: d, wrt: [input])[0].value
@@ -64,7 +67,7 @@ public func attack(_ attack: AttributionAttack, _ model: inout Model, x: Tensor,
                                                                     unary(.sign, g))),
                                         center: x, epsilon: settings.epsilon, range: settings.range)
             let labelsNow = argmaxRows(model.logits(Variable(stepped)).value)
-            let maps = attributionMaps(try saliency(Variable(stepped, requiresGrad: true), createGraph: false).value)
+            let maps = attributionMaps(try targetMap(Variable(stepped, requiresGrad: true), createGraph: false).value)
             var next = current.doubles
             let s = stepped.doubles
             for b in 0..<batch where labelsNow[b] == predicted[b] {

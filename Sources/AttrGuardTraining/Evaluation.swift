@@ -103,9 +103,16 @@ public struct Evaluation {
             let predictedKept = kept.map { predicted[$0] }
             let noiseKept = PerturbationNoise(seed: noise.seed, keys: kept.map { noise.keys[$0] })
             for a in attacks {
-                let attacked = try AttrGuardAttribution.attack(a, &attackModel, x: xs, labels: predictedKept, settings: attackSettings,
-                                                                attribution: attributionSettings, noise: noiseKept)
+                // Random signs do not depend on the method: one draw serves all. The top-k attack
+                // attacks each method's own map.
+                let shared = a == .randomSign
+                    ? try AttrGuardAttribution.attack(a, &attackModel, x: xs, labels: predictedKept, settings: attackSettings,
+                                                      attribution: attributionSettings, noise: noiseKept) : nil
                 for method in methods {
+                    var settings = attackSettings
+                    settings.target = method
+                    let attacked = try shared ?? AttrGuardAttribution.attack(a, &attackModel, x: xs, labels: predictedKept, settings: settings,
+                                                                             attribution: attributionSettings, noise: noiseKept)
                     func maps(_ t: Tensor) throws -> [AttributionMap] {
                         attributionMaps(pixelMap(try attribute(method, &model, Variable(t, requiresGrad: true), labels: predictedKept,
                                                               settings: attributionSettings, noise: noiseKept, createGraph: false)).value)

@@ -94,6 +94,30 @@ func trainedCheckpoint() throws -> (dir: String, config: String) {
         }
         #expect(try meanIntersection(adv) < meanIntersection(noisy))
     }
+
+    /// The top-k attack aimed at integrated gradients (through its path points) moves the IG map's
+    /// top-k more than the same attack aimed at saliency does: it is the stronger attack on IG.
+    @Test func attackingIGItselfBeatsTheTransferredSaliencyAttack() throws {
+        var (model, x, _) = try smallModel()
+        let predicted = argmaxRows(model.logits(Variable(x)).value)
+        var attribution = AttributionSettings()
+        attribution.igSteps = 8
+        let noise = PerturbationNoise(seed: 0, count: 3)
+        func igMaps(_ t: Tensor) throws -> [AttributionMap] {
+            attributionMaps(pixelMap(try attribute(.integratedGradients, &model, Variable(t), labels: predicted, settings: attribution,
+                                                   noise: noise, createGraph: false)).value)
+        }
+        let original = try igMaps(x)
+        func igIntersection(after target: AttributionMethod) throws -> Double {
+            var s = AttackSettings()
+            s.k = 5; s.iterations = 8; s.epsilon = 0.05; s.stepSize = 0.01; s.target = target
+            let adv = try attack(.topK, &model, x: x, labels: predicted, settings: s, attribution: attribution, noise: noise)
+            return zip(original, try igMaps(adv)).map { topKIntersection($0, $1, k: 5) }.reduce(0, +) / 3
+        }
+        let direct = try igIntersection(after: .integratedGradients), transferred = try igIntersection(after: .saliency)
+        print("IG top-5 intersection after the top-k attack aimed at IG \(direct), aimed at saliency \(transferred)")
+        #expect(direct < transferred)
+    }
 }
 
 @Suite(.serialized) struct EvaluationTests {
