@@ -29,7 +29,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "LENS window.") var window = 3
     @Option(help: "Attribution methods, comma-separated: saliency,integrated_gradients,smoothgrad,gradient_x_input.")
     var methods = "saliency,integrated_gradients"
-    @Option(help: "Attacks, comma-separated: topk,random_sign.") var attacks = "topk,random_sign"
+    @Option(help: "Attacks, comma-separated: topk, mass_center, random_sign.") var attacks = "topk,random_sign"
     @Option(help: "Attack ε in pixel units.") var epsilon = 8.0 / 255
     @Option(help: "Top-k attack iterations.") var attackIterations = 50
     @Option(help: "Top-k attack step in pixel units.") var attackStep = 1.0 / 255

@@ -95,6 +95,33 @@ func trainedCheckpoint() throws -> (dir: String, config: String) {
         #expect(try meanIntersection(adv) < meanIntersection(noisy))
     }
 
+    /// The mass-center attack keeps labels and the ε-ball and moves the saliency map's centre of
+    /// mass further than random signs of the same ε.
+    @Test func massCenterAttackMovesTheCentre() throws {
+        var (model, x, _) = try smallModel()
+        let predicted = argmaxRows(model.logits(Variable(x)).value)
+        var s = AttackSettings()
+        s.iterations = 8; s.epsilon = 0.05; s.stepSize = 0.01
+        let noise = PerturbationNoise(seed: 0, count: 3)
+        let moved = try attack(.massCenter, &model, x: x, labels: predicted, settings: s, attribution: AttributionSettings(), noise: noise)
+        let noisy = try attack(.randomSign, &model, x: x, labels: predicted, settings: s, attribution: AttributionSettings(), noise: noise)
+        #expect(zip(moved.doubles, x.doubles).allSatisfy { abs($0 - $1) <= 0.05 + 1e-12 && $0 >= 0 && $0 <= 1 })
+        #expect(argmaxRows(model.logits(Variable(moved)).value) == predicted)
+        func shift(_ t: Tensor) throws -> Double {
+            func maps(_ u: Tensor) throws -> [AttributionMap] {
+                attributionMaps(pixelMap(try attribute(.saliency, &model, Variable(u), labels: predicted, settings: AttributionSettings(),
+                                                       noise: noise, createGraph: false)).value)
+            }
+            return zip(try maps(x), try maps(t)).map { a, b in
+                let (c0, c1) = (massCenter(a), massCenter(b))
+                return ((c1.row - c0.row) * (c1.row - c0.row) + (c1.column - c0.column) * (c1.column - c0.column)).squareRoot()
+            }.reduce(0, +) / 3
+        }
+        let attacked = try shift(moved), random = try shift(noisy)
+        print("centre of mass moved \(attacked) pixels by the mass-center attack, \(random) by random signs")
+        #expect(attacked > random && attacked > 0)
+    }
+
     /// The top-k attack aimed at integrated gradients (through its path points) moves the IG map's
     /// top-k more than the same attack aimed at saliency does: it is the stronger attack on IG.
     @Test func attackingIGItselfBeatsTheTransferredSaliencyAttack() throws {
