@@ -53,3 +53,22 @@ private func resolvedWriteTarget(_ path: String) throws -> String {
     }
     throw DataError(file: path, "cannot write: too many levels of symbolic links")
 }
+
+/// Makes `directory` ready before work that writes there, so an unusable one fails at once rather
+/// than after the work: refused when a file is in the way (`fileInTheWay` says so), created with
+/// its parents if missing, and proven writable with a probe file. `what` names it in errors
+/// ("checkpoint.dir", "--out").
+public func prepareWritableDirectory(_ directory: String, what: String, fileInTheWay: String) throws {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
+        throw DataError(file: directory, fileInTheWay)
+    }
+    do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
+        throw DataError(file: directory, "\(what) cannot be created: \((error as NSError).localizedFailureReason ?? error.localizedDescription)")
+    }
+    let probe = (directory as NSString).appendingPathComponent(".write-probe-\(getpid())")
+    let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+    guard fd >= 0 else { throw DataError(file: directory, "\(what) is not writable: \(String(cString: strerror(errno)))") }
+    close(fd)
+    unlink(probe)
+}

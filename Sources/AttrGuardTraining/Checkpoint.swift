@@ -50,6 +50,11 @@ public struct Checkpoint {
 
     public static func fileName(step: Int) -> String { String(format: "step-%08d.ckpt", step) }
 
+    /// The checkpoint of `step` in `directory`.
+    public static func path(directory: String, step: Int) -> String {
+        (directory as NSString).appendingPathComponent(fileName(step: step))
+    }
+
     public func write(directory: String, keep: Int) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var tensors: [(String, Tensor)] = [("parameters", parameters.flat)]
@@ -69,10 +74,10 @@ public struct Checkpoint {
         let crc = CRC32.of(data)
         data.append(contentsOf: Checkpoint.trailerMagic)
         withUnsafeBytes(of: UInt64(crc).littleEndian) { data.append(contentsOf: $0) }
-        try writeAtomically(data, to: (directory as NSString).appendingPathComponent(Checkpoint.fileName(step: step)))
+        try writeAtomically(data, to: Checkpoint.path(directory: directory, step: step))
         // Keep the newest `keep` checkpoints.
         for old in try Checkpoint.list(directory: directory).dropLast(keep) {
-            try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(Checkpoint.fileName(step: old)))
+            try? FileManager.default.removeItem(atPath: Checkpoint.path(directory: directory, step: old))
         }
     }
 
@@ -80,18 +85,7 @@ public struct Checkpoint {
     /// than after every step's work: created if missing, proven writable with a probe file, and
     /// cleared of temporary files that writers killed mid-write left behind (their process is gone).
     public static func prepare(directory: String) throws {
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), !isDir.boolValue {
-            throw DataError(file: directory, "checkpoint.dir is a file, not a directory")
-        }
-        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-            throw DataError(file: directory, "checkpoint.dir cannot be created (\(error.localizedDescription))")
-        }
-        let probe = (directory as NSString).appendingPathComponent(".write-probe-\(getpid())")
-        guard FileManager.default.createFile(atPath: probe, contents: Data([0])) else {
-            throw DataError(file: directory, "checkpoint.dir is not writable")
-        }
-        try? FileManager.default.removeItem(atPath: probe)
+        try prepareWritableDirectory(directory, what: "checkpoint.dir", fileInTheWay: "checkpoint.dir is a file, not a directory")
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix("step-") {
             guard let r = name.range(of: ".ckpt.tmp-"), let pid = Int32(name[r.upperBound...]) else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name)) }
@@ -113,7 +107,7 @@ public struct Checkpoint {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw DataError(file: path, "no such checkpoint or directory") }
         if !isDir.boolValue { return path }
         guard let step = try list(directory: path).last else { throw DataError(file: path, "holds no checkpoint (step-*.ckpt)") }
-        return (path as NSString).appendingPathComponent(fileName(step: step))
+        return Checkpoint.path(directory: path, step: step)
     }
 
     /// Reads a checkpoint for `network`; a checkpoint of another architecture is an error naming the first difference.

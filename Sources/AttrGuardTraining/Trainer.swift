@@ -114,7 +114,7 @@ public struct Trainer {
             // flipped byte) is named and skipped rather than ending the resume.
             var loaded: (String, Checkpoint)?
             for step in try Checkpoint.list(directory: dir).reversed() where loaded == nil {
-                let candidate = (dir as NSString).appendingPathComponent(Checkpoint.fileName(step: step))
+                let candidate = Checkpoint.path(directory: dir, step: step)
                 do { loaded = (candidate, try Checkpoint.read(candidate, network: network)) } catch {
                     if communicator.rank == 0 { progress("skipping \(error); trying the previous checkpoint") }
                 }
@@ -259,7 +259,7 @@ public struct Trainer {
             }
             if stopSignal != 0 {
                 throw Stopped(signal: stopSignal, step: done,
-                              checkpoint: config.checkpointDir.map { ($0 as NSString).appendingPathComponent(Checkpoint.fileName(step: done)) })
+                              checkpoint: config.checkpointDir.map { Checkpoint.path(directory: $0, step: done) })
             }
         }
         return Summary(steps: state.step, lastTerms: lastTerms, testAccuracy: testAccuracy, parameters: state.parameters)

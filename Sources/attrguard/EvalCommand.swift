@@ -69,7 +69,9 @@ struct EvalCommand: ParsableCommand {
             e.attack.epsilon = epsilon; e.attack.iterations = attackIterations; e.attack.stepSize = attackStep
             e.attribution.igSteps = igSteps; e.attribution.smoothGradSamples = smoothgradSamples
             let (path, cfg) = try checkpointAndConfig(checkpoint, config: config, overrides: overrides)
-            if comm.rank == 0 { try prepareOutputDirectory(out) }   // before the evaluation, not after it
+            if comm.rank == 0 {   // before the evaluation, not after it
+                try prepareWritableDirectory(out, what: "--out", fileInTheWay: "--out names a file; give a directory for the report and figure")
+            }
             let start = ContinuousClock.now
             let report = try e.run(config: cfg, checkpoint: path, communicator: comm)
             if comm.rank == 0 {
@@ -91,23 +93,6 @@ struct EvalCommand: ParsableCommand {
         }
         comm.finalize()
     }
-}
-
-/// Creates `directory` (with its parents) and checks that files can be written in it, naming the
-/// cause when not: a file in the way, permissions.
-func prepareOutputDirectory(_ directory: String) throws {
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), !isDirectory.boolValue {
-        throw DataError(file: directory, "--out names a file; give a directory for the report and figure")
-    }
-    do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) } catch {
-        throw DataError(file: directory, "cannot create the output directory: \((error as NSError).localizedFailureReason ?? "\(error)")")
-    }
-    let probe = "\(directory)/.write-probe-\(getpid())"
-    let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-    guard fd >= 0 else { throw DataError(file: directory, "cannot write in the output directory: \(String(cString: strerror(errno)))") }
-    close(fd)
-    unlink(probe)
 }
 
 /// `attrguard export --checkpoint C --out model.safetensors`.

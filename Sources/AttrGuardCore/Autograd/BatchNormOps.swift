@@ -10,6 +10,9 @@
 /// Batch norm followed by softplus (ResNet's conv → BN → activation) is one node as well,
 /// `batchNormSoftplus`, so that neither the normalised output nor, in a recorded input-gradient
 /// pass, the gradient at it is kept: two full-size tensors less per such layer and pass.
+///
+/// `syncBatchNorm` is the synchronized form (statistics across ranks through `summedOverRanks`,
+/// CrossRankSum.swift), composed from primitives.
 
 /// y[B,C,H,W] = γ·x̂ + β with the batch's statistics; also the batch mean and unbiased variance [C]
 /// for the running statistics (PyTorch's training mode).
@@ -111,6 +114,27 @@ public func batchNormSecondGammaGrad(_ u: Variable, _ g: Variable, _ x: Variable
                     inputs: [u, g, x]) { ctx in
         compositeBackward(ctx) { v in BatchNormComposite.secondGammaGrad(v[0], v[1], v[2], eps: eps) }
     }
+}
+
+/// Batch normalisation (training mode) with the statistics of the batch across all ranks:
+/// mean and biased variance over every rank's [B,·,H,W], from per-rank sums. Written with
+/// primitives and `summedOverRanks`, so every order of derivative is exact (and each backward
+/// all-reduces the same per-channel sums a 1-rank run would take over its whole batch). Slower than
+/// the fused kernels: the cost of synchronizing.
+/// - Returns: y [B,C,H,W], and the global batch's mean and unbiased variance [C].
+public func syncBatchNorm(_ x: Variable, weight: Variable, bias: Variable, eps: Double, reducer: any CrossRankReducer)
+    -> (output: Variable, mean: Tensor, unbiasedVariance: Tensor) {
+    require(x.shape.count == 4 && weight.shape == [x.shape[1]] && bias.shape == [x.shape[1]],
+            "batchnorm2d: input \(Shape.describe(x.shape)) does not match weight \(Shape.describe(weight.shape))")
+    let c = x.shape[1], channel = [1, c, 1, 1]
+    let n = reducer.sum(x.shape[0] * x.shape[2] * x.shape[3])
+    let mean = x.sum(toShape: channel).summedOverRanks(reducer) * (1 / Double(n))
+    let centered = x - mean
+    let variance = (centered * centered).sum(toShape: channel).summedOverRanks(reducer) * (1 / Double(n))
+    let r = Variable(Tensor.scalar(1, dtype: x.dtype)) / (variance + eps).sqrt()
+    let y = centered * r * weight.reshaped(channel) + bias.reshaped(channel)
+    let correction = n > 1 ? Double(n) / Double(n - 1) : 1
+    return (y, mean.value.reshaped([c]), unary(.affine(scale: correction, shift: 0), variance.value.reshaped([c])))
 }
 
 /// The batch-norm maps written with elementwise primitives and channel means: the third-order

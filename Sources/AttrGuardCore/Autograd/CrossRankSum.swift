@@ -1,5 +1,6 @@
 /// Sums across the ranks that share a global batch, as an op on the tape: what synchronized batch
-/// norm needs to normalise with the global batch's statistics through every order of backward.
+/// norm (`syncBatchNorm`, BatchNormOps.swift) needs to normalise with the global batch's
+/// statistics through every order of backward.
 ///
 ///   y = Σ_r x_r  (every rank holds the same y)      ∂L/∂x_r = Σ_r' ∂L_r'/∂y = crossRankSum(g)
 ///
@@ -26,25 +27,4 @@ extension Variable {
             [ctx.grad.summedOverRanks(reducer)]
         }
     }
-}
-
-/// Batch normalisation (training mode) with the statistics of the batch across all ranks:
-/// mean and biased variance over every rank's [B,·,H,W], from per-rank sums. Written with
-/// primitives and `summedOverRanks`, so every order of derivative is exact (and each backward
-/// all-reduces the same per-channel sums a 1-rank run would take over its whole batch). Slower than
-/// the fused kernels: the cost of synchronizing.
-/// - Returns: y [B,C,H,W], and the global batch's mean and unbiased variance [C].
-public func syncBatchNorm(_ x: Variable, weight: Variable, bias: Variable, eps: Double, reducer: any CrossRankReducer)
-    -> (output: Variable, mean: Tensor, unbiasedVariance: Tensor) {
-    require(x.shape.count == 4 && weight.shape == [x.shape[1]] && bias.shape == [x.shape[1]],
-            "batchnorm2d: input \(Shape.describe(x.shape)) does not match weight \(Shape.describe(weight.shape))")
-    let c = x.shape[1], channel = [1, c, 1, 1]
-    let n = reducer.sum(x.shape[0] * x.shape[2] * x.shape[3])
-    let mean = x.sum(toShape: channel).summedOverRanks(reducer) * (1 / Double(n))
-    let centered = x - mean
-    let variance = (centered * centered).sum(toShape: channel).summedOverRanks(reducer) * (1 / Double(n))
-    let r = Variable(Tensor.scalar(1, dtype: x.dtype)) / (variance + eps).sqrt()
-    let y = centered * r * weight.reshaped(channel) + bias.reshaped(channel)
-    let correction = n > 1 ? Double(n) / Double(n - 1) : 1
-    return (y, mean.value.reshaped([c]), unary(.affine(scale: correction, shift: 0), variance.value.reshaped([c])))
 }
