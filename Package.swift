@@ -35,13 +35,14 @@ let package = Package(
                        providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CRSVG", pkgConfig: "librsvg-2.0", providers: [.apt(["librsvg2-dev"])]),
         .target(name: "AttrGuardCore", dependencies: ["COpenBLAS", "CDNNL"], swiftSettings: kernels),
         .target(name: "AttrGuardNN", dependencies: ["AttrGuardCore"], swiftSettings: optimized),
         .target(name: "AttrGuardData", dependencies: ["AttrGuardCore", "CTurboJPEG", "CZlib"], swiftSettings: optimized),
         .target(name: "AttrGuardDistributed", dependencies: ["CMPI", "AttrGuardCore"], swiftSettings: optimized),
         .target(name: "AttrGuardAttribution", dependencies: ["AttrGuardCore", "AttrGuardNN"], swiftSettings: optimized),
-        // Charts (SVG) and results tables: plain Foundation, no numerics.
-        .target(name: "AttrGuardReport", swiftSettings: optimized),
+        // Charts (SVG, and PNG through librsvg) and results tables: no numerics.
+        .target(name: "AttrGuardReport", dependencies: ["CRSVG"], swiftSettings: optimized),
         .target(name: "AttrGuardTraining",
                 dependencies: ["COpenBLAS", "CPNG", "AttrGuardCore", "AttrGuardNN", "AttrGuardData", "AttrGuardDistributed",
                                "AttrGuardAttribution", "AttrGuardReport", .product(name: "Yams", package: "Yams")],

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages AttrGuard builds against (Debian/Ubuntu), idempotently:
-# Open MPI, OpenBLAS, oneDNN, libjpeg-turbo, libpng and pkg-config. Needs a Swift 6 toolchain on PATH.
+# Open MPI, OpenBLAS, oneDNN, libjpeg-turbo, libpng, librsvg (charts as PNG, with a font) and pkg-config. Needs a Swift 6 toolchain on PATH.
 set -euo pipefail
-packages=(pkg-config libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev libturbojpeg0-dev libpng-dev zlib1g-dev)
+packages=(pkg-config libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev libturbojpeg0-dev libpng-dev zlib1g-dev librsvg2-dev fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

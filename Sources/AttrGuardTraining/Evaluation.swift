@@ -7,17 +7,24 @@ import AttrGuardReport
 import Foundation
 
 /// `attrguard eval`: accuracy, PGD adversarial accuracy, and how stable each attribution method
-/// stays under each attribution attack, as mean and std over the test images. Ranks score
-/// every size-th image and the sums are all-reduced, so any rank count gives the same report.
+/// stays under each attribution attack, as mean, std and n over the test images, at one attack
+/// radius or over a sweep of radii. Ranks score every size-th image and the sums are
+/// all-reduced, so any rank count gives the same report.
 public struct Evaluation {
     public var samples = 500
     public var batch = 50
     public var methods: [AttributionMethod] = [.saliency, .integratedGradients]
     public var attacks: [AttributionAttack] = [.topK, .randomSign]
     public var k = 100
+    /// Window (odd, full width) of `lens_topk_intersection` and of the max-pooled rank correlations.
     public var window = 3
+    /// Half-widths w of the LENS family (`lens_recall_w1` …).
+    public var halfWidths = AttributionComparison.defaultHalfWidths
     public var attack = AttackSettings()
     public var attribution = AttributionSettings()
+    /// Attack radii (pixel units) of a sweep; empty: `attack.epsilon` alone. The report's top-level
+    /// `attributions` are at `attack.epsilon` when the sweep holds it, else at the sweep's largest radius.
+    public var epsilons: [Double] = []
     /// PGD for adversarial accuracy: ε, step, iterations.
     public var pgd = Perturbation.pgd(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 10, randomStart: true)
     /// Softplus β replacing ReLU in the attack's gradient.
@@ -26,6 +33,8 @@ public struct Evaluation {
     /// Attribution metrics over the correctly classified test images only, as the papers report
     /// them (a misclassified image's map explains the wrong class). Accuracies count every image.
     public var correctOnly = true
+    /// The preset the settings came from (recorded in the report), if any.
+    public var protocolName: String?
     /// Rank 0's progress lines (images done, rate, ETA) at most every `progressInterval` and at the
     /// end; nil: silent (the training loop's validation).
     public var progress: ((String) -> Void)?
@@ -38,6 +47,12 @@ public struct Evaluation {
         /// For the figure: images, maps and attacked versions of the first samples (rank 0).
         public var figure: [(image: [Double], map: AttributionMap, attacked: [Double], attackedMap: AttributionMap)]
         public var imageShape: [Int]
+    }
+
+    /// The radii evaluated, and the index of the one the top-level report holds.
+    public var radii: (values: [Double], main: Int) {
+        let values = epsilons.isEmpty ? [attack.epsilon] : epsilons
+        return (values, values.firstIndex(of: attack.epsilon) ?? values.indices.max { values[$0] < values[$1] }!)
     }
 
     public func run(config: TrainingConfig, checkpoint path: String, communicator: Communicator) throws -> Report {
@@ -54,9 +69,9 @@ public struct Evaluation {
     /// Evaluates weights in hand (the training loop's validation uses this directly).
     public func run(config: TrainingConfig, network: Network, parameters: ParameterSet, statistics: [String: RunningStatistic],
                     test: ImageStore, communicator: Communicator) throws -> Report {
-        let count = min(samples, test.count)
-        guard k >= 1 && k <= config.inputShape[1] * config.inputShape[2] else {
-            throw ConfigError(file: "eval", key: "--k", message: "\(k) must be in 1…\(config.inputShape[1] * config.inputShape[2]) (pixels of a map)")
+        let count = min(samples, test.count), pixels = config.inputShape[1] * config.inputShape[2]
+        guard k >= 1 && k < pixels else {
+            throw ConfigError(file: "eval", key: "--k", message: "\(k) must be in 1…\(pixels - 1) (fewer than the \(pixels) pixels of a map)")
         }
         let loader = BatchLoader(store: test, normalization: config.normalization)
         let bound = parameters.variables()
@@ -68,9 +83,10 @@ public struct Evaluation {
         attackSettings.k = k
         var attributionSettings = attribution
         attributionSettings.range = config.pixelRange
+        let (radii, main) = self.radii
 
         let mine = Array(stride(from: communicator.rank, to: count, by: communicator.size))
-        // sums[name] = (Σ value, Σ value², n)
+        // sums[name] = (Σ value, Σ value², n); names "r<radius index>/<method>/<attack>/<metric>".
         var sums: [String: [Double]] = [:]
         func add(_ name: String, _ v: Double) {
             guard v.isFinite else { return }
@@ -78,15 +94,17 @@ public struct Evaluation {
             s[0] += v; s[1] += v * v; s[2] += 1
             sums[name] = s
         }
+        // seconds[name] = time spent on "r<i>/<method>/<attack>" (attack and scoring).
+        var seconds: [String: Double] = [:]
         var figure: [(image: [Double], map: AttributionMap, attacked: [Double], attackedMap: AttributionMap)] = []
         let clock = ContinuousClock(), began = clock.now
         var lastReport = began
         for start in stride(from: 0, to: mine.count, by: batch) {
             if communicator.rank == 0, let progress, start > 0, clock.now - lastReport >= progressInterval {
                 lastReport = clock.now
-                let fraction = Double(start) / Double(mine.count), seconds = (clock.now - began).seconds
+                let fraction = Double(start) / Double(mine.count), elapsed = (clock.now - began).seconds
                 progress(String(format: "eval: %d/%d images, %.2f images/s, ETA %@", Int(fraction * Double(count)), count,
-                                fraction * Double(count) / seconds, durationText(seconds / fraction * (1 - fraction))))
+                                fraction * Double(count) / elapsed, durationText(elapsed / fraction * (1 - fraction))))
             }
             let indices = Array(mine[start..<min(mine.count, start + batch)])
             let (x, labels) = try loader.batch(indices, epoch: 0, dtype: config.dtype)
@@ -102,31 +120,52 @@ public struct Evaluation {
             let xs = kept.count == indices.count ? x : rows(x, kept)
             let predictedKept = kept.map { predicted[$0] }
             let noiseKept = PerturbationNoise(seed: noise.seed, keys: kept.map { noise.keys[$0] })
-            for a in attacks {
-                // Random signs do not depend on the method: one draw serves all. The top-k attack
-                // attacks each method's own map.
-                let shared = a == .randomSign
-                    ? try AttrGuardAttribution.attack(a, &attackModel, x: xs, labels: predictedKept, settings: attackSettings,
-                                                      attribution: attributionSettings, noise: noiseKept) : nil
-                for method in methods {
-                    var settings = attackSettings
-                    settings.target = method
-                    let attacked = try shared ?? AttrGuardAttribution.attack(a, &attackModel, x: xs, labels: predictedKept, settings: settings,
-                                                                             attribution: attributionSettings, noise: noiseKept)
-                    func maps(_ t: Tensor) throws -> [AttributionMap] {
-                        attributionMaps(pixelMap(try attribute(method, &model, Variable(t, requiresGrad: true), labels: predictedKept,
-                                                              settings: attributionSettings, noise: noiseKept, createGraph: false)).value)
-                    }
-                    let before = try maps(xs), after = try maps(attacked)
-                    for (m0, m1) in zip(before, after) {
-                        for (name, value) in AttributionComparison(m0, m1, k: k, window: window).named {
-                            add("\(method.rawValue)/\(a.rawValue)/\(name)", value)
+            func maps(_ method: AttributionMethod, _ t: Tensor) throws -> [AttributionMap] {
+                attributionMaps(pixelMap(try attribute(method, &model, Variable(t, requiresGrad: true), labels: predictedKept,
+                                                      settings: attributionSettings, noise: noiseKept, createGraph: false)).value)
+            }
+            var before: [AttributionMethod: [AttributionMap]] = [:]
+            for method in methods { before[method] = try maps(method, xs) }
+            for (r, epsilon) in radii.enumerated() {
+                attackSettings.epsilon = epsilon
+                for a in attacks {
+                    // Random signs and random perturbations do not depend on the method: one draw serves all.
+                    let sharedStart = clock.now
+                    let shared = a == .randomSign || a == .randomPerturbation
+                        ? try perturbations(a, &attackModel, x: xs, labels: predictedKept, settings: attackSettings,
+                                            attribution: attributionSettings, noise: noiseKept) : nil
+                    let sharedSeconds = (clock.now - sharedStart).seconds / Double(methods.count)
+                    for method in methods {
+                        let methodStart = clock.now
+                        var settings = attackSettings
+                        settings.target = method
+                        let attacked = try shared ?? perturbations(a, &attackModel, x: xs, labels: predictedKept, settings: settings,
+                                                                   attribution: attributionSettings, noise: noiseKept)
+                        // Per image, each metric averaged over the attacked versions (the random perturbation's draws).
+                        var totals = [[Double]](repeating: [], count: kept.count), finite = [[Int]](repeating: [], count: kept.count)
+                        var firstAfter: [AttributionMap] = []
+                        var names: [String] = []
+                        for (d, version) in attacked.enumerated() {
+                            let after = try maps(method, version)
+                            if d == 0 { firstAfter = after }
+                            for (j, (m0, m1)) in zip(before[method]!, after).enumerated() {
+                                let named = AttributionComparison(m0, m1, k: k, window: window, halfWidths: halfWidths).named
+                                if names.isEmpty { names = named.map(\.0) }
+                                if totals[j].isEmpty { totals[j] = [Double](repeating: 0, count: named.count); finite[j] = [Int](repeating: 0, count: named.count) }
+                                for (i, (_, value)) in named.enumerated() where value.isFinite { totals[j][i] += value; finite[j][i] += 1 }
+                            }
                         }
-                    }
-                    if communicator.rank == 0 && method == methods[0] && a == attacks[0] && figure.count < figureSamples {
-                        let per = xs.count / kept.count, xv = xs.doubles, av = attacked.doubles
-                        for j in 0..<min(kept.count, figureSamples - figure.count) {
-                            figure.append((Array(xv[(j * per)..<((j + 1) * per)]), before[j], Array(av[(j * per)..<((j + 1) * per)]), after[j]))
+                        for j in kept.indices {
+                            for (i, name) in names.enumerated() where finite[j][i] > 0 {
+                                add("r\(r)/\(method.rawValue)/\(a.rawValue)/\(name)", totals[j][i] / Double(finite[j][i]))
+                            }
+                        }
+                        seconds["r\(r)/\(method.rawValue)/\(a.rawValue)", default: 0] += (clock.now - methodStart).seconds + (shared == nil ? 0 : sharedSeconds)
+                        if communicator.rank == 0 && r == main && method == methods[0] && a == attacks[0] && figure.count < figureSamples {
+                            let per = xs.count / kept.count, xv = xs.doubles, av = attacked[0].doubles
+                            for j in 0..<min(kept.count, figureSamples - figure.count) {
+                                figure.append((Array(xv[(j * per)..<((j + 1) * per)]), before[method]![j], Array(av[(j * per)..<((j + 1) * per)]), firstAfter[j]))
+                            }
                         }
                     }
                 }
@@ -134,28 +173,55 @@ public struct Evaluation {
         }
         // Rank 0's share stands for everyone's: ranks hold equal slices.
         if communicator.rank == 0, let progress {
-            let seconds = max(1e-9, (clock.now - began).seconds)
-            progress(String(format: "eval: %d/%d images in %.1f s (%.2f images/s)", count, count, seconds, Double(count) / seconds))
+            let elapsed = max(1e-9, (clock.now - began).seconds)
+            progress(String(format: "eval: %d/%d images in %.1f s (%.2f images/s)", count, count, elapsed, Double(count) / elapsed))
         }
         // The same names on every rank (a rank with no images still reports them as zeros).
         var names = Set(sums.keys)
-        for a in attacks { for m in methods { for n in AttributionComparison.names { names.insert("\(m.rawValue)/\(a.rawValue)/\(n)") } } }
+        var timers: [String] = []
+        for r in radii.indices {
+            for a in attacks {
+                for m in methods {
+                    for n in AttributionComparison.names(halfWidths: halfWidths) { names.insert("r\(r)/\(m.rawValue)/\(a.rawValue)/\(n)") }
+                    timers.append("r\(r)/\(m.rawValue)/\(a.rawValue)")
+                }
+            }
+        }
         names.formUnion(["accuracy", "adversarial_accuracy", "attributed"])
         let ordered = names.sorted()
-        let flat = try communicator.allreduce(ordered.flatMap { sums[$0] ?? [0, 0, 0] }, op: .sum)
-        var json: [String: Any] = ["samples": count, "k": k, "window": window, "ranks": communicator.size, "correct_only": correctOnly,
-                                   "epsilon": attackSettings.epsilon, "attack_iterations": attackSettings.iterations]
-        var methodsJSON: [String: [String: [String: Any]]] = [:]
+        let flat = try communicator.allreduce(ordered.flatMap { sums[$0] ?? [0, 0, 0] } + timers.map { seconds[$0] ?? 0 }, op: .sum)
+        var json: [String: Any] = ["samples": count, "k": k, "window": window, "lens_half_widths": halfWidths, "ranks": communicator.size,
+                                   "correct_only": correctOnly, "epsilon": radii[main], "attack_iterations": attackSettings.iterations,
+                                   "attack_step": attackSettings.stepSize, "restarts": attackSettings.restarts,
+                                   "selection": attackSettings.selection.rawValue, "quantize": attackSettings.quantize,
+                                   "ig_steps": attributionSettings.igSteps, "smoothgrad_samples": attributionSettings.smoothGradSamples,
+                                   "random_draws": attackSettings.draws, "attack_softplus_beta": attackBeta,
+                                   "methods": methods.map(\.rawValue), "attacks": attacks.map(\.rawValue)]
+        if let protocolName { json["protocol"] = protocolName }
+        var byRadius = [[String: [String: [String: Any]]]](repeating: [:], count: radii.count)
+        var attributed = 0.0
         for (i, name) in ordered.enumerated() {
             let (s, s2, n) = (flat[3 * i], flat[3 * i + 1], flat[3 * i + 2])
             let mean = n > 0 ? s / n : .nan
             let std = n > 1 ? max(0, (s2 - n * mean * mean) / (n - 1)).squareRoot() : 0
             if name == "accuracy" || name == "adversarial_accuracy" { json[name] = mean; continue }
-            if name == "attributed" { json["attribution_images"] = Int(s); continue }
+            if name == "attributed" { attributed = s; json["attribution_images"] = Int(s); continue }
             let parts = name.split(separator: "/").map(String.init)
-            methodsJSON[parts[0], default: [:]][parts[1], default: [:]][parts[2]] = ["mean": mean.isNaN ? NSNull() as Any : mean as Any, "std": std, "n": Int(n)]
+            let r = Int(parts[0].dropFirst())!
+            byRadius[r][parts[1], default: [:]][parts[2], default: [:]][parts[3]] = ["mean": mean.isNaN ? NSNull() as Any : mean as Any, "std": std, "n": Int(n)]
         }
-        json["attributions"] = methodsJSON
+        var timing = [[String: [String: Double]]](repeating: [:], count: radii.count)
+        for (i, name) in timers.enumerated() {
+            let parts = name.split(separator: "/").map(String.init)
+            timing[Int(parts[0].dropFirst())!][parts[2], default: [:]][parts[1]] = attributed > 0 ? flat[3 * ordered.count + i] / attributed : 0
+        }
+        json["attributions"] = byRadius[main]
+        json["seconds_per_image"] = timing[main]
+        if radii.count > 1 {
+            json["sweep"] = radii.indices.map { r in
+                ["epsilon": radii[r], "epsilon_255": radii[r] * 255, "attributions": byRadius[r], "seconds_per_image": timing[r]] as [String: Any]
+            }
+        }
         json["method"] = config.objective.name
         for (key, value) in config.objective.weights { json[key] = value }
         return Report(json: json, figure: figure, imageShape: config.inputShape)

@@ -14,61 +14,139 @@ func checkpointAndConfig(_ checkpoint: String, config: String?, overrides: [Stri
 }
 
 /// `attrguard eval --checkpoint C`: accuracy, adversarial accuracy, attribution robustness; JSON + PNG.
+/// Settings come from the defaults, then a `--protocol` preset, then the options given.
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate a checkpoint: accuracy, PGD accuracy, attribution robustness under attacks (report.json, attributions.png).")
+        abstract: "Evaluate a checkpoint: accuracy, PGD accuracy, attribution robustness under attacks (report.json, attributions.png, sweep-*.png).")
 
     @Option(help: "Checkpoint file, or a checkpoint directory (its newest).") var checkpoint: String
     @Option(help: "Config (default: the one stored in the checkpoint).") var config: String?
     @Option(name: .customLong("set"), help: "Override a config key (repeatable).") var overrides: [String] = []
     @Option(help: "Output directory.") var out = "runs/eval"
+    @Option(name: .customLong("protocol"),
+            help: "A paper's evaluation settings: lens, ghorbani or l2cos (options given beside it override its values).")
+    var evaluationProtocol: EvaluationProtocol?
     @Option(help: "Test images to evaluate.") var samples = 500
     @Option(help: "Images per batch.") var batch = 50
-    @Option(help: "k of the top-k metrics and of the top-k attack.") var k = 100
-    @Option(help: "LENS window.") var window = 3
-    @Option(help: "Attribution methods, comma-separated: saliency,integrated_gradients,smoothgrad,gradient_x_input.")
-    var methods = "saliency,integrated_gradients"
-    @Option(help: "Attacks, comma-separated: topk, mass_center, random_sign.") var attacks = "topk,random_sign"
-    @Option(help: "Attack ε in pixel units.") var epsilon = 8.0 / 255
-    @Option(help: "Top-k attack iterations.") var attackIterations = 50
-    @Option(help: "Top-k attack step in pixel units.") var attackStep = 1.0 / 255
-    @Option(help: "Integrated-gradient steps.") var igSteps = 50
-    @Option(help: "SmoothGrad samples.") var smoothgradSamples = 50
-    @Flag(inversion: .prefixedNo, help: "Attribution metrics over the correctly classified images only (as the papers report them).")
-    var correctOnly = true
+    @Option(help: "k of the top-k metrics and of the top-k attack (default 100; fewer than the map's pixels).") var k: Int?
+    @Option(help: "Window (odd) of lens_topk_intersection and the max-pooled rank correlations (default 3).") var window: Int?
+    @Option(help: "Half-widths w of the LENS family, comma-separated (default 1,2,3: 3×3, 5×5, 7×7).") var windows: String?
+    @Option(help: "Attribution methods, comma-separated: saliency, integrated_gradients, smoothgrad, gradient_x_input (default saliency,integrated_gradients).")
+    var methods: String?
+    @Option(help: "Attacks, comma-separated: topk, mass_center, random_sign, manipulation, random_perturbation (default topk,random_sign).")
+    var attacks: String?
+    @Option(help: "Attack ε in pixel units (default 8/255).") var epsilon: Double?
+    @Option(help: "A sweep of attack ε in 1/255 units, comma-separated (e.g. 1,2,4,8): every metric at each, and sweep-METHOD.png.")
+    var epsilons: String?
+    @Option(help: "Attack iterations (sign steps, or Adam steps of the manipulation; default 50).") var attackIterations: Int?
+    @Option(help: "Sign-step size in pixel units (default 1/255).") var attackStep: Double?
+    @Option(help: "Runs of the top-k and mass-center attacks per image, from x then from random points of the ε-ball (default 1).")
+    var restarts: Int?
+    @Option(help: "Iterate the top-k and mass-center attacks keep: objective (each attack's own), topk (lowest top-k intersection), kendall (lowest Kendall τ).")
+    var selection: AttackSelection?
+    @Flag(inversion: .prefixedNo, help: "Round attacked images to whole 1/255 levels after each step (as the LENS code).") var quantize: Bool?
+    @Option(help: "Draws per image of random_perturbation (default 10).") var draws: Int?
+    @Option(help: "Border width of the manipulation target map (default 5 pixels per 32).") var frameWidth: Int?
+    @Option(help: "Softplus β replacing ReLU in the attacks' gradients (default 10).") var attackBeta: Double?
+    @Option(help: "Integrated-gradient steps (default 50).") var igSteps: Int?
+    @Option(help: "SmoothGrad samples (default 50).") var smoothgradSamples: Int?
+    @Flag(inversion: .prefixedNo, help: "Attribution metrics over the correctly classified images only, as the papers report them (default on).")
+    var correctOnly: Bool?
 
     func validate() throws {
         try requireOption("--samples", samples, in: 1...10_000_000)
         try requireOption("--batch", batch, in: 1...100_000)
-        try requireOption("--k", k, in: 1...100_000_000)
-        try requireOption("--window", window, in: 1...1_001)
-        guard window % 2 == 1 else { throw ValidationError("--window \(window) must be odd (a centred square window)") }
-        try requireOption("--epsilon", epsilon, in: 0...1_000)
-        guard epsilon > 0 else { throw ValidationError("--epsilon must be positive (the attack radius), got \(epsilon)") }
-        try requireOption("--attack-iterations", attackIterations, in: 0...100_000)
-        try requireOption("--attack-step", attackStep, in: 0...1_000)
-        try requireOption("--ig-steps", igSteps, in: 1...10_000)
-        try requireOption("--smoothgrad-samples", smoothgradSamples, in: 1...10_000)
+        if let k { try requireOption("--k", k, in: 1...100_000_000) }
+        if let window {
+            try requireOption("--window", window, in: 1...1_001)
+            guard window % 2 == 1 else { throw ValidationError("--window \(window) must be odd (a centred square window)") }
+        }
+        _ = try halfWidths()
+        if let epsilon {
+            try requireOption("--epsilon", epsilon, in: 0...1_000)
+            guard epsilon > 0 else { throw ValidationError("--epsilon must be positive (the attack radius), got \(epsilon)") }
+        }
+        _ = try sweep()
+        if let attackIterations { try requireOption("--attack-iterations", attackIterations, in: 0...100_000) }
+        if let attackStep { try requireOption("--attack-step", attackStep, in: 0...1_000) }
+        if let restarts { try requireOption("--restarts", restarts, in: 1...1_000) }
+        if let draws { try requireOption("--draws", draws, in: 1...10_000) }
+        if let frameWidth { try requireOption("--frame-width", frameWidth, in: 1...10_000) }
+        if let attackBeta { guard attackBeta > 0 && attackBeta <= 1e6 else { throw ValidationError("--attack-beta must be in (0, 1e6], got \(attackBeta)") } }
+        if let igSteps { try requireOption("--ig-steps", igSteps, in: 1...10_000) }
+        if let smoothgradSamples { try requireOption("--smoothgrad-samples", smoothgradSamples, in: 1...10_000) }
+        _ = try list("--methods", methods, AttributionMethod.self)
+        _ = try list("--attacks", attacks, AttributionAttack.self)
+    }
+
+    /// `--windows` as half-widths, each at least 1.
+    func halfWidths() throws -> [Int]? {
+        try windows.map { text in
+            try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
+                guard let w = Int(part.trimmingCharacters(in: .whitespaces)), w >= 1, w <= 1_000 else {
+                    throw ValidationError("--windows: '\(part)' is not a half-width w in 1…1000 (w = 1 is the 3×3 window)")
+                }
+                return w
+            }
+        }
+    }
+
+    /// `--epsilons` in pixel units (given in 1/255), each positive.
+    func sweep() throws -> [Double]? {
+        try epsilons.map { text in
+            try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
+                guard let e = Double(part.trimmingCharacters(in: .whitespaces)), e.isFinite, e > 0, e <= 255 else {
+                    throw ValidationError("--epsilons: '\(part)' is not a positive ε in 1/255 units (at most 255)")
+                }
+                return e / 255
+            }
+        }
+    }
+
+    func list<T: RawRepresentable & CaseIterable>(_ flag: String, _ text: String?, _: T.Type) throws -> [T]? where T.RawValue == String {
+        try text.map { text in
+            try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
+                guard let v = T(rawValue: String(part)) else {
+                    throw ValidationError("\(flag): unknown value '\(part)' (one of \(T.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                return v
+            }
+        }
+    }
+
+    /// Defaults, then the preset, then the options given.
+    func evaluation(mapPixels: Int) throws -> Evaluation {
+        var e = Evaluation()
+        evaluationProtocol?.apply(to: &e, mapPixels: mapPixels)
+        e.samples = samples; e.batch = batch
+        if let k { e.k = k }
+        if let window { e.window = window }
+        if let w = try halfWidths() { e.halfWidths = w }
+        if let m = try list("--methods", methods, AttributionMethod.self) { e.methods = m }
+        if let a = try list("--attacks", attacks, AttributionAttack.self) { e.attacks = a }
+        if let epsilon { e.attack.epsilon = epsilon }
+        if let s = try sweep() { e.epsilons = s }
+        if let attackIterations { e.attack.iterations = attackIterations }
+        if let attackStep { e.attack.stepSize = attackStep }
+        if let restarts { e.attack.restarts = restarts }
+        if let selection { e.attack.selection = selection }
+        if let quantize { e.attack.quantize = quantize }
+        if let draws { e.attack.draws = draws }
+        if let frameWidth { e.attack.frameWidth = frameWidth }
+        if let attackBeta { e.attackBeta = attackBeta }
+        if let igSteps { e.attribution.igSteps = igSteps }
+        if let smoothgradSamples { e.attribution.smoothGradSamples = smoothgradSamples }
+        if let correctOnly { e.correctOnly = correctOnly }
+        return e
     }
 
     func run() throws {
         let comm = Communicator.world
         do {
-            var e = Evaluation()
-            e.samples = samples; e.batch = batch; e.k = k; e.window = window; e.correctOnly = correctOnly
-            e.progress = { line in print(line); fflushStandardOutput() }
-            e.methods = try methods.split(separator: ",").map { m in
-                guard let v = AttributionMethod(rawValue: String(m)) else { throw ValidationError("--methods: unknown method '\(m)'") }
-                return v
-            }
-            e.attacks = try attacks.split(separator: ",").map { a in
-                guard let v = AttributionAttack(rawValue: String(a)) else { throw ValidationError("--attacks: unknown attack '\(a)'") }
-                return v
-            }
-            e.attack.epsilon = epsilon; e.attack.iterations = attackIterations; e.attack.stepSize = attackStep
-            e.attribution.igSteps = igSteps; e.attribution.smoothGradSamples = smoothgradSamples
             let (path, cfg) = try checkpointAndConfig(checkpoint, config: config, overrides: overrides)
+            var e = try evaluation(mapPixels: cfg.inputShape[1] * cfg.inputShape[2])
+            e.progress = { line in print(line); fflushStandardOutput() }
             if comm.rank == 0 {   // before the evaluation, not after it
                 try prepareWritableDirectory(out, what: "--out", fileInTheWay: "--out names a file; give a directory for the report and figure")
             }
@@ -79,12 +157,20 @@ struct EvalCommand: ParsableCommand {
                 json["seconds"] = Double((ContinuousClock.now - start).components.seconds)
                 let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .prettyPrinted])
                 try writeAtomically(data, to: "\(out)/report.json")
+                var written = ["\(out)/report.json"]
                 if !report.figure.isEmpty {
                     try AttributionFigure.write(report.figure, imageShape: report.imageShape, normalization: cfg.normalization,
                                                 to: "\(out)/attributions.png")
+                    written.append("\(out)/attributions.png")
+                }
+                for method in e.methods {
+                    if let figure = SweepFigure.figure(report: json, method: method.rawValue) {
+                        try figure.writePNG(to: "\(out)/sweep-\(method.rawValue).png")
+                        written.append("\(out)/sweep-\(method.rawValue).png")
+                    }
                 }
                 print("eval: \(json["samples"]!) images, accuracy \(json["accuracy"]!), adversarial accuracy \(json["adversarial_accuracy"]!); "
-                      + "wrote \(out)/report.json and \(out)/attributions.png in \(json["seconds"]!) s")
+                      + "wrote \(written.joined(separator: ", ")) in \(json["seconds"]!) s")
             }
         } catch {
             FileHandle.standardError.write("attrguard eval: rank \(comm.rank) of \(comm.size): \(error)\n".data(using: .utf8)!)
@@ -94,6 +180,9 @@ struct EvalCommand: ParsableCommand {
         comm.finalize()
     }
 }
+
+extension EvaluationProtocol: ExpressibleByArgument {}
+extension AttackSelection: ExpressibleByArgument {}
 
 /// `attrguard export --checkpoint C --out model.safetensors`.
 struct ExportCommand: ParsableCommand {

@@ -89,12 +89,15 @@ public struct AttributionComparison: Sendable, Equatable {
     public var lensRecall, lensPrecision, topKDivIntersection, lensRecallDiv, lensPrecisionDiv: [Double]
     /// 8-connected regions formed by each map's top-k pixels (1: one blob).
     public var regionsOriginal, regionsAttacked: Int
+    /// w of the LENS family's values, in order.
+    public let halfWidths: [Int]
 
-    /// w of the LENS family: 3×3, 5×5 and 7×7 windows.
-    public static let halfWidths = [1, 2, 3]
+    /// w of the LENS family by default: 3×3, 5×5 and 7×7 windows.
+    public static let defaultHalfWidths = [1, 2, 3]
 
-    public init(_ a: AttributionMap, _ b: AttributionMap, k: Int, window: Int) {
+    public init(_ a: AttributionMap, _ b: AttributionMap, k: Int, window: Int, halfWidths: [Int] = defaultHalfWidths) {
         require(a.height == b.height && a.width == b.width, "metrics: maps \(a.height)×\(a.width) and \(b.height)×\(b.width) differ")
+        self.halfWidths = halfWidths
         kendall = kendallTau(a.values, b.values)
         spearman = spearmanRho(a.values, b.values)
         cosine = cosineSimilarity(a.values, b.values)
@@ -110,9 +113,9 @@ public struct AttributionComparison: Sendable, Equatable {
         let na = a.maxNormalized, nb = b.maxNormalized
         ssim = AttrGuardAttribution.ssim(na, nb, height: a.height, width: a.width)
         mse = meanSquaredError(na, nb)
-        lensRecall = Self.halfWidths.map { nearShare(a, ta, tb, halfWidth: $0, k: k) }
-        lensPrecision = Self.halfWidths.map { nearShare(b, tb, ta, halfWidth: $0, k: k) }
-        let div = Self.halfWidths.map { diverseTopKMetrics(a, b, k: k, halfWidth: $0, orders: (oa, ob)) }
+        lensRecall = halfWidths.map { nearShare(a, ta, tb, halfWidth: $0, k: k) }
+        lensPrecision = halfWidths.map { nearShare(b, tb, ta, halfWidth: $0, k: k) }
+        let div = halfWidths.map { diverseTopKMetrics(a, b, k: k, halfWidth: $0, orders: (oa, ob)) }
         topKDivIntersection = div.map(\.intersection)
         lensRecallDiv = div.map(\.recall)
         lensPrecisionDiv = div.map(\.precision)
@@ -122,15 +125,17 @@ public struct AttributionComparison: Sendable, Equatable {
 
     static let families = ["lens_recall", "lens_precision", "topk_div_intersection", "lens_recall_div", "lens_precision_div"]
 
-    /// The metric names (JSON keys), in report order.
-    public static let names = ["kendall", "spearman", "cosine", "topk_intersection", "lens_topk_intersection",
-                               "maxpooled_kendall", "maxpooled_spearman", "pearson", "ssim", "mse"]
-        + families.flatMap { f in halfWidths.map { "\(f)_w\($0)" } } + ["topk_regions_original", "topk_regions_attacked"]
+    /// The metric names (JSON keys), in report order, for the LENS family at `halfWidths`.
+    public static func names(halfWidths: [Int] = defaultHalfWidths) -> [String] {
+        ["kendall", "spearman", "cosine", "topk_intersection", "lens_topk_intersection",
+         "maxpooled_kendall", "maxpooled_spearman", "pearson", "ssim", "mse"]
+            + families.flatMap { f in halfWidths.map { "\(f)_w\($0)" } } + ["topk_regions_original", "topk_regions_attacked"]
+    }
 
-    /// The values by name, in `names` order.
+    /// The values by name, in `names(halfWidths:)` order.
     public var named: [(String, Double)] {
         let values = [kendall, spearman, cosine, topKIntersection, lensTopKIntersection, maxPooledKendall, maxPooledSpearman, pearson, ssim, mse]
             + lensRecall + lensPrecision + topKDivIntersection + lensRecallDiv + lensPrecisionDiv + [Double(regionsOriginal), Double(regionsAttacked)]
-        return Array(zip(Self.names, values))
+        return Array(zip(Self.names(halfWidths: halfWidths), values))
     }
 }
