@@ -12,7 +12,8 @@ struct MetricsCommand: ParsableCommand {
     @Argument(help: "The original map (.npy).") var original: String
     @Argument(help: "The attacked map (.npy).") var attacked: String
     @Option(help: "k of the top-k metrics.") var k: Int
-    @Option(help: "LENS window w (odd; 1 = plain top-k).") var window = 3
+    @Option(help: "Window (odd; 1 = plain top-k) of lens_topk_intersection and the max-pooled rank correlations.") var window = 3
+    @Option(help: "Half-widths w of the LENS family, comma-separated (1 = 3×3).") var windows = "1,2,3"
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
@@ -26,7 +27,13 @@ struct MetricsCommand: ParsableCommand {
             guard window >= 1 && window % 2 == 1 && window <= min(a.height, a.width) || window == 1 else {
                 throw ValidationError("--window \(window) must be odd and fit the \(a.height)×\(a.width) map")
             }
-            let m = AttributionComparison(a, b, k: k, window: window)
+            let halfWidths = try windows.split(separator: ",", omittingEmptySubsequences: false).map { part in
+                guard let w = Int(part.trimmingCharacters(in: .whitespaces)), w >= 1 else {
+                    throw ValidationError("--windows: '\(part)' is not a half-width w ≥ 1 (w = 1 is the 3×3 window)")
+                }
+                return w
+            }
+            let m = AttributionComparison(a, b, k: k, window: window, halfWidths: halfWidths)
             if json {
                 let body = m.named.map { "\"\($0.0)\": \($0.1.isNaN ? "null" : String($0.1))" }.joined(separator: ", ")
                 print("{\(body), \"k\": \(k), \"window\": \(window)}")

@@ -1,8 +1,10 @@
-"""Cross-checks `attrguard metrics` against SciPy and NumPy on 20 random pairs of maps with ties.
-Usage: python3 metrics_crosscheck.py ATTRGUARD_BINARY WORKDIR   (exit 0 when every value agrees to 1e-6)"""
+"""Cross-checks `attrguard metrics` against SciPy, NumPy and scikit-image on 20 random pairs of maps
+with ties, written from ../shared/ALGORITHMS.md without reading the Swift code.
+Usage: python3 metrics_crosscheck.py ATTRGUARD_BINARY WORKDIR   (exit 0 when every value agrees to 1e-9)"""
 import json, subprocess, sys
 import numpy as np
 from scipy.stats import kendalltau, spearmanr, pearsonr
+from skimage.metrics import structural_similarity
 
 
 def dilate(mask, w):
@@ -50,6 +52,7 @@ def ssim_ref(a, b, win=7):
 binary, work = sys.argv[1], sys.argv[2]
 rng = np.random.default_rng(2026)
 worst = 0.0
+skimage_cases = 0
 for case in range(20):
     h, w = [(8, 8), (16, 16), (32, 32), (5, 13)][case % 4]
     a = rng.normal(size=(h, w))
@@ -77,6 +80,10 @@ for case in range(20):
     }
     ma, mb = a.astype(np.float64) / a.max(), b.astype(np.float64) / b.max()
     expected["ssim"] = ssim_ref(ma, mb)
+    if min(h, w) >= 7:   # scikit-image needs the whole 7×7 window inside the map
+        expected["ssim_skimage"] = structural_similarity(ma, mb, win_size=7, data_range=1.0)
+        got["ssim_skimage"] = got["ssim"]
+        skimage_cases += 1
     expected["mse"] = float(((ma - mb) ** 2).mean())
     shape = (h, w)
     for hw in (1, 2, 3):
@@ -90,7 +97,8 @@ for case in range(20):
     for key, value in expected.items():
         err = abs(got[key] - value)
         worst = max(worst, err)
-        if not err <= 1e-6:
+        if not err <= 1e-9:
             print(f"case {case} {key}: attrguard {got[key]} vs reference {value}")
             sys.exit(1)
-print(f"20 pairs agree with scipy/numpy on {len(expected)} metrics; max abs difference {worst:.3e}")
+print(f"20 pairs agree with scipy/numpy on {len(expected)} metrics (SSIM also with scikit-image on {skimage_cases}); "
+      f"max abs difference {worst:.3e}")
