@@ -15,6 +15,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "install-deps: system packages present"
 fi
+# For the tests only: the metrics cross-check compares against SciPy, NumPy and scikit-image.
+if ! python3 -c "import numpy, scipy, skimage" 2>/dev/null; then
+  echo "install-deps: installing numpy, scipy and scikit-image for the tests"
+  python3 -m pip install --quiet numpy scipy scikit-image 2>/dev/null \
+    || { sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"; $sudo apt-get install -y -qq python3 python3-numpy python3-scipy python3-skimage; }
+fi
 if ! command -v swift >/dev/null 2>&1; then
   for d in /opt/swift/usr/bin /usr/share/swift/usr/bin; do [ -x "$d/swift" ] && export PATH="$d:$PATH"; done
 fi
