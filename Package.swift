@@ -47,8 +47,10 @@ let package = Package(
                 dependencies: ["COpenBLAS", "CPNG", "AttrGuardCore", "AttrGuardNN", "AttrGuardData", "AttrGuardDistributed",
                                "AttrGuardAttribution", "AttrGuardReport", .product(name: "Yams", package: "Yams")],
                 swiftSettings: optimized),
+        // Checks and benchmarks that are not training: run from the CLI, never from the library.
+        .target(name: "AttrGuardTools", dependencies: ["AttrGuardCore", "AttrGuardDistributed"], swiftSettings: optimized),
         .executableTarget(name: "attrguard",
-                          dependencies: ["AttrGuardTraining", "AttrGuardAttribution", "AttrGuardCore", "AttrGuardData", "AttrGuardNN", "AttrGuardReport",
+                          dependencies: ["AttrGuardTraining", "AttrGuardTools", "AttrGuardAttribution", "AttrGuardCore", "AttrGuardData", "AttrGuardNN", "AttrGuardReport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: optimized),
         .target(name: "AttrGuardTestSupport", path: "Tests/AttrGuardTestSupport"),

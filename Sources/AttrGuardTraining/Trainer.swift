@@ -329,31 +329,3 @@ struct MetricsLog {
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
-
-/// Synchronized batch norm's cross-rank sums over the communicator (blocking all-reduces of a few
-/// per-channel values), counted per step. A failed all-reduce is kept and raised after the step:
-/// the reducer is called inside tape ops, which cannot throw.
-final class StatisticsAllreduce: CrossRankReducer, @unchecked Sendable {
-    let communicator: Communicator
-    private(set) var calls = 0
-    private(set) var bytes = 0
-    private var failure: Error?
-
-    init(_ communicator: Communicator) { self.communicator = communicator }
-
-    func sum(_ t: Tensor) -> Tensor {
-        let out = t.copy()
-        calls += 1
-        bytes += t.count * t.dtype.byteSize
-        do { try communicator.allreduce(out, op: .sum) } catch { failure = failure ?? error }
-        return out
-    }
-
-    func sum(_ n: Int) -> Int {
-        calls += 1
-        bytes += 8
-        do { return Int(try communicator.allreduce([Double(n)], op: .sum)[0]) } catch { failure = failure ?? error; return n }
-    }
-
-    func check() throws { if let failure { throw failure } }
-}

@@ -6,5 +6,5 @@ struct AttrGuard: ParsableCommand {
         commandName: "attrguard",
         abstract: "Train image classifiers with stable feature attributions, and measure that stability.",
         subcommands: [TrainCommand.self, EvalCommand.self, ExportCommand.self, GoldenCommand.self, MetricsCommand.self, PlotCommand.self, ResultsCommand.self, DataCommand.self, BenchCommand.self,
-                      AllreduceCheckCommand.self])
+                      AllreduceCheckCommand.self, SyncBatchNormCheckCommand.self])
 }

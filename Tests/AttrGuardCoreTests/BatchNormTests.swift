@@ -117,7 +117,7 @@ import Testing
 @Suite struct SyncBatchNormTests {
     struct OneRank: CrossRankReducer {
         func sum(_ t: Tensor) -> Tensor { t.copy() }
-        func sum(_ n: Int) -> Int { n }
+        func sum(_ t: Tensor, count: Int) -> (sum: Tensor, count: Int) { (t.copy(), count) }
     }
 
     @Test func matchesTheFusedBatchNormToSecondOrder() throws {

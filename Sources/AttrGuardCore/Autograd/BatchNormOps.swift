@@ -127,8 +127,10 @@ public func syncBatchNorm(_ x: Variable, weight: Variable, bias: Variable, eps: 
     require(x.shape.count == 4 && weight.shape == [x.shape[1]] && bias.shape == [x.shape[1]],
             "batchnorm2d: input \(Shape.describe(x.shape)) does not match weight \(Shape.describe(weight.shape))")
     let c = x.shape[1], channel = [1, c, 1, 1]
-    let n = reducer.sum(x.shape[0] * x.shape[2] * x.shape[3])
-    let mean = x.sum(toShape: channel).summedOverRanks(reducer) * (1 / Double(n))
+    // Two all-reduces forward (Σx with the element count, then Σ(x − μ)²: the second needs μ) and,
+    // as each is its own adjoint, two in every backward through the layer.
+    let (total, n) = x.sum(toShape: channel).summedOverRanks(reducer, count: x.shape[0] * x.shape[2] * x.shape[3])
+    let mean = total * (1 / Double(n))
     let centered = x - mean
     let variance = (centered * centered).sum(toShape: channel).summedOverRanks(reducer) * (1 / Double(n))
     let r = Variable(Tensor.scalar(1, dtype: x.dtype)) / (variance + eps).sqrt()

@@ -10,8 +10,9 @@
 public protocol CrossRankReducer: Sendable {
     /// Σ over ranks of `t` (small: per-channel statistics), the same on every rank.
     func sum(_ t: Tensor) -> Tensor
-    /// Σ over ranks of a count (the global batch's elements per channel).
-    func sum(_ n: Int) -> Int
+    /// Σ over ranks of `t` and of a count (the global batch's elements per channel) in one
+    /// message: batch norm's first statistic travels with the count it is divided by.
+    func sum(_ t: Tensor, count: Int) -> (sum: Tensor, count: Int)
 }
 
 public enum CrossRank {
@@ -26,5 +27,11 @@ extension Variable {
         Variable.record("crossRankSum", reducer.sum(value), inputs: [self]) { ctx in
             [ctx.grad.summedOverRanks(reducer)]
         }
+    }
+
+    /// Σ over ranks of this tensor and of `count`, one all-reduce; the count is a constant (no gradient).
+    public func summedOverRanks(_ reducer: any CrossRankReducer, count: Int) -> (sum: Variable, count: Int) {
+        let (total, n) = reducer.sum(value, count: count)
+        return (Variable.record("crossRankSum", total, inputs: [self]) { ctx in [ctx.grad.summedOverRanks(reducer)] }, n)
     }
 }
