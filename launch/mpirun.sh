@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Runs attrguard under mpirun with the flags these machines need.
 #   launch/mpirun.sh [-np N] [attrguard arguments...]
-# N defaults to the number of cores. Environment:
+# N defaults to the number of cores / THREADS. Environment:
 #   ATTRGUARD_BIN        the binary (default: .build/release/attrguard)
-#   OPENBLAS_NUM_THREADS BLAS threads per rank (default 1: ranks are the parallelism)
-#   OMP_NUM_THREADS      oneDNN (OpenMP) threads per rank (default: OPENBLAS_NUM_THREADS)
+#   THREADS              threads per rank for BLAS, oneDNN and AttrGuard's kernels (default 1: ranks
+#                        are the parallelism); each rank is bound to THREADS cores of its own
+#   OPENBLAS_NUM_THREADS BLAS threads per rank (default THREADS)
+#   OMP_NUM_THREADS      oneDNN (OpenMP) and AttrGuard kernel threads per rank (default: OPENBLAS_NUM_THREADS)
 #   MPIRUN_EXTRA         extra mpirun flags
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-np=$(getconf _NPROCESSORS_ONLN)
+cores=$(getconf _NPROCESSORS_ONLN)
+threads="${THREADS:-${OPENBLAS_NUM_THREADS:-1}}"
+np=$(( cores / threads > 0 ? cores / threads : 1 ))
 if [ "${1:-}" = "-np" ]; then np="$2"; shift 2; fi
 bin="${ATTRGUARD_BIN:-$here/.build/release/attrguard}"
 [ -x "$bin" ] || { echo "launch/mpirun.sh: $bin not found; build first (swift build -c release)" >&2; exit 2; }
@@ -16,14 +20,14 @@ bin="${ATTRGUARD_BIN:-$here/.build/release/attrguard}"
 # A parent that ran MPI as a singleton leaves OMPI_/PMIX_ variables that break a child mpirun.
 for v in $(env | grep -E '^(OMPI_|PMIX_|OPAL_)' | cut -d= -f1); do unset "$v"; done
 
-export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-$threads}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$OPENBLAS_NUM_THREADS}"
 flags=(-np "$np")
 # Containers often run as root; Open MPI refuses that unless told.
 if [ "$(id -u)" = 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi
 # More ranks than cores (tests, laptops): allow it and do not pin.
-if [ "$np" -gt "$(getconf _NPROCESSORS_ONLN)" ]; then flags+=(--oversubscribe --bind-to none)
-elif [ "$OPENBLAS_NUM_THREADS" -gt 1 ]; then flags+=(--bind-to none)   # a pinned rank would serialise its BLAS threads
+if [ $(( np * OMP_NUM_THREADS )) -gt "$cores" ]; then flags+=(--oversubscribe --bind-to none)
+elif [ "$OMP_NUM_THREADS" -gt 1 ]; then flags+=(--map-by "slot:PE=$OMP_NUM_THREADS" --bind-to core)   # T cores of its own per rank
 else flags+=(--bind-to core); fi
 # In-place ring all-reduce without CMA single copy measured fastest on these machines.
 export OMPI_MCA_coll_tuned_use_dynamic_rules=1 OMPI_MCA_coll_tuned_allreduce_algorithm=4 \

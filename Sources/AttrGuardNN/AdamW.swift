@@ -42,10 +42,12 @@ public struct AdamW: Sendable {
         let b1 = T(beta1), b2 = T(beta2), eps = T(epsilon), decay = T(1 - lr * weightDecay)
         let c1 = 1 / (1 - pow(beta1, Double(steps))), c2 = 1 / (1 - pow(beta2, Double(steps)))
         let stepSize = T(lr * c1), root = T(c2.squareRoot())
-        for i in 0..<params.count {
-            m[i] = b1 * m[i] + (1 - b1) * g[i]
-            v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-            p[i] = p[i] * decay - stepSize * m[i] / (v[i].squareRoot() * root + eps)
+        forEachPiece(params.count, grain: elementwiseGrain) { r in
+            for i in r {
+                m[i] = b1 * m[i] + (1 - b1) * g[i]
+                v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
+                p[i] = p[i] * decay - stepSize * m[i] / (v[i].squareRoot() * root + eps)
+            }
         }
     }
 }

@@ -39,14 +39,17 @@ public struct SGD: Sendable {
         let wd = T(weightDecay), mu = T(momentum), damp = T(1 - dampening), rate = T(lr)
         let decay = decoupledWeightDecay ? 1 - rate * wd : 1
         let coupled = decoupledWeightDecay ? 0 : wd
-        for i in 0..<params.count {
-            let d = g[i] + coupled * p[i]
-            var update = d
-            if momentum != 0 {
-                v[i] = first ? d : mu * v[i] + damp * d
-                update = nesterov ? d + mu * v[i] : v[i]
+        let (hasMomentum, nesterov) = (momentum != 0, nesterov)
+        forEachPiece(params.count, grain: elementwiseGrain) { r in
+            for i in r {
+                let d = g[i] + coupled * p[i]
+                var update = d
+                if hasMomentum {
+                    v[i] = first ? d : mu * v[i] + damp * d
+                    update = nesterov ? d + mu * v[i] : v[i]
+                }
+                p[i] = p[i] * decay - rate * update
             }
-            p[i] = p[i] * decay - rate * update
         }
     }
 }

@@ -56,6 +56,13 @@ public struct Evaluation {
     }
 
     public func run(config: TrainingConfig, checkpoint path: String, communicator: Communicator) throws -> Report {
+        if let threads = config.threads { KernelThreads.configureLibraries(threads) }
+        return try KernelThreads.$count.withValue(config.threads ?? KernelThreads.fromEnvironment) {
+            try evaluate(config: config, checkpoint: path, communicator: communicator)
+        }
+    }
+
+    private func evaluate(config: TrainingConfig, checkpoint path: String, communicator: Communicator) throws -> Report {
         let network = try Network(layers: config.layers, inputShape: config.inputShape)
         let ckpt = try Checkpoint.read(path, network: network)
         let test = try Trainer(config: config, communicator: communicator).loadData().test

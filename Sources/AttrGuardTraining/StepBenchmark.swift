@@ -43,6 +43,10 @@ public struct StepBenchmark {
     /// Returns (milliseconds per step, images per second, peak resident set in MiB). With a
     /// `profiler`, the timed steps run with it bound (it then holds their ops' accounting).
     public func run(profiler: OpProfiler? = nil) throws -> (stepMilliseconds: Double, imagesPerSecond: Double, peakRSSMiB: Double) {
+        try KernelThreads.$count.withValue(KernelThreads.fromEnvironment) { try measure(profiler: profiler) }
+    }
+
+    private func measure(profiler: OpProfiler?) throws -> (stepMilliseconds: Double, imagesPerSecond: Double, peakRSSMiB: Double) {
         let network = try Network(layers: StepBenchmark.layers(model), inputShape: [3, 32, 32])
         var rng = RandomStream(seed: 0)
         var state = TrainingState(network: network, parameters: ParameterSet(network: network, dtype: .float32, rng: &rng),

@@ -79,6 +79,14 @@ public struct Trainer {
     /// - Parameter stopAfter: end this invocation after that many steps, as an interruption would
     ///   (the schedule still spans the whole run; resume continues it).
     public func run(resume: Bool, stopAfter: Int? = nil) throws -> Summary {
+        // Threads per rank: the libraries' pools, and our kernels' split while the run lasts.
+        if let threads = config.threads { KernelThreads.configureLibraries(threads) }
+        return try KernelThreads.$count.withValue(config.threads ?? KernelThreads.fromEnvironment) {
+            try runLoop(resume: resume, stopAfter: stopAfter)
+        }
+    }
+
+    private func runLoop(resume: Bool, stopAfter: Int?) throws -> Summary {
         let network = try Network(layers: config.layers, inputShape: config.inputShape)
         let (train, test) = try loadData()
         let classes = network.outputShape[0]

@@ -19,6 +19,10 @@ private struct ChannelLayout {
         batch = shape[0]; channels = shape[1]; plane = shape[2] * shape[3]
     }
     var count: Double { Double(batch * plane) }
+    /// Calls `body(c)` for every channel, channels spread over `KernelThreads.count` threads.
+    @inline(__always) func forEachChannel(_ body: (Int) -> Void) {
+        forEachPiece(channels, grain: max(1, elementwiseGrain / max(batch * plane, 1))) { r in for c in r { body(c) } }
+    }
     /// Calls `body(offset)` for the start of each of channel c's B planes.
     @inline(__always) func forEachPlane(_ c: Int, _ body: (Int) -> Void) {
         for b in 0..<batch { body((b * channels + c) * plane) }
@@ -88,6 +92,18 @@ private func affineCombination<T: Scalar>(_ out: UnsafeMutablePointer<T>, _ a: U
     }
 }
 
+/// value(c) for every channel, computed on `KernelThreads.count` threads: a [C] result.
+private func perChannel(_ l: ChannelLayout, _ value: (Int) -> Double) -> [Double] {
+    [Double](unsafeUninitializedCapacity: l.channels) { buffer, initialized in
+        l.forEachChannel { c in buffer[c] = value(c) }
+        initialized = l.channels
+    }
+}
+
+private extension Array where Element == Double {
+    func tensor(dtype: DType) -> Tensor { Tensor(shape: [count], values: self, dtype: dtype) }
+}
+
 /// γ per channel as Double, ones for nil (read once per call, not once per channel).
 private func gammaValues(_ gamma: Tensor?, _ channels: Int) -> [Double] {
     gamma?.doubles ?? [Double](repeating: 1, count: channels)
@@ -110,15 +126,16 @@ public func batchNormForward(_ x: Tensor, gamma: Tensor, beta: Tensor, eps: Doub
     checkChannels("batchnorm2d", gamma, x); checkChannels("batchnorm2d", beta, x)
     func run<T: Scalar>(_: T.Type) -> (Tensor, Tensor, Tensor) {
         let y = Tensor(uninitialized: x.shape, dtype: x.dtype)
-        var means = [Double](repeating: 0, count: l.channels), variances = means
+        let means = UnsafeMutableBufferPointer<Double>.allocate(capacity: l.channels), variances = UnsafeMutableBufferPointer<Double>.allocate(capacity: l.channels)
+        defer { means.deallocate(); variances.deallocate() }
         let xp = x.pointer(T.self), yp = y.mutablePointer(T.self), g = gamma.doubles, b = beta.doubles
-        for c in 0..<l.channels {
+        l.forEachChannel { c in
             let m = moments(xp, l, c, eps: eps)
             means[c] = m.mean; variances[c] = m.variance
             let scale = g[c] * m.r
             affineCombination(yp, nil, 0, xp, scale, b[c] - m.mean * scale, l, c)
         }
-        return (y, Tensor(shape: [l.channels], values: means, dtype: x.dtype), Tensor(shape: [l.channels], values: variances, dtype: x.dtype))
+        return (y, Tensor(shape: [l.channels], values: Array(means), dtype: x.dtype), Tensor(shape: [l.channels], values: Array(variances), dtype: x.dtype))
     }
     return x.dtype == .float32 ? run(Float.self) : run(Double.self)
 }
@@ -130,7 +147,7 @@ public func batchNormInputGrad(_ g: Tensor, _ x: Tensor, gamma: Tensor?, eps: Do
     func run<T: Scalar>(_: T.Type) -> Tensor {
         let out = Tensor(uninitialized: x.shape, dtype: x.dtype)
         let xp = x.pointer(T.self), gp = g.pointer(T.self), op = out.mutablePointer(T.self), gammas = gammaValues(gamma, l.channels)
-        for c in 0..<l.channels {
+        l.forEachChannel { c in
             let m = moments(xp, l, c, eps: eps), (sg, sgx) = sums(gp, xp, m.mean, l, c)
             // γr·(g − ḡ − (x−μ)·r²·mean(g·(x−μ)))
             let a = gammas[c] * m.r, q = -a * m.r * m.r * sgx / l.count
@@ -147,11 +164,10 @@ public func batchNormWeightGrad(_ g: Tensor, _ x: Tensor, eps: Double) -> Tensor
     let l = ChannelLayout(x.shape)
     func run<T: Scalar>(_: T.Type) -> Tensor {
         let xp = x.pointer(T.self), gp = g.pointer(T.self)
-        let values = (0..<l.channels).map { c in
+        return perChannel(l) { c in
             let m = moments(xp, l, c, eps: eps)
             return sums(gp, xp, m.mean, l, c).1 * m.r
-        }
-        return Tensor(shape: [l.channels], values: values, dtype: x.dtype)
+        }.tensor(dtype: x.dtype)
     }
     return x.dtype == .float32 ? run(Float.self) : run(Double.self)
 }
@@ -183,7 +199,7 @@ public func batchNormSecondInputGrad(_ u: Tensor, _ g: Tensor, _ x: Tensor, gamm
         let out = Tensor(uninitialized: x.shape, dtype: x.dtype)
         let up = u.pointer(T.self), gp = g.pointer(T.self), xp = x.pointer(T.self), op = out.mutablePointer(T.self)
         let gammas = gammaValues(gamma, l.channels)
-        for c in 0..<l.channels {
+        l.forEachChannel { c in
             let s = secondOrderMeans(up, gp, xp, l, c, eps: eps)
             let k = gammas[c] * s.r * s.r
             // k·[(x−μ)·r·(ūḡ − mean(gu) + 3·mg·mu) + mu·(ḡ − g) + mg·(ū − u)]
@@ -203,11 +219,10 @@ public func batchNormSecondGammaGrad(_ u: Tensor, _ g: Tensor, _ x: Tensor, eps:
     let l = ChannelLayout(x.shape)
     func run<T: Scalar>(_: T.Type) -> Tensor {
         let up = u.pointer(T.self), gp = g.pointer(T.self), xp = x.pointer(T.self)
-        let values = (0..<l.channels).map { c in
+        return perChannel(l) { c in
             let s = secondOrderMeans(up, gp, xp, l, c, eps: eps)
             return s.r * l.count * (s.gu - s.u * s.g - s.ux * s.gx)
-        }
-        return Tensor(shape: [l.channels], values: values, dtype: x.dtype)
+        }.tensor(dtype: x.dtype)
     }
     return x.dtype == .float32 ? run(Float.self) : run(Double.self)
 }

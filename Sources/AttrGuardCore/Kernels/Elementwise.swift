@@ -38,40 +38,41 @@ public func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor {
 private func unaryKernel<T: Scalar>(_ op: UnaryOp, _ x: Tensor, _: T.Type) -> Tensor {
     let out = Tensor(uninitialized: x.shape, dtype: x.dtype)
     let a = x.pointer(T.self), o = out.mutablePointer(T.self)
-    let n = x.count
+    forEachPiece(x.count, grain: elementwiseGrain) { r in
     switch op {
-    case .neg: for i in 0..<n { o[i] = -a[i] }
-    case .exp: for i in 0..<n { o[i] = T.loopExp(a[i]) }
-    case .log: for i in 0..<n { o[i] = T.log(a[i]) }
-    case .sqrt: for i in 0..<n { o[i] = a[i].squareRoot() }
-    case .abs: for i in 0..<n { o[i] = Swift.abs(a[i]) }
-    case .sign: for i in 0..<n { o[i] = a[i] > 0 ? 1 : (a[i] < 0 ? -1 : 0) }
-    case .relu: for i in 0..<n { o[i] = a[i] > 0 ? a[i] : 0 }
-    case .sigmoid: for i in 0..<n { o[i] = sigmoid(a[i]) }
+    case .neg: for i in r { o[i] = -a[i] }
+    case .exp: for i in r { o[i] = T.loopExp(a[i]) }
+    case .log: for i in r { o[i] = T.log(a[i]) }
+    case .sqrt: for i in r { o[i] = a[i].squareRoot() }
+    case .abs: for i in r { o[i] = Swift.abs(a[i]) }
+    case .sign: for i in r { o[i] = a[i] > 0 ? 1 : (a[i] < 0 ? -1 : 0) }
+    case .relu: for i in r { o[i] = a[i] > 0 ? a[i] : 0 }
+    case .sigmoid: for i in r { o[i] = sigmoid(a[i]) }
     case .softplus(let b):
         let beta = T(b), invBeta = 1 / T(b)
         // log(1 + e^z) = max(z, 0) + log1p(e^−|z|): no overflow, and branch-free so it vectorises.
-        for i in 0..<n {
+        for i in r {
             let z = beta * a[i]
             let soft = (Swift.max(z, 0) + T.loopLog1p(T.loopExp(-Swift.abs(z)))) * invBeta
             o[i] = z > T(softplusThreshold) ? a[i] : soft
         }
     case .softplusSlope(let b):
         let beta = T(b)
-        for i in 0..<n {
+        for i in r {
             let z = beta * a[i]
             o[i] = z > T(softplusThreshold) ? 1 : sigmoid(z)
         }
     case .greaterMask(let t):
         let th = T(t)
-        for i in 0..<n { o[i] = a[i] > th ? 1 : 0 }
+        for i in r { o[i] = a[i] > th ? 1 : 0 }
     case .clampMin(let c):
         let lo = T(c)
-        for i in 0..<n { o[i] = a[i] > lo ? a[i] : lo }
+        for i in r { o[i] = a[i] > lo ? a[i] : lo }
     case .affine(let s, let t):
         let scale = T(s), shift = T(t)
-        for i in 0..<n { o[i] = a[i] * scale + shift }
-    case .reciprocal: for i in 0..<n { o[i] = 1 / a[i] }
+        for i in r { o[i] = a[i] * scale + shift }
+    case .reciprocal: for i in r { o[i] = 1 / a[i] }
+    }
     }
     return out
 }
@@ -121,7 +122,9 @@ private func binaryKernel<T: Scalar>(_ op: BinaryOp, _ x: Tensor, _ y: Tensor, _
     let out = Tensor(uninitialized: shape, dtype: x.dtype)
     let a = x.pointer(T.self), b = y.pointer(T.self), o = out.mutablePointer(T.self)
     if x.shape == y.shape {
-        binaryRun(op, a, 1, b, 1, o, out.count)
+        forEachPiece(out.count, grain: elementwiseGrain) { r in
+            binaryRun(op, a + r.lowerBound, 1, b + r.lowerBound, 1, o + r.lowerBound, r.count)
+        }
         return out
     }
     let loop = StridedLoop(shape: shape, strides: [Shape.broadcastStrides(x.shape, in: shape),
@@ -167,16 +170,18 @@ public func softplusDerivative(_ kind: SoftplusDerivative, _ w: Tensor, _ x: Ten
         let out = Tensor(uninitialized: x.shape, dtype: x.dtype)
         let wp = w.pointer(T.self), xp = x.pointer(T.self), o = out.mutablePointer(T.self)
         let b = T(beta), threshold = T(softplusThreshold)
-        switch kind {
-        case .gradient:
-            for i in 0..<x.count {
-                let z = b * xp[i]
-                o[i] = wp[i] * (z > threshold ? 1 : sigmoid(z))
-            }
-        case .curvature:
-            for i in 0..<x.count {
-                let z = b * xp[i], s = sigmoid(z)
-                o[i] = z > threshold ? 0 : wp[i] * b * s * (1 - s)
+        forEachPiece(x.count, grain: elementwiseGrain) { r in
+            switch kind {
+            case .gradient:
+                for i in r {
+                    let z = b * xp[i]
+                    o[i] = wp[i] * (z > threshold ? 1 : sigmoid(z))
+                }
+            case .curvature:
+                for i in r {
+                    let z = b * xp[i], s = sigmoid(z)
+                    o[i] = z > threshold ? 0 : wp[i] * b * s * (1 - s)
+                }
             }
         }
         return out
@@ -191,7 +196,7 @@ public func addInPlace(_ target: Tensor, _ source: Tensor) {
             "addInPlace: \(Shape.describe(target.shape)) \(target.dtype) += \(Shape.describe(source.shape)) \(source.dtype)")
     func run<T: Scalar>(_: T.Type) {
         let t = target.mutablePointer(T.self), s = source.pointer(T.self)
-        for i in 0..<target.count { t[i] += s[i] }
+        forEachPiece(target.count, grain: elementwiseGrain) { r in for i in r { t[i] += s[i] } }
     }
     target.dtype == .float32 ? run(Float.self) : run(Double.self)
 }

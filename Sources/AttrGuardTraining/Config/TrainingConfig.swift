@@ -42,6 +42,9 @@ public struct TrainingConfig: Sendable {
     public var sync: SyncMode
     public var syncEvery: Int
     public var bucketBytes: Int
+    /// Threads per rank for BLAS, oneDNN and our own kernels (`train.threads`); nil: the environment's
+    /// (OMP_NUM_THREADS / OPENBLAS_NUM_THREADS, 1 when unset).
+    public var threads: Int?
     public var logEvery: Int
     public var evalEvery: Int
     public var evalSamples: Int
@@ -191,6 +194,7 @@ public struct TrainingConfig: Sendable {
         }
         syncEvery = try r.int("train.sync_every", 8, min: 1)
         bucketBytes = Int(try r.double("train.bucket_mb", 25, min: 0.001, max: 65_536) * 1_048_576)
+        threads = r.has("train.threads") ? try r.int("train.threads", min: 1, max: 1_024) : nil
         logEvery = try r.int("train.log_every", 10, min: 1)
         evalEvery = try r.int("train.eval_every", 0, min: 0)
         evalSamples = try r.int("train.eval_samples", 0, min: 0)
