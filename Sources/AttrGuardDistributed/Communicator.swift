@@ -56,6 +56,27 @@ public final class Communicator: @unchecked Sendable {
         if code != cmpi_success() { throw CommunicatorError(rank: rank, call: call, code: code) }
     }
 
+    /// Reduces several tensors of one dtype in place as one message (packed into a flat buffer and
+    /// back): batch-norm statistics or optimizer state take one all-reduce instead of one each.
+    public func allreduce(_ tensors: [Tensor], op: ReduceOp = .sum) throws {
+        guard let first = tensors.first, size > 1 else { return }
+        require(tensors.allSatisfy { $0.dtype == first.dtype }, "allreduce: fused tensors must share a dtype")
+        let flat = Tensor(zeros: [tensors.reduce(0) { $0 + $1.count }], dtype: first.dtype)
+        var offset = 0
+        for t in tensors {
+            var slot = Tensor(storage: flat.storage, shape: t.shape, offset: offset)
+            slot.copyElements(from: t)
+            offset += t.count
+        }
+        try allreduce(flat, op: op)
+        offset = 0
+        for t in tensors {
+            var target = t
+            target.copyElements(from: Tensor(storage: flat.storage, shape: t.shape, offset: offset))
+            offset += t.count
+        }
+    }
+
     /// Reduces `buffer` across ranks in place (every rank gets the result).
     public func allreduce(_ buffer: Tensor, op: ReduceOp = .sum) throws {
         guard usesMPI, size > 1 else { return }

@@ -7,12 +7,15 @@ import AttrGuardCore
 /// node can add to it (`grad(…, onReady:)`); the gradient is copied into its slot, and when a
 /// bucket's last parameter arrives the bucket's in-place all-reduce starts (MPI_Iallreduce), so
 /// communication overlaps the rest of the backward. `finish` waits and divides by the rank count.
+/// A run makes one from its parameter layout and `reset`s it each step (DDP's Reducer: the bucket
+/// layout fixed, the flat buffer reused).
 public final class GradientBuckets {
     public let flat: Tensor
     let communicator: Communicator
     let offsets: [Int], counts: [Int]
     let bucketOf: [Int]
     let bucketRanges: [Range<Int>]   // element ranges in `flat`
+    let sizes: [Int]
     var remaining: [Int]
     var pending: [PendingReduction] = []
     var failure: Error?
@@ -39,7 +42,16 @@ public final class GradientBuckets {
         }
         self.bucketOf = bucketOf
         bucketRanges = ranges
+        self.sizes = sizes
         remaining = sizes
+    }
+
+    /// Ready for the next step's backward (every slot of `flat` is written again before it is read).
+    public func reset() {
+        require(pending.isEmpty || remaining.allSatisfy { $0 == 0 }, "GradientBuckets.reset: a step's reductions are still open")
+        remaining = sizes
+        pending = []
+        failure = nil
     }
 
     public var bucketCount: Int { bucketRanges.count }
@@ -65,6 +77,7 @@ public final class GradientBuckets {
         if let failure { throw failure }
         require(remaining.allSatisfy { $0 == 0 }, "GradientBuckets: \(remaining.filter { $0 > 0 }.count) buckets never completed")
         try communicator.wait(pending)
+        pending = []
         if communicator.size > 1 { scaleInPlace(flat, 1 / Double(communicator.size)) }
         return flat
     }

@@ -65,7 +65,7 @@ public struct Evaluation {
     private func evaluate(config: TrainingConfig, checkpoint path: String, communicator: Communicator) throws -> Report {
         let network = try Network(layers: config.layers, inputShape: config.inputShape)
         let ckpt = try Checkpoint.read(path, network: network)
-        let test = try Trainer(config: config, communicator: communicator).loadData().test
+        let test = try loadDatasets(config).test
         var report = try run(config: config, network: network, parameters: ckpt.parameters, statistics: ckpt.statistics,
                              test: test, communicator: communicator)
         report.json["checkpoint"] = path

@@ -27,12 +27,13 @@ public struct TrainingError: Error, CustomStringConvertible {
 }
 
 /// One optimizer step on this rank's part of the global batch: objective on the tape, one
-/// backward for the parameter gradients, MPI average across ranks, the same SGD step everywhere.
+/// backward for the parameter gradients, MPI average across ranks (through `buckets`, the run's
+/// gradient reducer, when several ranks share the gradients), the same SGD step everywhere.
 /// Returns the loss terms (averaged across ranks). Throws before the update when a term is not finite.
 public func trainStep(_ state: inout TrainingState, objective: Objective, perturbation: Perturbation,
                       x: Tensor, labels: [Int], learningRate: Double, range: PixelRange,
                       noise: PerturbationNoise, communicator: Communicator?,
-                      bucketBytes: Int = 25 << 20) throws -> [String: Double] {
+                      buckets: GradientBuckets? = nil) throws -> [String: Double] {
     let bound = state.parameters.variables()
     var model = Model(network: state.network, parameters: bound, statistics: state.statistics, mode: .training)
     var attack = Model(network: state.network, parameters: BoundParameters(names: bound.names, variables: bound.variables.map(\.detached)),
@@ -43,8 +44,8 @@ public func trainStep(_ state: inout TrainingState, objective: Objective, pertur
     let flat: Tensor
     if let communicator, communicator.size > 1 {
         // Buckets start their all-reduce as soon as their gradients are final, during the backward.
-        let buckets = GradientBuckets(counts: state.parameters.specs.map { Shape.count($0.shape) }, dtype: state.parameters.dtype,
-                                      bucketBytes: bucketBytes, communicator: communicator)
+        let buckets = buckets ?? GradientBuckets(layoutOf: state.parameters, bucketBytes: 25 << 20, communicator: communicator)
+        buckets.reset()
         _ = try grad(of: terms.total, wrt: bound.variables, releasingGraph: true, onReady: buckets.ready)
         flat = try buckets.finish()
     } else {
@@ -67,6 +68,14 @@ public func trainStep(_ state: inout TrainingState, objective: Objective, pertur
     state.statistics = model.statistics
     state.step += 1
     return Dictionary(uniqueKeysWithValues: zip(names, averaged)).merging(["grad_norm": gradNorm]) { a, _ in a }
+}
+
+extension GradientBuckets {
+    /// Buckets over the flat layout of `parameters`.
+    public convenience init(layoutOf parameters: ParameterSet, bucketBytes: Int, communicator: Communicator) {
+        self.init(counts: parameters.specs.map { Shape.count($0.shape) }, dtype: parameters.dtype, bucketBytes: bucketBytes,
+                  communicator: communicator)
+    }
 }
 
 /// ‖t‖₂, accumulated in Double.

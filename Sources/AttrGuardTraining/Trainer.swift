@@ -52,58 +52,86 @@ public struct Trainer {
         public var parameters: ParameterSet
     }
 
-    /// Loads the train and test splits the config names.
-    func loadData() throws -> (train: ImageStore, test: ImageStore) {
-        var stores: (ImageStore, ImageStore)
-        switch config.dataset {
-        case .synthetic:
-            stores = (SyntheticDataset.store(count: config.syntheticTrainPerClass * 10, seed: config.seed),
-                      SyntheticDataset.store(count: config.syntheticTestPerClass * 10, seed: config.seed &+ 0x7E57))
-        case .cifar10:
-            stores = (try CIFAR10.load(directory: config.dataPath, split: .train), try CIFAR10.load(directory: config.dataPath, split: .test))
-        case .packed:
-            stores = (try PackedDataset.open(config.dataPath), try PackedDataset.open(config.testPath))
-        }
-        if config.trainSubset > 0 {
-            guard config.trainSubset <= stores.0.count else {
-                throw ConfigError(file: config.dataPath, key: "data.train_subset", message: "\(config.trainSubset) is more than the \(stores.0.count) training images")
-            }
-            stores.0 = try stores.0.subset(Array(0..<config.trainSubset))
-        }
-        for (name, s) in [("data.path", stores.0), ("data.test_path", stores.1)] where s.imageShape != config.inputShape {
-            throw ConfigError(file: config.dataPath, key: name, message: "images are \(s.imageShape), the model expects \(config.inputShape) (data.image_size)")
-        }
-        return stores
-    }
-
     /// - Parameter stopAfter: end this invocation after that many steps, as an interruption would
     ///   (the schedule still spans the whole run; resume continues it).
     public func run(resume: Bool, stopAfter: Int? = nil) throws -> Summary {
         // Threads per rank: the libraries' pools, and our kernels' split while the run lasts.
         if let threads = config.threads { KernelThreads.configureLibraries(threads) }
         return try KernelThreads.$count.withValue(config.threads ?? KernelThreads.fromEnvironment) {
-            try runLoop(resume: resume, stopAfter: stopAfter)
+            var run = try TrainingRun(self, resume: resume, stopAfter: stopAfter)
+            while run.state.step < run.stopAt {
+                let batch = try run.nextBatch()
+                try run.step(batch)
+                try run.averageWeightsIfDue()
+                let stop = try run.agreeOnStop()
+                try run.checkConsistencyIfDue()
+                try run.logIfDue(batch, stopping: stop != 0)
+                let done = run.state.step, last = done == run.stopAt || stop != 0
+                let evaluate = config.evalEvery > 0 && done % config.evalEvery == 0
+                let checkpoint = config.checkpointDir != nil && (last || config.checkpointEvery > 0 && done % config.checkpointEvery == 0)
+                if evaluate || checkpoint || last { try run.averageStatistics() }
+                if evaluate || (last && stop == 0) { try run.evaluate(batch) }   // a stop request saves its time for the checkpoint
+                if checkpoint { try run.checkpoint() }
+                if stop != 0 {
+                    throw Stopped(signal: stop, step: done, checkpoint: config.checkpointDir.map { Checkpoint.path(directory: $0, step: done) })
+                }
+            }
+            return Summary(steps: run.state.step, lastTerms: run.lastTerms, testAccuracy: run.testAccuracy, parameters: run.state.parameters)
         }
     }
+}
 
-    private func runLoop(resume: Bool, stopAfter: Int?) throws -> Summary {
-        let network = try Network(layers: config.layers, inputShape: config.inputShape)
-        let (train, test) = try loadData()
+/// One invocation of `train`: what the loop in `Trainer.run` steps through, one named piece each.
+private struct TrainingRun {
+    let trainer: Trainer
+    var config: TrainingConfig { trainer.config }
+    var communicator: Communicator { trainer.communicator }
+    let network: Network
+    let train: ImageStore, test: ImageStore
+    let loader: BatchLoader
+    let schedule: LearningRateSchedule
+    let stepsPerEpoch: Int, totalSteps: Int, stopAt: Int
+    /// The run's gradient reducer (bucket layout from the parameters; nil on one rank or with `sync: weights`).
+    let buckets: GradientBuckets?
+    var state: TrainingState
+    var plan: EpochPlan
+    var metrics: MetricsLog
+    var lastTerms: [String: Double] = [:]
+    var testAccuracy: Double?
+    let clock = ContinuousClock()
+    var windowStart: ContinuousClock.Instant, windowSteps = 0
+    let runStart: ContinuousClock.Instant, firstStep: Int
+
+    /// A rank's slice of one global batch.
+    struct Batch {
+        let epoch: Int
+        let x: Tensor
+        let labels: [Int]
+        let noise: PerturbationNoise
+        let learningRate: Double
+    }
+
+    /// Checks the config against the data and the rank count, prepares checkpoint.dir, starts or
+    /// resumes the state, and gives every rank rank 0's weights.
+    init(_ trainer: Trainer, resume: Bool, stopAfter: Int?) throws {
+        self.trainer = trainer
+        let config = trainer.config, communicator = trainer.communicator
+        network = try Network(layers: config.layers, inputShape: config.inputShape)
+        (train, test) = try loadDatasets(config)
         let classes = network.outputShape[0]
         if let bad = train.labels.first(where: { $0 >= classes }) {
             throw ConfigError(file: config.dataPath, key: "model.classes", message: "\(classes) classes, but the data has label \(bad)")
         }
-        let plan0 = EpochPlan(count: train.count, globalBatch: config.globalBatch, seed: config.seed, epoch: 0)
-        guard plan0.steps > 0 else {
+        plan = EpochPlan(count: train.count, globalBatch: config.globalBatch, seed: config.seed, epoch: 0)
+        guard plan.steps > 0 else {
             throw ConfigError(file: "config", key: "train.global_batch", message: "\(config.globalBatch) is larger than the \(train.count) training images")
         }
         guard config.globalBatch % communicator.size == 0 else {
             throw ConfigError(file: "config", key: "train.global_batch", message: "\(config.globalBatch) is not divisible by \(communicator.size) ranks")
         }
-        let stepsPerEpoch = plan0.steps
-        let totalSteps = min(config.maxSteps ?? Int.max, config.epochs * stepsPerEpoch)
-        let schedule = config.resolvedSchedule(stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps)
-
+        stepsPerEpoch = plan.steps
+        totalSteps = min(config.maxSteps ?? Int.max, config.epochs * stepsPerEpoch)
+        schedule = config.resolvedSchedule(stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps)
         if let dir = config.checkpointDir {
             // A fresh run must not mix its checkpoints (and metrics) with an earlier run's: the "keep
             // newest" rule would delete the new ones and --resume would pick the old model.
@@ -114,167 +142,187 @@ public struct Trainer {
             if communicator.rank == 0 { try Checkpoint.prepare(directory: dir) }
         }
         var rng = RandomStream(seed: config.seed, 1)
-        var state = TrainingState(network: network, parameters: ParameterSet(network: network, dtype: config.dtype, rng: &rng),
-                                  optimizer: config.optimizer)
-        if resume {
-            guard let dir = config.checkpointDir else { throw ConfigError(file: "config", key: "checkpoint.dir", message: "--resume needs a checkpoint directory") }
-            // The newest checkpoint that reads back whole; a damaged newer one (a crash mid-copy, a
-            // flipped byte) is named and skipped rather than ending the resume.
-            var loaded: (String, Checkpoint)?
-            for step in try Checkpoint.list(directory: dir).reversed() where loaded == nil {
-                let candidate = Checkpoint.path(directory: dir, step: step)
-                do { loaded = (candidate, try Checkpoint.read(candidate, network: network)) } catch {
-                    if communicator.rank == 0 { progress("skipping \(error); trying the previous checkpoint") }
-                }
-            }
-            guard let (path, c) = loaded else { throw DataError(file: dir, "holds no readable checkpoint (step-*.ckpt) to resume from") }
-            guard c.parameters.dtype == config.dtype else {
-                throw DataError(file: path, "holds \(c.parameters.dtype) weights, the config trains in \(config.dtype)")
-            }
-            guard c.step <= totalSteps else {
-                throw ConfigError(file: path, key: "train.max_steps", message: "the checkpoint is at step \(c.step), past this run's "
-                                  + "last step \(totalSteps) (train.max_steps, train.epochs); raise them to continue it")
-            }
-            state.parameters = c.parameters
-            state.optimizer.restore(buffers: c.optimizerBuffers, steps: c.optimizerSteps)
-            state.statistics = c.statistics
-            state.step = c.step
-            if communicator.rank == 0 {
-                progress("resumed from \(path) at step \(c.step)" + (c.worldSize != communicator.size ? " (written by \(c.worldSize) ranks, now \(communicator.size))" : ""))
-            }
-        }
+        state = TrainingState(network: network, parameters: ParameterSet(network: network, dtype: config.dtype, rng: &rng),
+                              optimizer: config.optimizer)
+        if resume { try Self.restore(&state, trainer, network: network, totalSteps: totalSteps) }
         // One model: rank 0's weights everywhere (they are equal already when seeds agree).
         try communicator.broadcast(state.parameters.flat)
-
-        let loader = BatchLoader(store: train, augmentation: config.augmentation, normalization: config.normalization, seed: config.seed)
+        buckets = config.sync == .gradients && communicator.size > 1
+            ? GradientBuckets(layoutOf: state.parameters, bucketBytes: config.bucketBytes, communicator: communicator) : nil
+        loader = BatchLoader(store: train, augmentation: config.augmentation, normalization: config.normalization, seed: config.seed)
         // On resume, records past the checkpoint's step were logged by the interrupted run and are logged again.
-        var metrics = try MetricsLog(path: communicator.rank == 0 ? config.metricsPath : nil, append: resume,
-                                     keepingSteps: resume ? state.step : nil)
-        var plan = plan0
-        var lastTerms: [String: Double] = [:]
-        var testAccuracy: Double?
-        let clock = ContinuousClock()
-        var windowStart = clock.now, windowSteps = 0
-        let runStart = clock.now, firstStep = state.step
+        metrics = try MetricsLog(path: communicator.rank == 0 ? config.metricsPath : nil, append: resume,
+                                 keepingSteps: resume ? state.step : nil)
+        let first = state.step
+        stopAt = min(totalSteps, stopAfter.map { first + $0 } ?? totalSteps)
+        windowStart = clock.now; runStart = clock.now; firstStep = first
         if communicator.rank == 0 {
-            progress("train: \(communicator.size) rank(s), \(network.parameterCount) parameters, \(config.objective.name), "
-                     + "global batch \(config.globalBatch), \(stepsPerEpoch) steps/epoch, steps \(state.step)..<\(totalSteps)")
+            trainer.progress("train: \(communicator.size) rank(s), \(network.parameterCount) parameters, \(config.objective.name), "
+                             + "global batch \(config.globalBatch), \(stepsPerEpoch) steps/epoch, steps \(state.step)..<\(totalSteps)")
         }
+    }
 
-        let stopAt = min(totalSteps, stopAfter.map { state.step + $0 } ?? totalSteps)
-        while state.step < stopAt {
-            let step = state.step, epoch = step / stepsPerEpoch
-            if epoch != plan.epoch { plan = EpochPlan(count: train.count, globalBatch: config.globalBatch, seed: config.seed, epoch: epoch) }
-            let indices = try plan.localIndices(step: step % stepsPerEpoch, rank: communicator.rank, size: communicator.size)
-            let (x, labels) = try loader.batch(indices, epoch: epoch, dtype: config.dtype)
-            let noise = PerturbationNoise(seed: config.seed, keys: indices.map { UInt64(step) << 32 | UInt64($0) })
-            let lr = schedule.rate(at: step)
-            do {
-                // Synchronized batch norm: every batch-norm layer of the step (forward, attack, each
-                // backward) sums its statistics across ranks; counted for the log.
-                let reducer = config.syncBatchNorm ? StatisticsAllreduce(communicator) : nil
-                lastTerms = try CrossRank.$reducer.withValue(reducer) {
-                    try trainStep(&state, objective: config.objective, perturbation: config.perturbation, x: x, labels: labels,
-                                  learningRate: lr, range: config.pixelRange, noise: noise,
-                                  communicator: config.sync == .gradients ? communicator : nil, bucketBytes: config.bucketBytes)
-                }
-                if let reducer {
-                    try reducer.check()
-                    lastTerms["sync_bn_allreduces"] = Double(reducer.calls)
-                    lastTerms["sync_bn_kib"] = Double(reducer.bytes) / 1024
-                }
-            } catch let e as TrainingError {
-                let kept = config.checkpointDir.flatMap { try? Checkpoint.list(directory: $0).last }.map { "; last checkpoint (step \($0)) kept" } ?? ""
-                throw TrainingError(step: e.step, message: e.message + kept)
-            }
-            let done = state.step
-            if config.sync == .weights && (done % config.syncEvery == 0 || done == totalSteps) {
-                try communicator.allreduce(state.parameters.flat, op: .average)
-                for name in state.optimizer.buffers.keys.sorted() { try communicator.allreduce(state.optimizer.buffers[name]!, op: .average) }
-                let keys = lastTerms.keys.sorted()   // the same order on every rank
-                lastTerms = try Dictionary(uniqueKeysWithValues: zip(keys, communicator.allreduce(keys.map { lastTerms[$0]! }, op: .average)))
-            }
-            // Whether any rank was asked to stop: one 8-byte all-reduce a step, so all stop together.
-            let stopSignal = communicator.size > 1
-                ? Int32(try communicator.allreduce([Double(stopRequest())], op: .max)[0]) : stopRequest()
-            windowSteps += 1
-            if config.consistencyEvery > 0 && done % config.consistencyEvery == 0 && (config.sync == .gradients || done % config.syncEvery == 0) {
-                guard try communicator.allEqual(weightHash(state.parameters.flat)) else {
-                    throw TrainingError(step: done, message: "weights differ across ranks (hash check); aborting")
-                }
-            }
-            if communicator.rank == 0 && (done % config.logEvery == 0 || done == stopAt || stopSignal != 0) {
-                let seconds = max(1e-9, (clock.now - windowStart).seconds)
-                let rate = Double(windowSteps * config.globalBatch) / seconds
-                let eta = (clock.now - runStart).seconds / Double(done - firstStep) * Double(totalSteps - done)
-                let terms = ["total", "ce", "regularizer", "l2_term", "cos_term", "grad_norm"].compactMap { k in lastTerms[k].map { "\(k)=\(String(format: "%.4f", $0))" } }
-                progress(String(format: "epoch %d step %d/%d  %.1f img/s  lr %.4g  ", epoch + 1, done, totalSteps, rate, lr)
-                         + terms.joined(separator: "  ") + String(format: "  ETA %@", durationText(eta)))
-                try metrics.write(["step": done, "epoch": epoch, "lr": lr, "images_per_s": rate].merging(lastTerms.mapValues { $0 as Any }) { a, _ in a })
-                windowStart = clock.now; windowSteps = 0
-            }
-            let evaluate = config.evalEvery > 0 && done % config.evalEvery == 0
-            let checkpoint = config.checkpointDir != nil && config.checkpointEvery > 0 && done % config.checkpointEvery == 0
-            let last = done == stopAt || stopSignal != 0
-            if evaluate || checkpoint || last {
-                // Running statistics come from each rank's own batches: average them first.
-                for name in state.statistics.keys.sorted() {   // the same order on every rank
-                    let s = state.statistics[name]!
-                    try communicator.allreduce(s.mean, op: .average)
-                    try communicator.allreduce(s.variance, op: .average)
-                    state.statistics[name] = s
-                }
-            }
-            if evaluate || (last && stopSignal == 0) {   // a stop request saves its time for the checkpoint
-                testAccuracy = try accuracy(state, test)
-                var record: [String: Any] = ["step": done, "epoch": epoch, "test_accuracy": testAccuracy!]
-                var line = String(format: "eval step %d: test accuracy %.2f%%", done, 100 * testAccuracy!)
-                if config.evalAttributionSamples > 0 {
-                    // Attribution robustness of saliency maps under random-sign noise of the training ε (cheap: no attack loop).
-                    var e = Evaluation()
-                    e.samples = config.evalAttributionSamples
-                    e.methods = [.saliency]
-                    e.attacks = [.randomSign]
-                    e.k = max(1, config.inputShape[1] * config.inputShape[2] / 10)
-                    e.figureSamples = 0
-                    if case let .uniform(eps) = config.perturbation { e.attack.epsilon = eps }
-                    if case let .pgd(eps, _, _, _) = config.perturbation { e.attack.epsilon = eps }
-                    let report = try e.run(config: config, network: network, parameters: state.parameters, statistics: state.statistics,
-                                           test: test, communicator: communicator)
-                    let saliency = (report.json["attributions"] as? [String: [String: [String: [String: Any]]]])?["saliency"]?["random_sign"] ?? [:]
-                    for key in ["topk_intersection", "kendall", "lens_topk_intersection"] {
-                        if let mean = saliency[key]?["mean"] as? Double { record["saliency_\(key)"] = mean; line += String(format: "  saliency %@ %.3f", key, mean) }
-                    }
-                }
-                if communicator.rank == 0 {
-                    progress(line)
-                    try metrics.write(record)
-                }
-            }
-            if checkpoint || last, let dir = config.checkpointDir {
-                // Never replace a good checkpoint with weights that overflowed (every rank holds the same ones).
-                guard l2Norm(state.parameters.flat).isFinite else {
-                    let kept = (try? Checkpoint.list(directory: dir).last).flatMap { $0 }.map { "; last checkpoint (step \($0)) kept" } ?? ""
-                    throw TrainingError(step: done, message: "the weights are not finite; not checkpointed" + kept)
-                }
-                if communicator.rank == 0 {
-                    try Checkpoint(step: done, seed: config.seed, worldSize: communicator.size, configText: config.text,
-                                   parameters: state.parameters, optimizerBuffers: state.optimizer.buffers,
-                                   optimizerSteps: state.optimizer.steps, statistics: state.statistics)
-                        .write(directory: dir, keep: config.checkpointKeep)
-                }
-                try communicator.barrier()
-            }
-            if stopSignal != 0 {
-                throw Stopped(signal: stopSignal, step: done,
-                              checkpoint: config.checkpointDir.map { Checkpoint.path(directory: $0, step: done) })
+    /// The newest checkpoint that reads back whole; a damaged newer one (a crash mid-copy, a
+    /// flipped byte) is named and skipped rather than ending the resume.
+    static func restore(_ state: inout TrainingState, _ trainer: Trainer, network: Network, totalSteps: Int) throws {
+        let config = trainer.config
+        guard let dir = config.checkpointDir else { throw ConfigError(file: "config", key: "checkpoint.dir", message: "--resume needs a checkpoint directory") }
+        var loaded: (String, Checkpoint)?
+        for step in try Checkpoint.list(directory: dir).reversed() where loaded == nil {
+            let candidate = Checkpoint.path(directory: dir, step: step)
+            do { loaded = (candidate, try Checkpoint.read(candidate, network: network)) } catch {
+                if trainer.communicator.rank == 0 { trainer.progress("skipping \(error); trying the previous checkpoint") }
             }
         }
-        return Summary(steps: state.step, lastTerms: lastTerms, testAccuracy: testAccuracy, parameters: state.parameters)
+        guard let (path, c) = loaded else { throw DataError(file: dir, "holds no readable checkpoint (step-*.ckpt) to resume from") }
+        guard c.parameters.dtype == config.dtype else {
+            throw DataError(file: path, "holds \(c.parameters.dtype) weights, the config trains in \(config.dtype)")
+        }
+        guard c.step <= totalSteps else {
+            throw ConfigError(file: path, key: "train.max_steps", message: "the checkpoint is at step \(c.step), past this run's "
+                              + "last step \(totalSteps) (train.max_steps, train.epochs); raise them to continue it")
+        }
+        state.parameters = c.parameters
+        state.optimizer.restore(buffers: c.optimizerBuffers, steps: c.optimizerSteps)
+        state.statistics = c.statistics
+        state.step = c.step
+        let size = trainer.communicator.size
+        if trainer.communicator.rank == 0 {
+            trainer.progress("resumed from \(path) at step \(c.step)" + (c.worldSize != size ? " (written by \(c.worldSize) ranks, now \(size))" : ""))
+        }
+    }
+
+    /// This rank's images of the step's global batch, their noise keys and the learning rate.
+    mutating func nextBatch() throws -> Batch {
+        let step = state.step, epoch = step / stepsPerEpoch
+        if epoch != plan.epoch { plan = EpochPlan(count: train.count, globalBatch: config.globalBatch, seed: config.seed, epoch: epoch) }
+        let indices = try plan.localIndices(step: step % stepsPerEpoch, rank: communicator.rank, size: communicator.size)
+        let (x, labels) = try loader.batch(indices, epoch: epoch, dtype: config.dtype)
+        return Batch(epoch: epoch, x: x, labels: labels, noise: PerturbationNoise(seed: config.seed, keys: indices.map { UInt64(step) << 32 | UInt64($0) }),
+                     learningRate: schedule.rate(at: step))
+    }
+
+    /// The objective, the averaged gradient and the optimizer step; with synchronized batch norm
+    /// every batch-norm layer of the step (forward, attack, each backward) sums its statistics
+    /// across ranks, counted for the log. A failure names the last checkpoint kept.
+    mutating func step(_ batch: Batch) throws {
+        let reducer = config.syncBatchNorm ? StatisticsAllreduce(communicator) : nil
+        do {
+            let shared = config.sync == .gradients ? communicator : nil
+            lastTerms = try CrossRank.$reducer.withValue(reducer) {
+                try trainStep(&state, objective: config.objective, perturbation: config.perturbation, x: batch.x, labels: batch.labels,
+                              learningRate: batch.learningRate, range: config.pixelRange, noise: batch.noise, communicator: shared, buckets: buckets)
+            }
+        } catch let e as TrainingError {
+            throw TrainingError(step: e.step, message: e.message + lastCheckpointNote)
+        }
+        if let reducer {
+            try reducer.check()
+            lastTerms["sync_bn_allreduces"] = Double(reducer.calls)
+            lastTerms["sync_bn_kib"] = Double(reducer.bytes) / 1024
+        }
+    }
+
+    /// "; last checkpoint (step N) kept", or nothing without one.
+    var lastCheckpointNote: String {
+        config.checkpointDir.flatMap { try? Checkpoint.list(directory: $0).last }.map { "; last checkpoint (step \($0)) kept" } ?? ""
+    }
+
+    /// `sync: weights`: every `sync_every` steps the weights, the optimizer state (one fused
+    /// all-reduce) and the logged terms are averaged.
+    mutating func averageWeightsIfDue() throws {
+        let done = state.step
+        guard config.sync == .weights && (done % config.syncEvery == 0 || done == totalSteps) else { return }
+        try communicator.allreduce(state.parameters.flat, op: .average)
+        try communicator.allreduce(state.optimizer.buffers.keys.sorted().map { state.optimizer.buffers[$0]! }, op: .average)
+        let keys = lastTerms.keys.sorted()   // the same order on every rank
+        lastTerms = try Dictionary(uniqueKeysWithValues: zip(keys, communicator.allreduce(keys.map { lastTerms[$0]! }, op: .average)))
+    }
+
+    /// Whether any rank was asked to stop (the signal, else 0): one 8-byte all-reduce a step, so all stop together.
+    func agreeOnStop() throws -> Int32 {
+        communicator.size > 1 ? Int32(try communicator.allreduce([Double(trainer.stopRequest())], op: .max)[0]) : trainer.stopRequest()
+    }
+
+    /// Every `consistency_every` steps (where weights should agree): an all-reduced hash of the weights.
+    func checkConsistencyIfDue() throws {
+        let done = state.step
+        guard config.consistencyEvery > 0 && done % config.consistencyEvery == 0 && (config.sync == .gradients || done % config.syncEvery == 0) else { return }
+        guard try communicator.allEqual(weightHash(state.parameters.flat)) else {
+            throw TrainingError(step: done, message: "weights differ across ranks (hash check); aborting")
+        }
+    }
+
+    /// Rank 0's progress line and metrics record every `log_every` steps, at the end and on a stop.
+    mutating func logIfDue(_ batch: Batch, stopping: Bool) throws {
+        windowSteps += 1
+        let done = state.step
+        guard communicator.rank == 0 && (done % config.logEvery == 0 || done == stopAt || stopping) else { return }
+        let seconds = max(1e-9, (clock.now - windowStart).seconds)
+        let rate = Double(windowSteps * config.globalBatch) / seconds
+        let eta = (clock.now - runStart).seconds / Double(done - firstStep) * Double(totalSteps - done)
+        let terms = ["total", "ce", "regularizer", "l2_term", "cos_term", "grad_norm"].compactMap { k in lastTerms[k].map { "\(k)=\(String(format: "%.4f", $0))" } }
+        trainer.progress(String(format: "epoch %d step %d/%d  %.1f img/s  lr %.4g  ", batch.epoch + 1, done, totalSteps, rate, batch.learningRate)
+                         + terms.joined(separator: "  ") + String(format: "  ETA %@", durationText(eta)))
+        try metrics.write(["step": done, "epoch": batch.epoch, "lr": batch.learningRate, "images_per_s": rate]
+            .merging(lastTerms.mapValues { $0 as Any }) { a, _ in a })
+        windowStart = clock.now; windowSteps = 0
+    }
+
+    /// Running statistics come from each rank's own batches: averaged (one fused all-reduce) before
+    /// they are evaluated or saved.
+    mutating func averageStatistics() throws {
+        let names = state.statistics.keys.sorted()   // the same order on every rank
+        try communicator.allreduce(names.flatMap { [state.statistics[$0]!.mean, state.statistics[$0]!.variance] }, op: .average)
+    }
+
+    /// Test accuracy, and saliency robustness under random signs of the training ε when
+    /// `train.eval_attribution_samples` asks for it (cheap: no attack loop); logged on rank 0.
+    mutating func evaluate(_ batch: Batch) throws {
+        let done = state.step
+        testAccuracy = try accuracy()
+        var record: [String: Any] = ["step": done, "epoch": batch.epoch, "test_accuracy": testAccuracy!]
+        var line = String(format: "eval step %d: test accuracy %.2f%%", done, 100 * testAccuracy!)
+        if config.evalAttributionSamples > 0 {
+            var e = Evaluation()
+            e.samples = config.evalAttributionSamples
+            e.methods = [.saliency]
+            e.attacks = [.randomSign]
+            e.k = max(1, config.inputShape[1] * config.inputShape[2] / 10)
+            e.figureSamples = 0
+            if case let .uniform(eps) = config.perturbation { e.attack.epsilon = eps }
+            if case let .pgd(eps, _, _, _) = config.perturbation { e.attack.epsilon = eps }
+            let report = try e.run(config: config, network: network, parameters: state.parameters, statistics: state.statistics,
+                                   test: test, communicator: communicator)
+            let saliency = (report.json["attributions"] as? [String: [String: [String: [String: Any]]]])?["saliency"]?["random_sign"] ?? [:]
+            for key in ["topk_intersection", "kendall", "lens_topk_intersection"] {
+                if let mean = saliency[key]?["mean"] as? Double { record["saliency_\(key)"] = mean; line += String(format: "  saliency %@ %.3f", key, mean) }
+            }
+        }
+        if communicator.rank == 0 {
+            trainer.progress(line)
+            try metrics.write(record)
+        }
+    }
+
+    /// Rank 0 writes the step's checkpoint (never from weights that overflowed: every rank holds the same ones).
+    func checkpoint() throws {
+        guard let dir = config.checkpointDir else { return }
+        let done = state.step
+        guard l2Norm(state.parameters.flat).isFinite else {
+            throw TrainingError(step: done, message: "the weights are not finite; not checkpointed" + lastCheckpointNote)
+        }
+        if communicator.rank == 0 {
+            try Checkpoint(step: done, seed: config.seed, worldSize: communicator.size, configText: config.text,
+                           parameters: state.parameters, optimizerBuffers: state.optimizer.buffers,
+                           optimizerSteps: state.optimizer.steps, statistics: state.statistics)
+                .write(directory: dir, keep: config.checkpointKeep)
+        }
+        try communicator.barrier()
     }
 
     /// Test accuracy with batch norm in evaluation mode; each rank scores every size-th image.
-    func accuracy(_ state: TrainingState, _ test: ImageStore) throws -> Double {
+    func accuracy() throws -> Double {
         let count = config.evalSamples > 0 ? min(config.evalSamples, test.count) : test.count
         let mine = Array(stride(from: communicator.rank, to: count, by: communicator.size))
         let loader = BatchLoader(store: test, normalization: config.normalization)
