@@ -44,11 +44,16 @@ let package = Package(
         // Charts (SVG, and PNG through librsvg) and results tables: no numerics.
         .target(name: "AttrGuardReport", dependencies: ["CRSVG"], swiftSettings: optimized),
         .target(name: "AttrGuardTraining",
-                dependencies: ["COpenBLAS", "CPNG", "AttrGuardCore", "AttrGuardNN", "AttrGuardData", "AttrGuardDistributed",
+                dependencies: ["CPNG", "AttrGuardCore", "AttrGuardNN", "AttrGuardData", "AttrGuardDistributed",
                                "AttrGuardAttribution", "AttrGuardReport", .product(name: "Yams", package: "Yams")],
                 swiftSettings: optimized),
-        // Checks and benchmarks that are not training: run from the CLI, never from the library.
-        .target(name: "AttrGuardTools", dependencies: ["AttrGuardCore", "AttrGuardDistributed"], swiftSettings: optimized),
+        // Checks and benchmarks beside the library (golden cases, step/micro/all-reduce/loader
+        // benchmarks, the objectives' smoke run, all-reduce and synchronized-batch-norm checks):
+        // the CLI runs them; training never does.
+        .target(name: "AttrGuardTools",
+                dependencies: ["COpenBLAS", "AttrGuardCore", "AttrGuardNN", "AttrGuardData", "AttrGuardDistributed", "AttrGuardAttribution",
+                               "AttrGuardTraining"],
+                swiftSettings: optimized),
         .executableTarget(name: "attrguard",
                           dependencies: ["AttrGuardTraining", "AttrGuardTools", "AttrGuardAttribution", "AttrGuardCore", "AttrGuardData", "AttrGuardNN", "AttrGuardReport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -60,6 +65,6 @@ let package = Package(
         .testTarget(name: "AttrGuardDistributedTests", dependencies: ["AttrGuardDistributed", "AttrGuardTestSupport"]),
         .testTarget(name: "AttrGuardReportTests", dependencies: ["AttrGuardReport"]),
         .testTarget(name: "AttrGuardTrainingTests",
-                    dependencies: ["AttrGuardTraining", "AttrGuardData", "AttrGuardAttribution", "AttrGuardTestSupport"]),
+                    dependencies: ["AttrGuardTraining", "AttrGuardTools", "AttrGuardData", "AttrGuardAttribution", "AttrGuardTestSupport"]),
     ]
 )

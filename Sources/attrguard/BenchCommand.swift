@@ -1,6 +1,7 @@
 import AttrGuardCore
 import AttrGuardData
 import AttrGuardDistributed
+import AttrGuardTools
 import AttrGuardTraining
 import ArgumentParser
 import Foundation

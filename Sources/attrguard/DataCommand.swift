@@ -1,5 +1,6 @@
 import AttrGuardCore
 import AttrGuardData
+import AttrGuardTools
 import ArgumentParser
 import Foundation
 
@@ -107,18 +108,9 @@ struct DataCommand: ParsableCommand {
 
         func run() throws {
             let store = try cifar10.map { try CIFAR10.load(directory: $0, split: .train) } ?? SyntheticDataset.store(count: 5000, seed: 0)
-            let loader = BatchLoader(store: store, augmentation: .cropFlip(padding: 4), normalization: (CIFAR10.mean, CIFAR10.std))
-            let plan = EpochPlan(count: store.count, globalBatch: batch, seed: 0, epoch: 0)
-            var checksum = 0.0
-            let clock = ContinuousClock(), start = clock.now
-            for k in 0..<batches {
-                let (x, _) = try loader.batch(Array(plan.globalIndices(step: k % plan.steps)), epoch: k / plan.steps)
-                checksum += Double(x.pointer(Float.self)[0])
-            }
-            let elapsed = clock.now - start
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            let (rate, checksum) = try LoaderBenchmark.run(store: store, batch: batch, batches: batches)
             print(String(format: "loader: %.0f images/s (%d batches of %d, crop+flip+normalise, 1 thread; checksum %.3f)",
-                         Double(batches * batch) / seconds, batches, batch, checksum))
+                         rate, batches, batch, checksum))
         }
     }
 }

@@ -1,4 +1,5 @@
 import AttrGuardCore
+import AttrGuardTools
 import AttrGuardTraining
 import Foundation
 import AttrGuardTestSupport

@@ -1,3 +1,4 @@
+import AttrGuardTools
 import AttrGuardTraining
 import Foundation
 import Testing

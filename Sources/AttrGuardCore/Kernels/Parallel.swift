@@ -5,7 +5,9 @@ import Foundation
 /// Threads per rank. OpenBLAS and oneDNN's OpenMP run their own pools (`configureLibraries`); our
 /// own kernels (elementwise maps, the fused batch-norm and softplus kernels, the optimizers) split
 /// their loops over `count` threads while it is bound — the trainer binds `train.threads` for a
-/// run, so the same binary serves many ranks of one thread and few ranks of many.
+/// run, so the same binary serves many ranks of one thread and few ranks of many. With several
+/// threads, OMP_WAIT_POLICY=PASSIVE (the launch scripts set it) keeps OpenMP's idle workers from
+/// spinning on the cores these threads need.
 public enum KernelThreads {
     /// Threads our kernels split a loop over; 1: serial (the default, and every test's).
     @TaskLocal public static var count = 1

@@ -2,6 +2,7 @@ import AttrGuardAttribution
 import AttrGuardCore
 import AttrGuardDistributed
 import AttrGuardNN
+import AttrGuardTraining
 import Foundation
 
 /// One training step timed the way ../shared/anchors/torch_step_bench.py times PyTorch's:
@@ -36,7 +37,7 @@ public struct StepBenchmark {
         switch model {
         case "smallcnn": return Architectures.smallCNN()
         case "resnet18": return Architectures.resnet18()
-        default: throw TrainingError(step: 0, message: "unknown benchmark model '\(model)' (smallcnn, resnet18)")
+        default: throw ToolError(option: "--model", "unknown benchmark model '\(model)' (smallcnn, resnet18)")
         }
     }
 

@@ -1,4 +1,5 @@
 import AttrGuardCore
+import AttrGuardDistributed
 import Foundation
 
 /// All-reduce cost per message size on the ranks of a communicator, as nccl-tests reports it, and

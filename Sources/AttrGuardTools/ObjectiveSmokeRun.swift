@@ -2,6 +2,7 @@ import AttrGuardAttribution
 import AttrGuardCore
 import AttrGuardDistributed
 import AttrGuardNN
+import AttrGuardTraining
 
 /// Every objective trained for a few steps on one fixed random batch: the loss terms of each
 /// step, which must stay finite, and whether the total fell. A check of the double-backprop
@@ -26,7 +27,7 @@ public struct ObjectiveSmokeRun {
     /// Runs `name`'s objective; `report` gets (step, terms) for every step.
     public func run(_ name: String, report: (Int, [String: Double]) -> Void) throws -> [Double] {
         guard let entry = ObjectiveSmokeRun.objectives.first(where: { $0.name == name }) else {
-            throw TrainingError(step: 0, message: "unknown objective '\(name)'")
+            throw ToolError(option: "--objective", "unknown objective '\(name)'")
         }
         let network = try Network(layers: StepBenchmark.layers(model), inputShape: [3, 32, 32])
         var rng = RandomStream(seed: seed)
