@@ -47,7 +47,9 @@ public enum AllreduceBenchmark {
         }
     }
 
+    /// On one rank the all-reduce moves nothing (α = β = 0: communication is free).
     public static func fit(_ points: [Point]) -> Fit {
+        guard points.allSatisfy({ $0.ranks > 1 }) else { return Fit(alpha: 0, beta: 0) }
         // Weighted least squares of t = α + β·b with weights 1/t² (relative error).
         var sw = 0.0, swb = 0.0, swbb = 0.0, swt = 0.0, swbt = 0.0
         for p in points {

@@ -180,15 +180,17 @@ struct AllreduceBench: ParsableCommand {
         if comm.rank == 0 {
             var rows: [[String: Any]] = []
             for p in points {
+                // One rank moves nothing: its bandwidths are not numbers worth printing.
                 let row: [String: Any] = ["ranks": p.ranks, "bytes": p.bytes, "time_us": (p.seconds * 1e7).rounded() / 10,
-                                          "algbw_gbs": (p.algorithmBandwidth / 1e7).rounded() / 100,
-                                          "busbw_gbs": (p.busBandwidth / 1e7).rounded() / 100]
+                                          "algbw_gbs": p.ranks > 1 ? (p.algorithmBandwidth / 1e7).rounded() / 100 : NSNull(),
+                                          "busbw_gbs": p.ranks > 1 ? (p.busBandwidth / 1e7).rounded() / 100 : NSNull()]
                 rows.append(row)
                 print(String(decoding: try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys]), as: UTF8.self))
             }
-            let model: [String: Any] = ["ranks": comm.size, "alpha_us": (fit.alpha * 1e7).rounded() / 10,
+            var model: [String: Any] = ["ranks": comm.size, "alpha_us": (fit.alpha * 1e7).rounded() / 10,
                                         "beta_ns_per_byte": (fit.beta * 1e12).rounded() / 1000,
-                                        "bandwidth_gbs": fit.beta > 0 ? (1 / fit.beta / 1e7).rounded() / 100 : 0]
+                                        "bandwidth_gbs": fit.beta > 0 ? (1 / fit.beta / 1e7).rounded() / 100 : NSNull()]
+            if comm.size == 1 { model["note"] = "one rank: the all-reduce is a no-op, so α = β = 0 and bandwidth is unbounded" }
             print(String(decoding: try JSONSerialization.data(withJSONObject: ["fit": model], options: [.sortedKeys]), as: UTF8.self))
             if let out {
                 try writeAtomically(try JSONSerialization.data(withJSONObject: ["points": rows, "fit": model], options: [.sortedKeys, .prettyPrinted]), to: out)
