@@ -73,7 +73,7 @@ public func perturbations(_ attack: AttributionAttack, _ model: inout Model, x: 
     case .randomSign:
         return [randomSigns(x, size: settings.epsilon, settings: settings, noise: noise)]
     case .randomPerturbation:
-        return (0..<max(1, settings.draws)).map { uniformPoint(x, settings: settings, noise: noise, stream: 0x7A9D, draw: $0) }
+        return (0..<max(1, settings.draws)).map { uniformPoint(x, settings: settings, noise: noise, stream: .randomPerturbation, draw: $0) }
     case .manipulation:
         return [try manipulate(&model, x: x, labels: labels, settings: settings, attribution: attribution, noise: noise)]
     case .topK, .massCenter:
@@ -123,7 +123,7 @@ private func signStepAttack(_ attack: AttributionAttack, _ model: inout Model, x
     var best = Selection(x)
     for restart in 0..<max(1, settings.restarts) {
         // At x₀ the squared centre shift has zero gradient: the mass-center attack starts one random sign step away.
-        let first = restart > 0 ? uniformPoint(x, settings: settings, noise: noise, stream: 0x5E57, draw: restart)
+        let first = restart > 0 ? uniformPoint(x, settings: settings, noise: noise, stream: .attackRestart, draw: restart)
             : attack == .massCenter ? randomSigns(x, size: settings.stepSize, settings: settings, noise: noise) : x
         try signSteps(x, from: first, settings: settings, predict: { argmaxRows(model.logits(Variable($0)).value) },
                       objective: { try objective(targetMap($0, createGraph: true)) },
@@ -153,7 +153,7 @@ private func randomSigns(_ x: Tensor, size: Double, settings: AttackSettings, no
     var values = [Double](repeating: 0, count: x.count)
     let perSample = x.count / x.shape[0]
     for (j, key) in noise.keys.enumerated() {
-        var rng = RandomStream(seed: noise.seed, 0x5A5A, key)
+        var rng = RandomStream(seed: noise.seed, .randomSigns, key)
         for e in 0..<perSample {
             let i = j * perSample + e
             values[i] = (rng.next() & 1 == 0 ? -1 : 1) * size * settings.range.scale[settings.range.channel(i, x.shape)]
@@ -165,7 +165,7 @@ private func randomSigns(_ x: Tensor, size: Double, settings: AttackSettings, no
 
 /// x + U[−ε, ε] per element (ε in input units per channel), clipped to the pixel range; draw `draw`
 /// of random stream `stream`, keyed by each sample's noise key.
-private func uniformPoint(_ x: Tensor, settings: AttackSettings, noise: PerturbationNoise, stream: UInt64, draw: Int) -> Tensor {
+private func uniformPoint(_ x: Tensor, settings: AttackSettings, noise: PerturbationNoise, stream: RandomPurpose, draw: Int) -> Tensor {
     var values = [Double](repeating: 0, count: x.count)
     let perSample = x.count / x.shape[0]
     for (j, key) in noise.keys.enumerated() {

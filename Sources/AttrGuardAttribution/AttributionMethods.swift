@@ -45,7 +45,7 @@ public func attribute(_ method: AttributionMethod, _ model: inout Model, _ x: Va
             var values = [Double](repeating: 0, count: x.value.count)
             let perSample = values.count / x.shape[0]
             for (j, key) in noise.keys.enumerated() {
-                var rng = RandomStream(seed: noise.seed, 0x5600, key, UInt64(s))
+                var rng = RandomStream(seed: noise.seed, .smoothGradNoise, key, UInt64(s))
                 for e in 0..<perSample { values[j * perSample + e] = sigma * rng.normal() }
             }
             let g = try gradient(at: x + Variable(Tensor(shape: x.shape, values: values, dtype: x.dtype)))

@@ -14,23 +14,6 @@ public enum AttributionTarget: String, Sendable, CaseIterable {
     }
 }
 
-/// A network with bound parameters and its batch-norm state: what one forward call needs.
-public struct Model {
-    public let network: Network
-    public let parameters: BoundParameters
-    public var statistics: [String: RunningStatistic]
-    public var mode: ForwardMode
-
-    public init(network: Network, parameters: BoundParameters, statistics: [String: RunningStatistic], mode: ForwardMode) {
-        self.network = network; self.parameters = parameters; self.statistics = statistics; self.mode = mode
-    }
-
-    /// Logits [B, classes] for x [B,C,H,W]: one forward call.
-    public mutating func logits(_ x: Variable) -> Variable {
-        network(x, parameters, statistics: &statistics, mode: mode)
-    }
-}
-
 /// g(x) = ∇ₓ target(f(x)) [B,C,H,W], together with the logits of the same forward call.
 /// With `createGraph` the gradient stays on the tape, so a loss built from it can be
 /// differentiated with respect to the parameters (double backprop).

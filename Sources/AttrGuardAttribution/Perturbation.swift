@@ -63,7 +63,7 @@ public struct PerturbationNoise: Sendable {
         require(keys.count == x.shape[0], "perturbation: \(keys.count) noise keys for a batch of \(x.shape[0])")
         var values = [Double](repeating: 0, count: x.count)
         for (j, key) in keys.enumerated() {
-            var rng = RandomStream(seed: seed, 0xE95, key)
+            var rng = RandomStream(seed: seed, .perturbation, key)
             for e in 0..<perSample {
                 let i = j * perSample + e
                 values[i] = rng.uniform(-1, 1) * epsilon * range.scale[range.channel(i, x.shape)]

@@ -37,7 +37,7 @@ public struct BatchLoader: Sendable {
             for ch in 0..<c { scale[ch] = Float(1 / (255 * n.std[ch])); shift[ch] = Float(-n.mean[ch] / n.std[ch]) }
         }
         for (j, index) in indices.enumerated() {
-            var rng = RandomStream(seed: seed, 0xA06, UInt64(epoch), UInt64(index))
+            var rng = RandomStream(seed: seed, .augmentation, UInt64(epoch), UInt64(index))
             let src = store.pixels(index).baseAddress!
             let dst = o + j * c * h * w
             switch augmentation {

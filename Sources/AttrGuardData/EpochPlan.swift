@@ -21,7 +21,7 @@ public struct EpochPlan: Sendable {
         self.epoch = epoch
         var order = Array(0..<count)
         if shuffle {
-            var rng = RandomStream(seed: seed, 0x0E90C4, UInt64(epoch))
+            var rng = RandomStream(seed: seed, .epochOrder, UInt64(epoch))
             // Fisher–Yates with our own stream, so the order is the same on every platform.
             for i in stride(from: count - 1, to: 0, by: -1) {
                 let j = Int(rng.next() % UInt64(i + 1))

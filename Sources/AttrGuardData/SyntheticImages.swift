@@ -11,7 +11,7 @@ public enum SyntheticImages {
         var labels: [Int] = []
         labels.reserveCapacity(count)
         for i in 0..<count {
-            var rng = RandomStream(seed: seed, 0x5959, UInt64(i))
+            var rng = RandomStream(seed: seed, .syntheticImages, UInt64(i))
             let c = i % classes
             labels.append(c)
             let angle = Double.pi * Double(c) / Double(classes)

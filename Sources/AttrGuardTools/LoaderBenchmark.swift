@@ -13,7 +13,7 @@ public enum LoaderBenchmark {
             checksum += Double(x.pointer(Float.self)[0])
         }
         let elapsed = clock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let seconds = elapsed.seconds
         return (Double(batches * batch) / seconds, checksum)
     }
 }

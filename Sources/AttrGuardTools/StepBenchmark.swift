@@ -64,7 +64,7 @@ public struct StepBenchmark {
         let elapsed = try OpProfiler.$current.withValue(profiler) {
             try clock.measure { for _ in 0..<iterations { try step() } }
         }
-        let seconds = (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18) / Double(iterations)
+        let seconds = elapsed.seconds / Double(iterations)
         return (seconds * 1e3, Double(batch) / seconds, peakResidentMiB())
     }
 }

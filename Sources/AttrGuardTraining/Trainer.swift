@@ -141,7 +141,7 @@ private struct TrainingRun {
             }
             if communicator.rank == 0 { try Checkpoint.prepare(directory: dir) }
         }
-        var rng = RandomStream(seed: config.seed, 1)
+        var rng = RandomStream(seed: config.seed, .parameters)
         state = TrainingState(network: network, parameters: ParameterSet(network: network, dtype: config.dtype, rng: &rng),
                               optimizer: config.optimizer)
         if resume { try Self.restore(&state, trainer, network: network, totalSteps: totalSteps) }
@@ -382,6 +382,3 @@ struct MetricsLog {
     }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}

@@ -17,10 +17,10 @@ struct AllreduceCheckCommand: ParsableCommand {
     }
 
     func run() throws {
-        let comm = Communicator.world
-        let (lines, passed) = try AllreduceCheck.run(communicator: comm, count: count)
-        for line in lines { print(line) }
-        comm.finalize()
-        if !passed { throw ExitCode.failure }
+        try onEveryRank("allreduce-check") { comm in
+            let (lines, passed) = try AllreduceCheck.run(communicator: comm, count: count)
+            for line in lines { print(line) }
+            if !passed { throw ExitCode.failure }
+        }
     }
 }

@@ -21,7 +21,7 @@ struct StepBench: ParsableCommand {
         abstract: "Time a training step (smallcnn|resnet18 × plain|l2cos|igr); JSON line with step_ms, img_per_s, peak_rss_mib.")
 
     @Option(help: "smallcnn or resnet18.") var model = "smallcnn"
-    @Option(help: "plain, l2cos or igr.") var method = "l2cos"
+    @Option(help: "plain, l2cos or igr.") var method: StepBenchmark.Method = .l2cos
     @Option(help: "Batch size.") var batch = 64
     @Option(help: "Timed steps after 2 warm-up steps.") var iters = 4
     @Flag(help: "Print time, calls, GFLOP/s and bytes allocated per primitive and per layer kind before the JSON line.")
@@ -33,9 +33,8 @@ struct StepBench: ParsableCommand {
     }
 
     func run() throws {
-        guard let m = StepBenchmark.Method(rawValue: method) else { throw ValidationError("--method must be plain, l2cos or igr") }
         var b = StepBenchmark()
-        b.model = model; b.method = m; b.batch = batch; b.iterations = iters
+        b.model = model; b.method = method; b.batch = batch; b.iterations = iters
         let profiler = profile ? OpProfiler() : nil
         let r = try b.run(profiler: profiler)
         if let profiler {
@@ -44,7 +43,7 @@ struct StepBench: ParsableCommand {
         }
         let threads = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] ?? "default"
         // JSON through the serializer: a missing reading is null, never a bare nan.
-        let record: [String: Any] = ["device": "cpu", "model": model, "method": method, "batch": batch, "blas_threads": threads,
+        let record: [String: Any] = ["device": "cpu", "model": model, "method": method.rawValue, "batch": batch, "blas_threads": threads,
                                      "step_ms": (r.stepMilliseconds * 100).rounded() / 100, "img_per_s": (r.imagesPerSecond * 10).rounded() / 10,
                                      "peak_rss_mib": r.peakRSSMiB.isFinite ? r.peakRSSMiB.rounded() : NSNull()]
         print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self))
@@ -83,7 +82,7 @@ struct ObjectivesBench: ParsableCommand {
             failed = failed || !finite || !fell
             print(String(format: "%@ %@: total %.5f -> %.5f over %d steps, %@, %.1f s/step", model, name, totals.first!, totals.last!,
                          steps, finite && fell ? "finite and falling" : "NOT finite and falling",
-                         Double((clock.now - start).components.seconds) / Double(steps)))
+                         (clock.now - start).seconds / Double(steps)))
         }
         if failed { throw ExitCode.failure }
     }

@@ -67,7 +67,7 @@ struct DataCommand: ParsableCommand {
         @Option(help: "Folder holding SPLIT/<wnid>/ directories.") var imagenet: String
         @Option(help: "Split sub-folder (train or val).") var split = "train"
         @Option(help: "Class list: one WordNet id per line.") var classes: String
-        @Option(help: "Class index order: listed (line order) or sorted.") var order = "listed"
+        @Option(help: "Class index order: listed (line order) or sorted.") var order: ImageFolder.ClassOrder = .listed
         @Option(help: "Shorter side after resizing.") var resize = 256
         @Option(help: "Centre crop size.") var crop = 224
         @Option(help: "Output file.") var out: String
@@ -78,14 +78,13 @@ struct DataCommand: ParsableCommand {
         }
 
         func run() throws {
-            guard let o = ImageFolder.ClassOrder(rawValue: order) else { throw ValidationError("--order must be listed or sorted") }
             guard resize >= crop, crop > 0 else { throw ValidationError("--resize \(resize) must be at least --crop \(crop) > 0") }
             do {
-                let folder = try ImageFolder(root: imagenet, split: split, classList: classes, order: o)
+                let folder = try ImageFolder(root: imagenet, split: split, classList: classes, order: order)
                 let start = ContinuousClock.now
                 let store = try folder.load(resize: resize, crop: crop)
                 try PackedDataset.write(store, to: out)
-                let seconds = Double((ContinuousClock.now - start).components.seconds)
+                let seconds = (ContinuousClock.now - start).seconds
                 print("packed \(store.count) images of \(folder.classes.count) classes at \(crop)×\(crop) into \(out) in \(Int(seconds)) s")
             } catch let error as DataError {
                 FileHandle.standardError.write("data pack: \(error)\n".data(using: .utf8)!)

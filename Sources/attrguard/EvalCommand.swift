@@ -1,17 +1,10 @@
+import AttrGuardCore
 import AttrGuardAttribution
 import AttrGuardData
 import AttrGuardDistributed
 import AttrGuardTraining
 import ArgumentParser
 import Foundation
-
-/// Resolves a checkpoint argument (file or directory) and the config it was trained with.
-func checkpointAndConfig(_ checkpoint: String, config: String?, overrides: [String]) throws -> (String, TrainingConfig) {
-    let path = try Checkpoint.latest(in: checkpoint)
-    let cfg = try config.map { try TrainingConfig.load(path: $0, overrides: overrides) }
-        ?? TrainingConfig.parse(yaml: Checkpoint.configText(path), file: "\(path) (stored config)", overrides: overrides)
-    return (path, cfg)
-}
 
 /// `attrguard eval --checkpoint C`: accuracy, adversarial accuracy, attribution robustness; JSON + PNG.
 /// Settings come from the defaults, then a `--protocol` preset, then the options given.
@@ -20,9 +13,7 @@ struct EvalCommand: ParsableCommand {
         commandName: "eval",
         abstract: "Evaluate a checkpoint: accuracy, PGD accuracy, attribution robustness under attacks (report.json, attributions.png, sweep-*.png).")
 
-    @Option(help: "Checkpoint file, or a checkpoint directory (its newest).") var checkpoint: String
-    @Option(help: "Config (default: the one stored in the checkpoint).") var config: String?
-    @Option(name: .customLong("set"), help: "Override a config key (repeatable).") var overrides: [String] = []
+    @OptionGroup var source: CheckpointOptions
     @Option(help: "Output directory.") var out = "runs/eval"
     @Option(name: .customLong("protocol"),
             help: "A paper's evaluation settings: lens, ghorbani or l2cos (options given beside it override its values).")
@@ -142,9 +133,8 @@ struct EvalCommand: ParsableCommand {
     }
 
     func run() throws {
-        let comm = Communicator.world
-        do {
-            let (path, cfg) = try checkpointAndConfig(checkpoint, config: config, overrides: overrides)
+        try onEveryRank("eval") { comm in
+            let (path, cfg) = try source.resolve()
             var e = try evaluation(mapPixels: cfg.inputShape[1] * cfg.inputShape[2])
             e.progress = { line in print(line); fflushStandardOutput() }
             if comm.rank == 0 {   // before the evaluation, not after it
@@ -154,7 +144,7 @@ struct EvalCommand: ParsableCommand {
             let report = try e.run(config: cfg, checkpoint: path, communicator: comm)
             if comm.rank == 0 {
                 var json = report.json
-                json["seconds"] = Double((ContinuousClock.now - start).components.seconds)
+                json["seconds"] = ((ContinuousClock.now - start).seconds * 10).rounded() / 10
                 let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .prettyPrinted])
                 try writeAtomically(data, to: "\(out)/report.json")
                 var written = ["\(out)/report.json"]
@@ -172,29 +162,21 @@ struct EvalCommand: ParsableCommand {
                 print("eval: \(json["samples"]!) images, accuracy \(json["accuracy"]!), adversarial accuracy \(json["adversarial_accuracy"]!); "
                       + "wrote \(written.joined(separator: ", ")) in \(json["seconds"]!) s")
             }
-        } catch {
-            FileHandle.standardError.write("attrguard eval: rank \(comm.rank) of \(comm.size): \(error)\n".data(using: .utf8)!)
-            if comm.size > 1 { comm.abort(code: 1) }
-            throw ExitCode.failure
         }
-        comm.finalize()
     }
 }
-
-extension EvaluationProtocol: ExpressibleByArgument {}
-extension AttackSelection: ExpressibleByArgument {}
 
 /// `attrguard export --checkpoint C --out model.safetensors`.
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export", abstract: "Write a checkpoint's weights and batch-norm statistics as safetensors with PyTorch-style names.")
 
-    @Option(help: "Checkpoint file or directory (its newest).") var checkpoint: String
+    @OptionGroup var source: CheckpointOptions
     @Option(help: "Output .safetensors file.") var out: String
 
     func run() throws {
         do {
-            let (path, cfg) = try checkpointAndConfig(checkpoint, config: nil, overrides: [])
+            let (path, cfg) = try source.resolve()
             let network = try Network(layers: cfg.layers, inputShape: cfg.inputShape)
             let c = try Checkpoint.read(path, network: network)
             try Safetensors.write(parameters: c.parameters, statistics: c.statistics,

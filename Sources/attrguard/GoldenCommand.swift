@@ -14,14 +14,10 @@ struct GoldenCommand: ParsableCommand {
     var files: [String]
 
     @Option(help: "Precision to recompute in: float64 (tolerance 1e-8) or float32 (1e-3).")
-    var dtype: String = "float64"
-
-    func validate() throws {
-        guard DType(rawValue: dtype) != nil else { throw ValidationError("--dtype must be float32 or float64, got '\(dtype)'") }
-    }
+    var dtype: DType = .float64
 
     func run() throws {
-        let type = DType(rawValue: dtype)!
+        let type = dtype
         var failures = 0
         for file in files {
             do {

@@ -18,21 +18,13 @@ struct SyncBatchNormCheckCommand: ParsableCommand {
     }
 
     func run() throws {
-        let comm = Communicator.world
-        guard batch >= comm.size else {
-            throw ValidationError("--batch \(batch) must be at least the \(comm.size) ranks (each rank needs images)")
-        }
-        do {
+        try onEveryRank("sync-batchnorm-check") { comm in
+            guard batch >= comm.size else {
+                throw ValidationError("--batch \(batch) must be at least the \(comm.size) ranks (each rank needs images)")
+            }
             let result = try SyncBatchNormCheck.run(communicator: comm, batch: batch)
             if comm.rank == 0 { print(result) }
-            comm.finalize()
             if !(result.firstOrder <= tolerance && result.secondOrder <= tolerance) { throw ExitCode.failure }
-        } catch let exit as ExitCode {
-            throw exit
-        } catch {
-            FileHandle.standardError.write("attrguard sync-batchnorm-check: rank \(comm.rank) of \(comm.size): \(error)\n".data(using: .utf8)!)
-            if comm.size > 1 { comm.abort(code: 1) }
-            throw ExitCode.failure
         }
     }
 }

@@ -15,29 +15,23 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Stop after this many steps (a planned interruption: the schedule still spans the whole run).") var stopAfter: Int?
 
     func run() throws {
-        let comm = Communicator.world
         StopSignals.install()
-        do {
+        try onEveryRank("train") { comm in
             let cfg = try TrainingConfig.load(path: config, overrides: overrides)
             var trainer = Trainer(config: cfg, communicator: comm)
             trainer.progress = { line in print(line); fflushStandardOutput() }
             trainer.stopRequest = { StopSignals.pending }
-            let summary = try trainer.run(resume: resume, stopAfter: stopAfter)
-            if comm.rank == 0 { print("train: done after \(summary.steps) steps") }
-        } catch let stopped as Trainer.Stopped {
-            // Every rank got here together (the request is all-reduced): a clean exit, not an abort.
-            if comm.rank == 0 {
-                FileHandle.standardError.write("attrguard train: \(StopSignals.name(stopped.signal)): \(stopped)\n".data(using: .utf8)!)
+            do {
+                let summary = try trainer.run(resume: resume, stopAfter: stopAfter)
+                if comm.rank == 0 { print("train: done after \(summary.steps) steps") }
+            } catch let stopped as Trainer.Stopped {
+                // Every rank got here together (the request is all-reduced): a clean exit, not an abort.
+                if comm.rank == 0 {
+                    FileHandle.standardError.write("attrguard train: \(StopSignals.name(stopped.signal)): \(stopped)\n".data(using: .utf8)!)
+                }
+                throw ExitCode(StopSignals.exitCode)
             }
-            comm.finalize()
-            throw ExitCode(StopSignals.exitCode)
-        } catch {
-            let message = "attrguard train: rank \(comm.rank) of \(comm.size): \(error)\n"
-            FileHandle.standardError.write(message.data(using: .utf8)!)
-            if comm.size > 1 { comm.abort(code: 1) }   // never leave other ranks waiting in a collective
-            throw ExitCode.failure
         }
-        comm.finalize()
     }
 }
 

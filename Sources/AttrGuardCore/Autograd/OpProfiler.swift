@@ -69,7 +69,7 @@ public final class OpProfiler: @unchecked Sendable {
         let d = p.clock.now - start
         let key = Key(op: op, phase: phase, layer: layer)
         var e = p.entries[key] ?? Entry()
-        e.seconds += Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        e.seconds += d.seconds
         e.calls += 1
         e.flops += flops(value)
         e.bytes += p.allocatedBytes - bytes

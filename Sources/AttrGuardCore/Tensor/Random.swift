@@ -1,3 +1,26 @@
+/// What a random stream is for: every stream's first key, listed in one place so that no two
+/// purposes share draws. The values are part of the results (changing one changes every run).
+public enum RandomPurpose: UInt64, Sendable {
+    /// Initial weights (ParameterSet).
+    case parameters = 1
+    /// The epoch's global order (EpochPlan), per epoch.
+    case epochOrder = 0x0E90C4
+    /// Crop and flip per (epoch, image) (BatchLoader).
+    case augmentation = 0xA06
+    /// The generated dataset's images (SyntheticImages).
+    case syntheticImages = 0x5959
+    /// x' = x + U[−ε, ε] of the regularizers and PGD's random start, per sample key (Perturbation).
+    case perturbation = 0xE95
+    /// SmoothGrad's noise per (sample key, draw).
+    case smoothGradNoise = 0x5600
+    /// The random-sign attack and the mass-center attack's first step, per sample key.
+    case randomSigns = 0x5A5A
+    /// Start points of attack restarts past the first, per (sample key, restart).
+    case attackRestart = 0x5E57
+    /// Random perturbation similarity's draws, per (sample key, draw).
+    case randomPerturbation = 0x7A9D
+}
+
 /// Deterministic random streams. Every random draw in AttrGuard comes from a generator seeded
 /// from (seed, purpose, indices), so results depend neither on the rank count nor on timing.
 public struct RandomStream: RandomNumberGenerator, Sendable {
@@ -6,7 +29,11 @@ public struct RandomStream: RandomNumberGenerator, Sendable {
     public init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 ^ 0xD1B5_4A32_D192_ED03 }
 
     /// A stream for one (seed, purpose, index…) tuple, independent of every other tuple.
-    public init(seed: UInt64, _ keys: UInt64...) {
+    public init(seed: UInt64, _ purpose: RandomPurpose, _ keys: UInt64...) {
+        self.init(seed: seed, keys: [purpose.rawValue] + keys)
+    }
+
+    private init(seed: UInt64, keys: [UInt64]) {
         var s = seed
         for k in keys { s = RandomStream.mix(s ^ RandomStream.mix(k &+ 0x632B_E59B_D9B4_E019)) }
         self.init(seed: s)

@@ -1,0 +1,18 @@
+import AttrGuardCore
+
+/// A network with bound parameters and its batch-norm state: what one forward call needs.
+public struct Model {
+    public let network: Network
+    public let parameters: BoundParameters
+    public var statistics: [String: RunningStatistic]
+    public var mode: ForwardMode
+
+    public init(network: Network, parameters: BoundParameters, statistics: [String: RunningStatistic], mode: ForwardMode) {
+        self.network = network; self.parameters = parameters; self.statistics = statistics; self.mode = mode
+    }
+
+    /// Logits [B, classes] for x [B,C,H,W]: one forward call.
+    public mutating func logits(_ x: Variable) -> Variable {
+        network(x, parameters, statistics: &statistics, mode: mode)
+    }
+}
