@@ -1,13 +1,35 @@
 import AttrGuardCore
 import AttrGuardNN
 
-/// The loss of one training step and its named parts. Keys follow the golden files:
-/// `logits`, `ce`, `regularizer`, `total`, and the method's intermediates
-/// (`input_grad`, `input_grad_adv`, `attribution`, `attribution_adv`, `l2_term`, `cos_term`).
+/// The loss of one training step and its parts, all on the tape (scalars unless a shape is given).
 public struct ObjectiveTerms {
-    public var named: [String: Variable] = [:]
-    public var total: Variable { named["total"]! }
-    public var regularizer: Variable { named["regularizer"]! }
+    /// [B, classes] of the forward the CE is taken on.
+    public var logits: Variable
+    public var ce: Variable
+    public var regularizer: Variable
+    /// ce + regularizer: what the parameter gradient is taken of.
+    public var total: Variable
+    /// l2cos's two parts (λ not applied); igr's cosine part. nil where the method has none.
+    public var l2Term: Variable?, cosTerm: Variable?
+    /// The method's attributions [B,C,H,W]: g(x) and g(x') (gradnorm, l2cos), IG(x) and IG(x') (igr).
+    public var attribution: Variable?, attributionPerturbed: Variable?
+
+    /// The scalar terms as the log and the metrics name them, in that order (absent ones left out).
+    public var scalars: [(name: String, value: Variable)] {
+        [("ce", ce), ("regularizer", regularizer), ("l2_term", l2Term), ("cos_term", cosTerm), ("total", total)]
+            .compactMap { name, v in v.map { (name, $0) } }
+    }
+
+    /// Every term by the golden files' keys: `logits`, `ce`, `regularizer`, `total`, `l2_term`,
+    /// `cos_term`, and `input_grad`/`input_grad_adv` or `attribution`/`attribution_adv`.
+    public func named(for objective: Objective) -> [String: Variable] {
+        var d = Dictionary(uniqueKeysWithValues: scalars.map { ($0.name, $0.value) })
+        d["logits"] = logits
+        let (a, b) = objective.attributionNames
+        if let attribution { d[a] = attribution }
+        if let attributionPerturbed { d[b] = attributionPerturbed }
+        return d
+    }
 }
 
 /// A training objective: CE on x plus a regularizer R on attributions at x and at x'.
@@ -44,6 +66,12 @@ public enum Objective: Sendable, Equatable {
         }
     }
 
+    /// The golden files' keys of the method's attributions at x and x'.
+    var attributionNames: (String, String) {
+        if case .igr = self { return ("attribution", "attribution_adv") }
+        return ("input_grad", "input_grad_adv")
+    }
+
     /// Whether the objective reads x'.
     public var needsPerturbation: Bool {
         switch self {
@@ -62,7 +90,7 @@ public enum Objective: Sendable, Equatable {
         }
         // Each method gives the logits its CE is computed on, its regularizer and its intermediates.
         let logits: Variable, regularizer: Variable
-        var parts: [String: Variable] = [:]
+        var l2Term: Variable?, cosTerm: Variable?, attribution: Variable?, attributionPerturbed: Variable?
         switch self {
         case .standard:
             logits = model.logits(Variable(x))
@@ -71,32 +99,28 @@ public enum Objective: Sendable, Equatable {
             let (g, z) = try inputGradient(&model, x, labels: labels, target: target, createGraph: true)
             let flat = g.flattenedBatch()
             (logits, regularizer) = (z, (flat * flat).sum(axes: [1]).mean() * lambda)
-            parts["input_grad"] = g
+            attribution = g
         case let .l2cos(l2, cos, eps, target, detachSource):
             let (source, z) = try inputGradient(&model, x, labels: labels, target: target, createGraph: !detachSource)
             let g = detachSource ? source.detached : source
             let gAdv = try inputGradient(&model, needX(), labels: labels, target: target, createGraph: true).gradient
-            let l2Term = squaredL2PerSample(g, gAdv).mean()
-            let cosTerm = (1.0 - cosineSimilarityPerSample(g, gAdv, eps: eps)).mean()
-            (logits, regularizer) = (z, l2Term * l2 + cosTerm * cos)
-            parts = ["input_grad": g, "input_grad_adv": gAdv, "l2_term": l2Term, "cos_term": cosTerm]
+            let l2Part = squaredL2PerSample(g, gAdv).mean()
+            let cosPart = (1.0 - cosineSimilarityPerSample(g, gAdv, eps: eps)).mean()
+            (logits, regularizer) = (z, l2Part * l2 + cosPart * cos)
+            (l2Term, cosTerm, attribution, attributionPerturbed) = (l2Part, cosPart, g, gAdv)
         case let .igr(lambda, steps, eps, target):
             logits = model.logits(Variable(x))
             let a = try integratedGradients(&model, Variable(x), labels: labels, target: target, steps: steps, createGraph: true)
             let b = try integratedGradients(&model, Variable(needX()), labels: labels, target: target, steps: steps, createGraph: true)
-            let cosTerm = (1.0 - cosineSimilarityPerSample(a, b, eps: eps)).mean()
-            regularizer = cosTerm * lambda
-            parts = ["attribution": a, "attribution_adv": b, "cos_term": cosTerm]
+            let cosPart = (1.0 - cosineSimilarityPerSample(a, b, eps: eps)).mean()
+            regularizer = cosPart * lambda
+            (cosTerm, attribution, attributionPerturbed) = (cosPart, a, b)
         case .adversarial:
             logits = model.logits(Variable(needX()))
             regularizer = Variable(Tensor.scalar(0, dtype: x.dtype))
         }
-        var t = ObjectiveTerms()
-        t.named = parts
-        t.named["logits"] = logits
-        t.named["ce"] = crossEntropy(logits, labels: labels)
-        t.named["regularizer"] = regularizer
-        t.named["total"] = t.named["ce"]! + t.named["regularizer"]!
-        return t
+        let ce = crossEntropy(logits, labels: labels)
+        return ObjectiveTerms(logits: logits, ce: ce, regularizer: regularizer, total: ce + regularizer, l2Term: l2Term, cosTerm: cosTerm,
+                              attribution: attribution, attributionPerturbed: attributionPerturbed)
     }
 }

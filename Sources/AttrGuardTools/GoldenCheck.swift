@@ -35,7 +35,7 @@ public enum GoldenCheck {
         var model = Model(network: c.network, parameters: bound, statistics: c.network.initialStatistics(dtype: dtype),
                           mode: .trainingFrozenStatistics)
         let terms = try c.objective.terms(&model, x: c.x.converted(to: dtype), perturbed: c.xAdv.converted(to: dtype), labels: c.labels)
-        let computed: [String: Tensor] = terms.named.mapValues(\.value)
+        let computed: [String: Tensor] = terms.named(for: c.objective).mapValues(\.value)
         var groups: [String: [String: Tensor]] = [:]
         let totalGrads = try grad(of: terms.total, wrt: bound.variables)
         let regGrads = try grad(of: terms.regularizer, wrt: bound.variables)

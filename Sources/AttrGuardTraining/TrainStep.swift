@@ -53,8 +53,8 @@ public func trainStep(_ state: inout TrainingState, objective: Objective, pertur
         flat = state.parameters.pack(try grad(of: terms.total, wrt: bound.variables, releasingGraph: true))
     }
 
-    let names = ["ce", "regularizer", "l2_term", "cos_term", "total"].filter { terms.named[$0] != nil }
-    let local = names.map { terms.named[$0]!.value.item }
+    let names = terms.scalars.map(\.name)
+    let local = terms.scalars.map(\.value.value.item)
     let averaged = try communicator?.allreduce(local, op: .average) ?? local
     if let bad = zip(names, averaged).first(where: { !$0.1.isFinite }) {
         throw TrainingError(step: state.step, message: "\(bad.0) is \(bad.1); stopping before the update")

@@ -36,7 +36,7 @@ import Testing
             let xp = try perturb(x, labels: labels, with: perturbation, model: &attack, range: PixelRange(),
                                  noise: PerturbationNoise(seed: 9 &+ UInt64(step), count: 8))
             let terms = try objective.terms(&model, x: x, perturbed: xp, labels: labels)
-            for (name, v) in terms.named where v.value.count == 1 { #expect(v.value.item.isFinite, "\(objective.name) \(name)") }
+            for (name, v) in terms.scalars { #expect(v.value.item.isFinite, "\(objective.name) \(name)") }
             totals.append(terms.total.value.item)
             let grads = try grad(of: terms.total, wrt: bound.variables)
             sgd.step(parameters: &params, gradient: params.pack(grads), learningRate: 0.05)
