@@ -1,16 +1,8 @@
 import AttrGuardAttribution
 import AttrGuardCore
 import AttrGuardNN
+import AttrGuardTraining
 import Foundation
-
-/// A malformed input file: names the file and the key.
-public struct InputFileError: Error, CustomStringConvertible {
-    public let file: String
-    public let key: String
-    public let message: String
-    public init(file: String, key: String, _ message: String) { self.file = file; self.key = key; self.message = message }
-    public var description: String { "\(file): \(key): \(message)" }
-}
 
 /// One PyTorch float64 reference case (see the golden README): a layer list, parameters,
 /// inputs, a method with hyper-parameters, and the expected values.
@@ -30,52 +22,52 @@ public struct GoldenCase {
     public init(contentsOf path: String) throws {
         file = path
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw InputFileError(file: path, key: "-", "cannot read the file")
+            throw ConfigError(file: path, key: "-", message: "cannot read the file")
         }
         let root: [String: Any]
         do {
             guard let r = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-                throw InputFileError(file: path, key: "-", "top level is not a JSON object")
+                throw ConfigError(file: path, key: "-", message: "top level is not a JSON object")
             }
             root = r
-        } catch let e as InputFileError { throw e } catch {
-            throw InputFileError(file: path, key: "-", "not valid JSON (\(error.localizedDescription))")
+        } catch let e as ConfigError { throw e } catch {
+            throw ConfigError(file: path, key: "-", message: "not valid JSON (\(error.localizedDescription))")
         }
         func field(_ key: String) throws -> Any {
-            guard let v = root[key] else { throw InputFileError(file: path, key: key, "missing") }
+            guard let v = root[key] else { throw ConfigError(file: path, key: key, message: "missing") }
             return v
         }
         name = (root["name"] as? String) ?? URL(fileURLWithPath: path).lastPathComponent
         guard let inputShape = try field("input_shape") as? [Int] else {
-            throw InputFileError(file: path, key: "input_shape", "expected a list of integers")
+            throw ConfigError(file: path, key: "input_shape", message: "expected a list of integers")
         }
         do {
             network = try Network(layers: LayerSpec.list(from: try field("layers")), inputShape: inputShape)
         } catch let e as NetworkError {
-            throw InputFileError(file: path, key: e.layer + (e.field.isEmpty ? "" : ".\(e.field)"), e.message)
+            throw ConfigError(file: path, key: e.layer + (e.field.isEmpty ? "" : ".\(e.field)"), message: e.message)
         }
-        guard let params = try field("params") as? [String: Any] else { throw InputFileError(file: path, key: "params", "expected an object") }
+        guard let params = try field("params") as? [String: Any] else { throw ConfigError(file: path, key: "params", message: "expected an object") }
         var named: [String: Tensor] = [:]
         for (key, value) in params { named[key] = try GoldenCase.tensor(value, file: path, key: "params.\(key)") }
         parameters = named
-        guard let inputs = try field("inputs") as? [String: Any] else { throw InputFileError(file: path, key: "inputs", "expected an object") }
-        guard let xv = inputs["x"] else { throw InputFileError(file: path, key: "inputs.x", "missing") }
+        guard let inputs = try field("inputs") as? [String: Any] else { throw ConfigError(file: path, key: "inputs", message: "expected an object") }
+        guard let xv = inputs["x"] else { throw ConfigError(file: path, key: "inputs.x", message: "missing") }
         x = try GoldenCase.tensor(xv, file: path, key: "inputs.x")
         guard Array(x.shape.dropFirst()) == inputShape else {
-            throw InputFileError(file: path, key: "inputs.x", "shape \(x.shape) does not match input_shape \(inputShape)")
+            throw ConfigError(file: path, key: "inputs.x", message: "shape \(x.shape) does not match input_shape \(inputShape)")
         }
         xAdv = try inputs["x_adv"].map { try GoldenCase.tensor($0, file: path, key: "inputs.x_adv") } ?? x
-        guard xAdv.shape == x.shape else { throw InputFileError(file: path, key: "inputs.x_adv", "shape \(xAdv.shape) differs from x \(x.shape)") }
+        guard xAdv.shape == x.shape else { throw ConfigError(file: path, key: "inputs.x_adv", message: "shape \(xAdv.shape) differs from x \(x.shape)") }
         let yRaw = inputs["y"].flatMap { ($0 as? [Int]) ?? (($0 as? [String: Any])?["data"] as? [Int]) }
-        guard let y = yRaw else { throw InputFileError(file: path, key: "inputs.y", "expected a list of integer labels") }
+        guard let y = yRaw else { throw ConfigError(file: path, key: "inputs.y", message: "expected a list of integer labels") }
         let classes = network.outputShape.first ?? 0
-        guard y.count == x.shape[0] else { throw InputFileError(file: path, key: "inputs.y", "\(y.count) labels for a batch of \(x.shape[0])") }
+        guard y.count == x.shape[0] else { throw ConfigError(file: path, key: "inputs.y", message: "\(y.count) labels for a batch of \(x.shape[0])") }
         if let bad = y.firstIndex(where: { $0 < 0 || $0 >= classes }) {
-            throw InputFileError(file: path, key: "inputs.y[\(bad)]", "label \(y[bad]) outside 0..<\(classes)")
+            throw ConfigError(file: path, key: "inputs.y[\(bad)]", message: "label \(y[bad]) outside 0..<\(classes)")
         }
         labels = y
         objective = try GoldenCase.objective(method: try field("method"), hparams: root["hparams"] ?? [String: Any](), file: path)
-        guard let exp = try field("expected") as? [String: Any] else { throw InputFileError(file: path, key: "expected", "expected an object") }
+        guard let exp = try field("expected") as? [String: Any] else { throw ConfigError(file: path, key: "expected", message: "expected an object") }
         var single: [String: Tensor] = [:], groups: [String: [String: Tensor]] = [:]
         for (key, value) in exp {
             if let d = value as? [String: Any], d["data"] == nil {
@@ -92,30 +84,30 @@ public struct GoldenCase {
     static func tensor(_ value: Any, file: String, key: String) throws -> Tensor {
         if let n = value as? Double { return Tensor.scalar(n, dtype: .float64) }
         guard let d = value as? [String: Any], let shape = d["shape"] as? [Int], let raw = d["data"] as? [Any] else {
-            throw InputFileError(file: file, key: key, "expected {shape, data} or a number")
+            throw ConfigError(file: file, key: key, message: "expected {shape, data} or a number")
         }
         let data = try raw.enumerated().map { i, v -> Double in
-            guard let n = v as? Double else { throw InputFileError(file: file, key: "\(key).data[\(i)]", "not a number") }
+            guard let n = v as? Double else { throw ConfigError(file: file, key: "\(key).data[\(i)]", message: "not a number") }
             return n
         }
         guard data.count == Shape.count(shape) else {
-            throw InputFileError(file: file, key: key, "shape \(shape) needs \(Shape.count(shape)) values, data has \(data.count)")
+            throw ConfigError(file: file, key: key, message: "shape \(shape) needs \(Shape.count(shape)) values, data has \(data.count)")
         }
         return Tensor(shape: shape, values: data, dtype: .float64)
     }
 
     static func objective(method: Any, hparams: Any, file: String) throws -> Objective {
-        guard let method = method as? String else { throw InputFileError(file: file, key: "method", "expected a string") }
-        guard let h = hparams as? [String: Any] else { throw InputFileError(file: file, key: "hparams", "expected an object") }
+        guard let method = method as? String else { throw ConfigError(file: file, key: "method", message: "expected a string") }
+        guard let h = hparams as? [String: Any] else { throw ConfigError(file: file, key: "hparams", message: "expected an object") }
         func number(_ k: String, _ fallback: Double? = nil) throws -> Double {
             if let v = h[k] as? Double { return v }
             if let fallback, h[k] == nil { return fallback }
-            throw InputFileError(file: file, key: "hparams.\(k)", h[k] == nil ? "missing" : "expected a number")
+            throw ConfigError(file: file, key: "hparams.\(k)", message: h[k] == nil ? "missing" : "expected a number")
         }
         var target = AttributionTarget.loss
         if let t = h["attribution_of"] {
             guard let s = t as? String, let parsed = AttributionTarget(rawValue: s) else {
-                throw InputFileError(file: file, key: "hparams.attribution_of", "expected 'loss' or 'logit', got \(t)")
+                throw ConfigError(file: file, key: "hparams.attribution_of", message: "expected 'loss' or 'logit', got \(t)")
             }
             target = parsed
         }
@@ -126,10 +118,10 @@ public struct GoldenCase {
             return .l2cos(lambdaL2: try number("lambda_l2"), lambdaCos: try number("lambda_cos"), cosEps: try number("cos_eps", 1e-8), target: target)
         case "igr":
             let steps = try number("ig_steps")
-            guard steps >= 1, steps == steps.rounded() else { throw InputFileError(file: file, key: "hparams.ig_steps", "expected a positive integer") }
+            guard steps >= 1, steps == steps.rounded() else { throw ConfigError(file: file, key: "hparams.ig_steps", message: "expected a positive integer") }
             return .igr(lambda: try number("lambda"), steps: Int(steps), cosEps: try number("cos_eps", 1e-8), target: target)
         case "pgd", "adversarial": return .adversarial
-        default: throw InputFileError(file: file, key: "method", "unknown method '\(method)' (standard, gradnorm, l2cos, igr, pgd)")
+        default: throw ConfigError(file: file, key: "method", message: "unknown method '\(method)' (standard, gradnorm, l2cos, igr, pgd)")
         }
     }
 }

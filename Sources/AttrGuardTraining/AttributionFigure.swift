@@ -1,4 +1,5 @@
 import AttrGuardAttribution
+import AttrGuardReport
 import CPNG
 import Foundation
 
@@ -43,7 +44,7 @@ public enum AttributionFigure {
             put(0, r, image(row.image)); put(1, r, heat(row.map)); put(2, r, image(row.attacked)); put(3, r, heat(row.attackedMap))
         }
         let tmp = path + ".tmp"
-        guard cpng_write_rgb(tmp, UInt32(width), UInt32(height), rgb) != 0 else { throw ConfigError(file: path, key: "-", message: "libpng could not write the figure") }
-        guard rename(tmp, path) == 0 else { throw ConfigError(file: path, key: "-", message: "rename failed (errno \(errno))") }
+        guard cpng_write_rgb(tmp, UInt32(width), UInt32(height), rgb) != 0 else { throw ReportError(file: path, "libpng could not write the figure") }
+        guard rename(tmp, path) == 0 else { throw ReportError(file: path, "cannot write: \(String(cString: strerror(errno)))") }
     }
 }

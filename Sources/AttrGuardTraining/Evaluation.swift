@@ -78,7 +78,7 @@ public struct Evaluation {
                     test: ImageStore, communicator: Communicator) throws -> Report {
         let count = min(samples, test.count), pixels = config.inputShape[1] * config.inputShape[2]
         guard k >= 1 && k < pixels else {
-            throw ConfigError(file: "eval", key: "--k", message: "\(k) must be in 1…\(pixels - 1) (fewer than the \(pixels) pixels of a map)")
+            throw EvaluationError(option: "--k", "\(k) must be in 1…\(pixels - 1) (fewer than the \(pixels) pixels of a map)")
         }
         let loader = BatchLoader(store: test, normalization: config.normalization)
         let bound = parameters.variables()
@@ -233,6 +233,14 @@ public struct Evaluation {
         for (key, value) in config.objective.weights { json[key] = value }
         return Report(json: json, figure: figure, imageShape: config.inputShape)
     }
+}
+
+/// An evaluation setting that cannot work with the model or data at hand, naming its option.
+public struct EvaluationError: Error, CustomStringConvertible {
+    public let option: String
+    public let message: String
+    public init(option: String, _ message: String) { self.option = option; self.message = message }
+    public var description: String { "\(option): \(message)" }
 }
 
 /// Rows `indices` of a [B, ...] tensor, as a new [indices.count, ...] tensor.

@@ -1,11 +1,13 @@
 import Foundation
 import Yams
 
-/// A bad configuration: names the file and the key path (`optim.lr`).
+/// A bad configuration or experiment file (a YAML config, a golden case): names the file and the
+/// key path (`optim.lr`; "-" for the file as a whole).
 public struct ConfigError: Error, CustomStringConvertible {
     public let file: String
     public let key: String
     public let message: String
+    public init(file: String, key: String, message: String) { self.file = file; self.key = key; self.message = message }
     public var description: String { "\(file): \(key): \(message)" }
 }
 
