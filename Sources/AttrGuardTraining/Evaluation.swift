@@ -148,30 +148,15 @@ public struct Evaluation {
                         settings.target = method
                         let attacked = try shared ?? perturbations(a, &attackModel, x: xs, labels: predictedKept, settings: settings,
                                                                    attribution: attributionSettings, noise: noiseKept)
-                        // Per image, each metric averaged over the attacked versions (the random perturbation's draws).
-                        var totals = [[Double]](repeating: [], count: kept.count), finite = [[Int]](repeating: [], count: kept.count)
-                        var firstAfter: [AttributionMap] = []
-                        var names: [String] = []
-                        for (d, version) in attacked.enumerated() {
-                            let after = try maps(method, version)
-                            if d == 0 { firstAfter = after }
-                            for (j, (m0, m1)) in zip(before[method]!, after).enumerated() {
-                                let named = AttributionComparison(m0, m1, k: k, window: window, halfWidths: halfWidths).named
-                                if names.isEmpty { names = named.map(\.0) }
-                                if totals[j].isEmpty { totals[j] = [Double](repeating: 0, count: named.count); finite[j] = [Int](repeating: 0, count: named.count) }
-                                for (i, (_, value)) in named.enumerated() where value.isFinite { totals[j][i] += value; finite[j][i] += 1 }
-                            }
-                        }
-                        for j in kept.indices {
-                            for (i, name) in names.enumerated() where finite[j][i] > 0 {
-                                add("r\(r)/\(method.rawValue)/\(a.rawValue)/\(name)", totals[j][i] / Double(finite[j][i]))
-                            }
+                        let afters = try attacked.map { try maps(method, $0) }
+                        for image in averagedMetrics(before[method]!, afters) {
+                            for (name, value) in image { add("r\(r)/\(method.rawValue)/\(a.rawValue)/\(name)", value) }
                         }
                         seconds["r\(r)/\(method.rawValue)/\(a.rawValue)", default: 0] += (clock.now - methodStart).seconds + (shared == nil ? 0 : sharedSeconds)
                         if communicator.rank == 0 && r == main && method == methods[0] && a == attacks[0] && figure.count < figureSamples {
                             let per = xs.count / kept.count, xv = xs.doubles, av = attacked[0].doubles
                             for j in 0..<min(kept.count, figureSamples - figure.count) {
-                                figure.append((Array(xv[(j * per)..<((j + 1) * per)]), before[method]![j], Array(av[(j * per)..<((j + 1) * per)]), firstAfter[j]))
+                                figure.append((Array(xv[(j * per)..<((j + 1) * per)]), before[method]![j], Array(av[(j * per)..<((j + 1) * per)]), afters[0][j]))
                             }
                         }
                     }
@@ -183,7 +168,29 @@ public struct Evaluation {
             let elapsed = max(1e-9, (clock.now - began).seconds)
             progress(String(format: "eval: %d/%d images in %.1f s (%.2f images/s)", count, count, elapsed, Double(count) / elapsed))
         }
-        // The same names on every rank (a rank with no images still reports them as zeros).
+        let json = try report(sums: sums, seconds: seconds, count: count, radii: radii, main: main, attack: attackSettings,
+                              attribution: attributionSettings, config: config, communicator: communicator)
+        return Report(json: json, figure: figure, imageShape: config.inputShape)
+    }
+
+    /// Each image's metrics between its map and its attacked maps, averaged over the attacked
+    /// versions (the random perturbation's draws; one for the other attacks), finite values only.
+    /// before[j], afters[d][j]: image j's map and its d-th attacked map.
+    func averagedMetrics(_ before: [AttributionMap], _ afters: [[AttributionMap]]) -> [[(String, Double)]] {
+        before.indices.map { j in
+            let all = afters.map { AttributionComparison(before[j], $0[j], k: k, window: window, halfWidths: halfWidths).named }
+            return all[0].indices.compactMap { i in
+                let finite = all.map { $0[i].1 }.filter(\.isFinite)
+                return finite.isEmpty ? nil : (all[0][i].0, finite.reduce(0, +) / Double(finite.count))
+            }
+        }
+    }
+
+    /// The report: every rank's sums all-reduced (under the same names on every rank: a rank with
+    /// no images sends zeros), then mean, std and n per radius × method × attack × metric, seconds
+    /// per image per attack × method, and the settings they came from.
+    func report(sums: [String: [Double]], seconds: [String: Double], count: Int, radii: [Double], main: Int, attack attackSettings: AttackSettings,
+                attribution attributionSettings: AttributionSettings, config: TrainingConfig, communicator: Communicator) throws -> [String: Any] {
         var names = Set(sums.keys)
         var timers: [String] = []
         for r in radii.indices {
@@ -231,7 +238,7 @@ public struct Evaluation {
         }
         json["method"] = config.objective.name
         for (key, value) in config.objective.weights { json[key] = value }
-        return Report(json: json, figure: figure, imageShape: config.inputShape)
+        return json
     }
 }
 
