@@ -4,7 +4,6 @@ import AttrGuardData
 import AttrGuardDistributed
 import AttrGuardNN
 import AttrGuardReport
-import CZlib
 import Foundation
 
 /// `attrguard train`: one model trained by every rank of the communicator.
@@ -339,8 +338,8 @@ private struct TrainingRun {
 /// crc32 of the weights' bytes in both halves, as one 64-bit value: equal on every rank or diverged.
 func weightHash(_ flat: Tensor) -> UInt64 {
     let bytes = flat.count * flat.dtype.byteSize, half = bytes / 2
-    let base = flat.rawPointer.assumingMemoryBound(to: UInt8.self)
-    let a = crc32(0, base, UInt32(half)), b = crc32(0, base + half, UInt32(bytes - half))
+    let a = CRC32.of(UnsafeRawBufferPointer(start: flat.rawPointer, count: half))
+    let b = CRC32.of(UnsafeRawBufferPointer(start: flat.rawPointer + half, count: bytes - half))
     return UInt64(a) << 32 | UInt64(b)
 }
 

@@ -76,36 +76,76 @@ public struct TrainingConfig: Sendable {
         return config
     }
 
+    /// Reads every section; each key is read once, so what is left over is unknown.
     private init(_ r: ConfigReader) throws {
         seed = UInt64(try r.int("seed", 0, min: 0))
         dtype = DType(rawValue: try r.string("train.dtype", "float32", oneOf: ["float32", "float64"]))!
-
-        // data
-        dataset = Dataset(rawValue: try r.string("data.dataset", oneOf: ["synthetic", "cifar10", "packed"]))!
-        dataPath = try r.string("data.path", dataset == .synthetic ? "" : nil)
-        testPath = try r.string("data.test_path", dataset == .packed ? nil : "")
+        (dataset, dataPath, testPath) = try Self.readDataSource(r)
         syntheticTrainPerClass = try r.int("data.train_per_class", 500, min: 1)
         syntheticTestPerClass = try r.int("data.test_per_class", 100, min: 1)
         trainSubset = try r.int("data.train_subset", 0, min: 0)
-        switch try r.string("data.augmentation", "crop_flip", oneOf: ["none", "crop_flip", "resized_crop_flip"]) {
-        case "none": augmentation = .none
-        case "crop_flip": augmentation = .cropFlip(padding: try r.int("data.crop_padding", 4, min: 0))
-        default: augmentation = .resizedCropFlip(minScale: try r.double("data.min_scale", 0.35, min: 0.01))
-        }
+        augmentation = try Self.readAugmentation(r)
         let size = try r.int("data.image_size", dataset == .packed ? nil : 32, min: 1)
         inputShape = [3, size, size]
-        switch try r.string("data.normalize", "none", oneOf: ["none", "cifar10", "imagenet"]) {
-        case "cifar10": normalization = ([0.4914, 0.4822, 0.4465], [0.2023, 0.1994, 0.2010])
-        case "imagenet": normalization = ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
-        default: normalization = nil
-        }
+        normalization = try Self.readNormalization(r)
         // ε and PGD steps are given in pixel units (x/255); with normalisation they scale by 1/std per channel.
         pixelRange = normalization.map { PixelRange.normalized(mean: $0.mean, std: $0.std) } ?? PixelRange(low: 0, high: 1)
+        layers = try Self.readLayers(r, inputShape: inputShape)
+        objective = try Self.readObjective(r)
+        perturbation = try Self.readPerturbation(r, for: objective)
+        optimizer = try Self.readOptimizer(r)
+        epochs = try r.int("train.epochs", 1, min: 1, max: 1_000_000)
+        globalBatch = try r.int("train.global_batch", 128, min: 1, max: 1 << 20)
+        maxSteps = r.has("train.max_steps") ? try r.int("train.max_steps", min: 1, max: 1 << 40) : nil
+        (schedule, scheduleDefinedByEpochs) = try Self.readSchedule(r)
+        sync = SyncMode(rawValue: try r.string("train.sync", "gradients", oneOf: ["gradients", "weights"]))!
+        syncBatchNorm = try r.bool("model.sync_batchnorm", false)
+        if syncBatchNorm && sync == .weights {
+            throw r.error("model.sync_batchnorm", "needs train.sync: gradients (with weights averaged every K steps the ranks train different models)")
+        }
+        syncEvery = try r.int("train.sync_every", 8, min: 1)
+        bucketBytes = Int(try r.double("train.bucket_mb", 25, min: 0.001, max: 65_536) * 1_048_576)
+        threads = r.has("train.threads") ? try r.int("train.threads", min: 1, max: 1_024) : nil
+        logEvery = try r.int("train.log_every", 10, min: 1)
+        evalEvery = try r.int("train.eval_every", 0, min: 0)
+        evalSamples = try r.int("train.eval_samples", 0, min: 0)
+        evalAttributionSamples = try r.int("train.eval_attribution_samples", 0, min: 0)
+        consistencyEvery = try r.int("train.consistency_every", 50, min: 0)
+        checkpointDir = r.has("checkpoint.dir") ? try r.string("checkpoint.dir") : nil
+        checkpointEvery = try r.int("checkpoint.every", 0, min: 0)
+        checkpointKeep = try r.int("checkpoint.keep", 3, min: 1)
+        metricsPath = r.has("log.metrics") ? try r.string("log.metrics") : nil
+        text = r.yaml()
+    }
 
-        // model
+    private static func readDataSource(_ r: ConfigReader) throws -> (Dataset, String, String) {
+        let dataset = Dataset(rawValue: try r.string("data.dataset", oneOf: ["synthetic", "cifar10", "packed"]))!
+        return (dataset, try r.string("data.path", dataset == .synthetic ? "" : nil), try r.string("data.test_path", dataset == .packed ? nil : ""))
+    }
+
+    private static func readAugmentation(_ r: ConfigReader) throws -> Augmentation {
+        switch try r.string("data.augmentation", "crop_flip", oneOf: ["none", "crop_flip", "resized_crop_flip"]) {
+        case "none": return .none
+        case "crop_flip": return .cropFlip(padding: try r.int("data.crop_padding", 4, min: 0))
+        default: return .resizedCropFlip(minScale: try r.double("data.min_scale", 0.35, min: 0.01))
+        }
+    }
+
+    private static func readNormalization(_ r: ConfigReader) throws -> (mean: [Double], std: [Double])? {
+        switch try r.string("data.normalize", "none", oneOf: ["none", "cifar10", "imagenet"]) {
+        case "cifar10": return ([0.4914, 0.4822, 0.4465], [0.2023, 0.1994, 0.2010])
+        case "imagenet": return ([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+        default: return nil
+        }
+    }
+
+    /// model.*: a named architecture or a layer list, checked by building the network once.
+    private static func readLayers(_ r: ConfigReader, inputShape: [Int]) throws -> [LayerSpec] {
+        let size = inputShape[1]
         let classes = try r.int("model.classes", 10, min: 2)
         let activation: Activation = try r.string("model.activation", "softplus", oneOf: ["softplus", "relu"]) == "relu"
             ? .relu : .softplus(beta: try r.double("model.beta", 10, min: 1e-6))
+        let layers: [LayerSpec]
         switch try r.string("model.name", oneOf: ["smallcnn", "resnet18", "layers"]) {
         case "smallcnn":
             guard size % 4 == 0 else { throw r.error("data.image_size", "smallcnn needs a multiple of 4, got \(size)") }
@@ -122,31 +162,37 @@ public struct TrainingConfig: Sendable {
         do { _ = try Network(layers: layers, inputShape: inputShape) } catch let e as NetworkError {
             throw r.error(e.layer.hasPrefix("model.") ? e.layer : "model.\(e.layer)", "\(e.field): \(e.message)")
         }
+        return layers
+    }
 
-        // method
+    /// method.*: the objective and its λ.
+    private static func readObjective(_ r: ConfigReader) throws -> Objective {
         let target = AttributionTarget(rawValue: try r.string("method.attribution_of", "loss", oneOf: ["loss", "logit"]))!
         let cosEps = try r.double("method.cos_eps", 1e-8, min: 0)
         switch try r.string("method.name", oneOf: ["standard", "gradnorm", "l2cos", "igr", "pgd"]) {
-        case "standard": objective = .standard
-        case "gradnorm": objective = .gradNorm(lambda: try r.double("method.lambda", min: 0), target: target)
+        case "standard": return .standard
+        case "gradnorm": return .gradNorm(lambda: try r.double("method.lambda", min: 0), target: target)
         case "l2cos":
-            objective = .l2cos(lambdaL2: try r.double("method.lambda_l2", min: 0), lambdaCos: try r.double("method.lambda_cos", min: 0),
-                               cosEps: cosEps, target: target, detachSource: try r.bool("method.detach_source_grad", false))
+            return .l2cos(lambdaL2: try r.double("method.lambda_l2", min: 0), lambdaCos: try r.double("method.lambda_cos", min: 0),
+                          cosEps: cosEps, target: target, detachSource: try r.bool("method.detach_source_grad", false))
         case "igr":
-            objective = .igr(lambda: try r.double("method.lambda", min: 0), steps: try r.int("method.ig_steps", 4, min: 1, max: 1_000),
-                             cosEps: cosEps, target: target)
-        default: objective = .adversarial
+            return .igr(lambda: try r.double("method.lambda", min: 0), steps: try r.int("method.ig_steps", 4, min: 1, max: 1_000),
+                        cosEps: cosEps, target: target)
+        default: return .adversarial
         }
-        let chosen = objective
-        let defaultPerturbation = { () -> String in
-            switch chosen {
-            case .l2cos: return "uniform"
-            case .igr, .adversarial: return "pgd"
-            default: return "none"
-            }
-        }()
+    }
+
+    /// method.perturbation.*: how x' is drawn (uniform for l2cos and PGD for igr and pgd by default).
+    private static func readPerturbation(_ r: ConfigReader, for objective: Objective) throws -> Perturbation {
+        let defaultKind: String
+        switch objective {
+        case .l2cos: defaultKind = "uniform"
+        case .igr, .adversarial: defaultKind = "pgd"
+        default: defaultKind = "none"
+        }
         let eps = try r.double("method.perturbation.epsilon", 8.0 / 255, min: 0)
-        switch try r.string("method.perturbation.kind", defaultPerturbation, oneOf: ["none", "uniform", "pgd"]) {
+        let perturbation: Perturbation
+        switch try r.string("method.perturbation.kind", defaultKind, oneOf: ["none", "uniform", "pgd"]) {
         case "none": perturbation = .none
         case "uniform": perturbation = .uniform(epsilon: eps)
         default:
@@ -157,55 +203,34 @@ public struct TrainingConfig: Sendable {
         if objective.needsPerturbation, perturbation == .none {
             throw r.error("method.perturbation.kind", "\(objective.name) needs x' (uniform or pgd)")
         }
+        return perturbation
+    }
 
-        // optimisation
+    private static func readOptimizer(_ r: ConfigReader) throws -> Optimizer {
         switch try r.string("optim.name", "sgd", oneOf: ["sgd", "adamw"]) {
         case "sgd":
-            optimizer = .sgd(SGD(momentum: try r.double("optim.momentum", 0.9, min: 0), nesterov: try r.bool("optim.nesterov", false),
-                                 weightDecay: try r.double("optim.weight_decay", 5e-4, min: 0),
-                                 decoupledWeightDecay: try r.bool("optim.decoupled_weight_decay", false)))
+            return .sgd(SGD(momentum: try r.double("optim.momentum", 0.9, min: 0), nesterov: try r.bool("optim.nesterov", false),
+                            weightDecay: try r.double("optim.weight_decay", 5e-4, min: 0),
+                            decoupledWeightDecay: try r.bool("optim.decoupled_weight_decay", false)))
         default:
-            optimizer = .adamW(AdamW(beta1: try r.double("optim.beta1", 0.9, min: 0), beta2: try r.double("optim.beta2", 0.999, min: 0),
-                                     epsilon: try r.double("optim.eps", 1e-8, min: 0), weightDecay: try r.double("optim.weight_decay", 1e-2, min: 0)))
+            return .adamW(AdamW(beta1: try r.double("optim.beta1", 0.9, min: 0), beta2: try r.double("optim.beta2", 0.999, min: 0),
+                                epsilon: try r.double("optim.eps", 1e-8, min: 0), weightDecay: try r.double("optim.weight_decay", 1e-2, min: 0)))
         }
-        let lr = try r.double("optim.lr", min: 0)
-        epochs = try r.int("train.epochs", 1, min: 1, max: 1_000_000)
-        globalBatch = try r.int("train.global_batch", 128, min: 1, max: 1 << 20)
-        maxSteps = r.has("train.max_steps") ? try r.int("train.max_steps", min: 1, max: 1 << 40) : nil
-        // Schedule positions may be given in epochs (converted to steps once the data size is known).
-        scheduleDefinedByEpochs = try r.string("schedule.unit", "epochs", oneOf: ["epochs", "steps"]) == "epochs"
-        let warmup = try r.int("schedule.warmup", 0, min: 0)
-        switch try r.string("schedule.kind", "cosine", oneOf: ["constant", "step", "multistep", "cosine"]) {
-        case "constant": schedule = LearningRateSchedule(base: lr, kind: .constant, warmupSteps: warmup)
-        case "step":
-            schedule = LearningRateSchedule(base: lr, kind: .step(every: try r.int("schedule.every", min: 1), gamma: try r.double("schedule.gamma", 0.1, min: 0)),
-                                            warmupSteps: warmup)
-        case "multistep":
-            schedule = LearningRateSchedule(base: lr, kind: .multiStep(milestones: try r.intList("schedule.milestones", []),
-                                                                       gamma: try r.double("schedule.gamma", 0.1, min: 0)), warmupSteps: warmup)
-        default:
-            schedule = LearningRateSchedule(base: lr, kind: .cosine(totalSteps: 0, minimum: try r.double("schedule.min_lr", 0, min: 0)),
-                                            warmupSteps: warmup)
-        }
-        sync = SyncMode(rawValue: try r.string("train.sync", "gradients", oneOf: ["gradients", "weights"]))!
-        syncBatchNorm = try r.bool("model.sync_batchnorm", false)
-        if syncBatchNorm && sync == .weights {
-            throw r.error("model.sync_batchnorm", "needs train.sync: gradients (with weights averaged every K steps the ranks train different models)")
-        }
-        syncEvery = try r.int("train.sync_every", 8, min: 1)
-        bucketBytes = Int(try r.double("train.bucket_mb", 25, min: 0.001, max: 65_536) * 1_048_576)
-        threads = r.has("train.threads") ? try r.int("train.threads", min: 1, max: 1_024) : nil
-        logEvery = try r.int("train.log_every", 10, min: 1)
-        evalEvery = try r.int("train.eval_every", 0, min: 0)
-        evalSamples = try r.int("train.eval_samples", 0, min: 0)
-        evalAttributionSamples = try r.int("train.eval_attribution_samples", 0, min: 0)
-        consistencyEvery = try r.int("train.consistency_every", 50, min: 0)
+    }
 
-        checkpointDir = r.has("checkpoint.dir") ? try r.string("checkpoint.dir") : nil
-        checkpointEvery = try r.int("checkpoint.every", 0, min: 0)
-        checkpointKeep = try r.int("checkpoint.keep", 3, min: 1)
-        metricsPath = r.has("log.metrics") ? try r.string("log.metrics") : nil
-        text = r.yaml()
+    /// optim.lr and schedule.*; positions may be given in epochs (converted to steps once the data size is known).
+    private static func readSchedule(_ r: ConfigReader) throws -> (LearningRateSchedule, byEpochs: Bool) {
+        let lr = try r.double("optim.lr", min: 0)
+        let byEpochs = try r.string("schedule.unit", "epochs", oneOf: ["epochs", "steps"]) == "epochs"
+        let warmup = try r.int("schedule.warmup", 0, min: 0)
+        let kind: LearningRateSchedule.Kind
+        switch try r.string("schedule.kind", "cosine", oneOf: ["constant", "step", "multistep", "cosine"]) {
+        case "constant": kind = .constant
+        case "step": kind = .step(every: try r.int("schedule.every", min: 1), gamma: try r.double("schedule.gamma", 0.1, min: 0))
+        case "multistep": kind = .multiStep(milestones: try r.intList("schedule.milestones", []), gamma: try r.double("schedule.gamma", 0.1, min: 0))
+        default: kind = .cosine(totalSteps: 0, minimum: try r.double("schedule.min_lr", 0, min: 0))
+        }
+        return (LearningRateSchedule(base: lr, kind: kind, warmupSteps: warmup), byEpochs)
     }
 
     /// The schedule with epoch-based positions converted to steps and the cosine length set.
