@@ -36,11 +36,18 @@ public enum AttackSelection: String, Sendable, CaseIterable {
     case kendall
 }
 
+/// How the attacks run. ε and the step are in pixel units (x/255), scaled into input units per
+/// channel through `range`.
 public struct AttackSettings: Sendable {
+    /// ℓ∞ radius of the ball the attacked image stays in.
     public var epsilon = 8.0 / 255
+    /// Sign-step size of the top-k and mass-center attacks.
     public var stepSize = 1.0 / 255
+    /// Sign steps, or Adam steps of the manipulation attack.
     public var iterations = 50
+    /// k of the top-k attack's target set.
     public var k = 100
+    /// The valid input range per channel (and the pixel-to-input scale).
     public var range = PixelRange()
     /// The attribution method whose map the attack moves (the one being evaluated).
     public var target: AttributionMethod = .saliency

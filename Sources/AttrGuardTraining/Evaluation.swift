@@ -11,15 +11,19 @@ import Foundation
 /// radius or over a sweep of radii. Ranks score every size-th image and the sums are
 /// all-reduced, so any rank count gives the same report.
 public struct Evaluation {
+    /// Test images evaluated (the first ones of the split) and images per batch.
     public var samples = 500
     public var batch = 50
+    /// The attribution methods scored, and the attacks each of them is attacked with.
     public var methods: [AttributionMethod] = [.saliency, .integratedGradients]
     public var attacks: [AttributionAttack] = [.topK, .randomSign]
+    /// k of the top-k metrics and of the top-k attack (fewer than a map's pixels).
     public var k = 100
     /// Window (odd, full width) of `lens_topk_intersection` and of the max-pooled rank correlations.
     public var window = 3
     /// Half-widths w of the LENS family (`lens_recall_w1` …).
     public var halfWidths = AttributionComparison.defaultHalfWidths
+    /// The attacks' settings (ε is the report's top-level radius) and the methods' (IG steps, SmoothGrad samples).
     public var attack = AttackSettings()
     public var attribution = AttributionSettings()
     /// Attack radii (pixel units) of a sweep; empty: `attack.epsilon` alone. The report's top-level
@@ -42,7 +46,9 @@ public struct Evaluation {
 
     public init() {}
 
+    /// What `run` returns: the report (encoded as report.json at the edge) and the figure's rows.
     public struct Report {
+        /// Settings, accuracies, and per radius × method × attack × metric {mean, std, n}.
         public var json: [String: Any]
         /// For the figure: images, maps and attacked versions of the first samples (rank 0).
         public var figure: [(image: [Double], map: AttributionMap, attacked: [Double], attackedMap: AttributionMap)]
@@ -55,6 +61,7 @@ public struct Evaluation {
         return (values, values.firstIndex(of: attack.epsilon) ?? values.indices.max { values[$0] < values[$1] }!)
     }
 
+    /// Evaluates the checkpoint at `path` with `config` (its stored one, usually) on the test split.
     public func run(config: TrainingConfig, checkpoint path: String, communicator: Communicator) throws -> Report {
         if let threads = config.threads { KernelThreads.configureLibraries(threads) }
         return try KernelThreads.$count.withValue(config.threads ?? KernelThreads.fromEnvironment) {

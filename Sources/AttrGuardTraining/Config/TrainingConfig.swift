@@ -6,54 +6,77 @@ import Foundation
 
 /// An experiment, as read from a YAML file (every key is documented in configs/README.md).
 public struct TrainingConfig: Sendable {
+    /// `data.dataset`: generated images, CIFAR-10 binaries, or packed files (`attrguard data pack`).
     public enum Dataset: String, Sendable { case synthetic, cifar10, packed }
+    /// `train.sync`: gradients every step (one model), or weights every `sync_every` steps (local SGD).
     public enum SyncMode: String, Sendable { case gradients, weights }
 
+    /// `seed`: every random stream of the run derives from it (RandomPurpose).
     public var seed: UInt64
+    /// `train.dtype`: float32, or float64 (gradient checks, exact rank-count comparisons).
     public var dtype: DType
     // model
+    /// `model.*` resolved to a layer list (a named architecture or `model.layers`).
     public var layers: [LayerSpec]
     /// Batch norm with the statistics of the global batch across ranks (model.sync_batchnorm).
     public var syncBatchNorm: Bool
+    /// [3, S, S], S = `data.image_size`.
     public var inputShape: [Int]
     // data
     public var dataset: Dataset
+    /// `data.path`: the CIFAR-10 binary directory or the packed training file.
     public var dataPath: String
+    /// `data.test_path`: the packed test file.
     public var testPath: String
+    /// `data.train_per_class`, `data.test_per_class`: the generated dataset's size.
     public var syntheticTrainPerClass: Int
     public var syntheticTestPerClass: Int
     /// Train on the first N training images only (0: all); the test split is always whole.
     public var trainSubset: Int
+    /// `data.augmentation` with its crop padding or minimum scale.
     public var augmentation: Augmentation
     /// Per-channel (mean, std) the loader normalises with; nil keeps pixels in [0, 1].
     public var normalization: (mean: [Double], std: [Double])?
+    /// Where inputs live after normalisation, and how a pixel-unit ε maps into them.
     public var pixelRange: PixelRange
     // method
+    /// `method.*`: the training objective and its λ.
     public var objective: Objective
+    /// `method.perturbation.*`: how x' is drawn.
     public var perturbation: Perturbation
     // optimisation
+    /// `optim.*`: SGD (momentum, Nesterov, weight decay) or AdamW.
     public var optimizer: Optimizer
+    /// `optim.lr` and `schedule.*`; positions in epochs until `resolvedSchedule` converts them.
     public var schedule: LearningRateSchedule
+    /// `schedule.unit` is epochs.
     public var scheduleDefinedByEpochs: Bool
     // loop
+    /// `train.epochs`, `train.global_batch` (images per step over all ranks), `train.max_steps` (a cap).
     public var epochs: Int
     public var globalBatch: Int
     public var maxSteps: Int?
+    /// `train.sync`, `train.sync_every`.
     public var sync: SyncMode
     public var syncEvery: Int
+    /// `train.bucket_mb` in bytes: the gradient all-reduce's bucket size.
     public var bucketBytes: Int
     /// Threads per rank for BLAS, oneDNN and our own kernels (`train.threads`); nil: the environment's
     /// (OMP_NUM_THREADS / OPENBLAS_NUM_THREADS, 1 when unset).
     public var threads: Int?
+    /// `train.log_every`, `train.eval_every`, `train.eval_samples` (0: the whole test split),
+    /// `train.eval_attribution_samples`, `train.consistency_every` (the weight-hash check), in steps or images.
     public var logEvery: Int
     public var evalEvery: Int
     public var evalSamples: Int
     public var evalAttributionSamples: Int
     public var consistencyEvery: Int
     // outputs
+    /// `checkpoint.dir`, `checkpoint.every` (steps; 0: only the last), `checkpoint.keep` (newest kept).
     public var checkpointDir: String?
     public var checkpointEvery: Int
     public var checkpointKeep: Int
+    /// `log.metrics`: the JSON-lines metrics file rank 0 writes.
     public var metricsPath: String?
     /// The effective YAML (after --set overrides), stored in checkpoints.
     public var text: String
@@ -66,6 +89,7 @@ public struct TrainingConfig: Sendable {
         return try parse(yaml: yaml, file: path, overrides: overrides)
     }
 
+    /// Parses YAML text (`file` names it in errors), applies `overrides`, validates, and refuses unknown keys.
     public static func parse(yaml: String, file: String, overrides: [String] = []) throws -> TrainingConfig {
         let r = try ConfigReader.parse(yaml: yaml, file: file, overrides: overrides)
         let config = try TrainingConfig(r)
