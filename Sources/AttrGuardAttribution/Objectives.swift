@@ -45,7 +45,7 @@ public enum Objective: Sendable, Equatable {
     /// λ · meanᵢ (1 − cos(IG(x)ᵢ, IG(x')ᵢ)), m path steps
     case igr(lambda: Double, steps: Int, cosEps: Double, target: AttributionTarget)
     /// CE on x' alone (adversarial training when x' comes from PGD).
-    case adversarial
+    case pgd
 
     public var name: String {
         switch self {
@@ -53,14 +53,14 @@ public enum Objective: Sendable, Equatable {
         case .gradNorm: return "gradnorm"
         case .l2cos: return "l2cos"
         case .igr: return "igr"
-        case .adversarial: return "pgd"
+        case .pgd: return "pgd"
         }
     }
 
     /// The regularizer weights by config key (`lambda`, or `lambda_l2` and `lambda_cos`); empty without a regularizer.
     public var weights: [(key: String, value: Double)] {
         switch self {
-        case .standard, .adversarial: return []
+        case .standard, .pgd: return []
         case let .gradNorm(lambda, _), let .igr(lambda, _, _, _): return [("lambda", lambda)]
         case let .l2cos(l2, cos, _, _, _): return [("lambda_l2", l2), ("lambda_cos", cos)]
         }
@@ -75,7 +75,7 @@ public enum Objective: Sendable, Equatable {
     /// Whether the objective reads x'.
     public var needsPerturbation: Bool {
         switch self {
-        case .l2cos, .igr, .adversarial: return true
+        case .l2cos, .igr, .pgd: return true
         case .standard, .gradNorm: return false
         }
     }
@@ -115,7 +115,7 @@ public enum Objective: Sendable, Equatable {
             let cosPart = (1.0 - cosineSimilarityPerSample(a, b, eps: eps)).mean()
             regularizer = cosPart * lambda
             (cosTerm, attribution, attributionPerturbed) = (cosPart, a, b)
-        case .adversarial:
+        case .pgd:
             logits = model.logits(Variable(needX()))
             regularizer = Variable(Tensor.scalar(0, dtype: x.dtype))
         }

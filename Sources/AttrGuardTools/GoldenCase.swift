@@ -120,7 +120,7 @@ public struct GoldenCase {
             let steps = try number("ig_steps")
             guard steps >= 1, steps == steps.rounded() else { throw ConfigError(file: file, key: "hparams.ig_steps", message: "expected a positive integer") }
             return .igr(lambda: try number("lambda"), steps: Int(steps), cosEps: try number("cos_eps", 1e-8), target: target)
-        case "pgd", "adversarial": return .adversarial
+        case "pgd", "adversarial": return .pgd
         default: throw ConfigError(file: file, key: "method", message: "unknown method '\(method)' (standard, gradnorm, l2cos, igr, pgd)")
         }
     }

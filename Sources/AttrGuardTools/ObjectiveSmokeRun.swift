@@ -21,7 +21,7 @@ public struct ObjectiveSmokeRun {
         ("gradnorm", .gradNorm(lambda: 1, target: .loss), .none),
         ("l2cos", .l2cos(lambdaL2: 1, lambdaCos: 1, cosEps: 1e-8, target: .loss), .uniform(epsilon: 8.0 / 255)),
         ("igr", .igr(lambda: 10, steps: 4, cosEps: 1e-8, target: .logit), .pgd(epsilon: 8.0 / 255, stepSize: 8.0 / 255, steps: 1, randomStart: false)),
-        ("pgd", .adversarial, .pgd(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 7, randomStart: true)),
+        ("pgd", .pgd, .pgd(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 7, randomStart: true)),
     ]
 
     /// Runs `name`'s objective; `report` gets (step, terms) for every step.

@@ -8,7 +8,8 @@ import Foundation
 /// One training step timed the way ../shared/anchors/torch_step_bench.py times PyTorch's:
 /// same models (Softplus β=10), methods, random batch and SGD, 2 warm-up steps then `iterations`.
 public struct StepBenchmark {
-    public enum Method: String, CaseIterable, Sendable { case plain, l2cos, igr }
+    /// The objective timed: standard training ("plain", the PyTorch anchors' name), l2cos or igr.
+    public enum Method: String, CaseIterable, Sendable { case standard = "plain", l2cos, igr }
 
     public var model = "smallcnn"
     public var method = Method.l2cos
@@ -19,7 +20,7 @@ public struct StepBenchmark {
 
     public var objective: Objective {
         switch method {
-        case .plain: return .standard
+        case .standard: return .standard
         case .l2cos: return .l2cos(lambdaL2: 1, lambdaCos: 1, cosEps: 1e-8, target: .loss)
         case .igr: return .igr(lambda: 1, steps: 4, cosEps: 1e-8, target: .logit)
         }
@@ -27,7 +28,7 @@ public struct StepBenchmark {
 
     public var perturbation: Perturbation {
         switch method {
-        case .plain: return .none
+        case .standard: return .none
         case .l2cos: return .uniform(epsilon: 8.0 / 255)
         case .igr: return .pgd(epsilon: 8.0 / 255, stepSize: 8.0 / 255, steps: 1, randomStart: false)
         }

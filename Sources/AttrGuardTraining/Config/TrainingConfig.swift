@@ -202,7 +202,7 @@ public struct TrainingConfig: Sendable {
         case "igr":
             return .igr(lambda: try r.double("method.lambda", min: 0), steps: try r.int("method.ig_steps", 4, min: 1, max: 1_000),
                         cosEps: cosEps, target: target)
-        default: return .adversarial
+        default: return .pgd
         }
     }
 
@@ -211,7 +211,7 @@ public struct TrainingConfig: Sendable {
         let defaultKind: String
         switch objective {
         case .l2cos: defaultKind = "uniform"
-        case .igr, .adversarial: defaultKind = "pgd"
+        case .igr, .pgd: defaultKind = "pgd"
         default: defaultKind = "none"
         }
         let eps = try r.double("method.perturbation.epsilon", 8.0 / 255, min: 0)
