@@ -49,7 +49,7 @@ public struct Evaluation {
     /// What `run` returns: the report (encoded as report.json at the edge) and the figure's rows.
     public struct Report {
         /// Settings, accuracies, and per radius × method × attack × metric {mean, std, n}.
-        public var json: [String: Any]
+        public var report: EvaluationReport
         /// For the figure: images, maps and attacked versions of the first samples (rank 0).
         public var figure: [(image: [Double], map: AttributionMap, attacked: [Double], attackedMap: AttributionMap)]
         public var imageShape: [Int]
@@ -75,8 +75,8 @@ public struct Evaluation {
         let test = try loadDatasets(config).test
         var report = try run(config: config, network: network, parameters: ckpt.parameters, statistics: ckpt.statistics,
                              test: test, communicator: communicator)
-        report.json["checkpoint"] = path
-        report.json["step"] = ckpt.step
+        report.report.checkpoint = path
+        report.report.step = ckpt.step
         return report
     }
 
@@ -175,9 +175,9 @@ public struct Evaluation {
             let elapsed = max(1e-9, (clock.now - began).seconds)
             progress(String(format: "eval: %d/%d images in %.1f s (%.2f images/s)", count, count, elapsed, Double(count) / elapsed))
         }
-        let json = try report(sums: sums, seconds: seconds, count: count, radii: radii, main: main, attack: attackSettings,
-                              attribution: attributionSettings, config: config, communicator: communicator)
-        return Report(json: json, figure: figure, imageShape: config.inputShape)
+        let summary = try report(sums: sums, seconds: seconds, count: count, radii: radii, main: main, attack: attackSettings,
+                                 attribution: attributionSettings, config: config, communicator: communicator)
+        return Report(report: summary, figure: figure, imageShape: config.inputShape)
     }
 
     /// Each image's metrics between its map and its attacked maps, averaged over the attacked
@@ -197,7 +197,7 @@ public struct Evaluation {
     /// no images sends zeros), then mean, std and n per radius × method × attack × metric, seconds
     /// per image per attack × method, and the settings they came from.
     func report(sums: [String: [Double]], seconds: [String: Double], count: Int, radii: [Double], main: Int, attack attackSettings: AttackSettings,
-                attribution attributionSettings: AttributionSettings, config: TrainingConfig, communicator: Communicator) throws -> [String: Any] {
+                attribution attributionSettings: AttributionSettings, config: TrainingConfig, communicator: Communicator) throws -> EvaluationReport {
         var names = Set(sums.keys)
         var timers: [String] = []
         for r in radii.indices {
@@ -211,41 +211,39 @@ public struct Evaluation {
         names.formUnion(["accuracy", "adversarial_accuracy", "attributed"])
         let ordered = names.sorted()
         let flat = try communicator.allreduce(ordered.flatMap { sums[$0] ?? [0, 0, 0] } + timers.map { seconds[$0] ?? 0 }, op: .sum)
-        var json: [String: Any] = ["samples": count, "k": k, "window": window, "lens_half_widths": halfWidths, "ranks": communicator.size,
-                                   "correct_only": correctOnly, "epsilon": radii[main], "attack_iterations": attackSettings.iterations,
-                                   "attack_step": attackSettings.stepSize, "restarts": attackSettings.restarts,
-                                   "selection": attackSettings.selection.rawValue, "quantize": attackSettings.quantize,
-                                   "ig_steps": attributionSettings.igSteps, "smoothgrad_samples": attributionSettings.smoothGradSamples,
-                                   "random_draws": attackSettings.draws, "attack_softplus_beta": attackBeta,
-                                   "methods": methods.map(\.rawValue), "attacks": attacks.map(\.rawValue)]
-        if let protocolName { json["protocol"] = protocolName }
-        var byRadius = [[String: [String: [String: Any]]]](repeating: [:], count: radii.count)
-        var attributed = 0.0
+        var byRadius = [AttributionTable](repeating: [:], count: radii.count)
+        var accuracy: Double?, adversarialAccuracy: Double?, attributed = 0.0
         for (i, name) in ordered.enumerated() {
             let (s, s2, n) = (flat[3 * i], flat[3 * i + 1], flat[3 * i + 2])
-            let mean = n > 0 ? s / n : .nan
-            let std = n > 1 ? max(0, (s2 - n * mean * mean) / (n - 1)).squareRoot() : 0
-            if name == "accuracy" || name == "adversarial_accuracy" { json[name] = mean; continue }
-            if name == "attributed" { attributed = s; json["attribution_images"] = Int(s); continue }
-            let parts = name.split(separator: "/").map(String.init)
-            let r = Int(parts[0].dropFirst())!
-            byRadius[r][parts[1], default: [:]][parts[2], default: [:]][parts[3]] = ["mean": mean.isNaN ? NSNull() as Any : mean as Any, "std": std, "n": Int(n)]
+            let mean = n > 0 ? s / n : nil
+            let std = n > 1 ? max(0, (s2 - n * mean! * mean!) / (n - 1)).squareRoot() : 0
+            switch name {
+            case "accuracy": accuracy = mean
+            case "adversarial_accuracy": adversarialAccuracy = mean
+            case "attributed": attributed = s
+            default:
+                let parts = name.split(separator: "/").map(String.init)
+                byRadius[Int(parts[0].dropFirst())!][parts[1], default: [:]][parts[2], default: [:]][parts[3]] = MetricSummary(mean: mean, std: std, n: Int(n))
+            }
         }
         var timing = [[String: [String: Double]]](repeating: [:], count: radii.count)
         for (i, name) in timers.enumerated() {
             let parts = name.split(separator: "/").map(String.init)
             timing[Int(parts[0].dropFirst())!][parts[2], default: [:]][parts[1]] = attributed > 0 ? flat[3 * ordered.count + i] / attributed : 0
         }
-        json["attributions"] = byRadius[main]
-        json["seconds_per_image"] = timing[main]
-        if radii.count > 1 {
-            json["sweep"] = radii.indices.map { r in
-                ["epsilon": radii[r], "epsilon_255": radii[r] * 255, "attributions": byRadius[r], "seconds_per_image": timing[r]] as [String: Any]
-            }
-        }
-        json["method"] = config.objective.name
-        for (key, value) in config.objective.weights { json[key] = value }
-        return json
+        let weights = Dictionary(uniqueKeysWithValues: config.objective.weights.map { ($0.key, $0.value) })
+        return EvaluationReport(
+            samples: count, k: k, window: window, lensHalfWidths: halfWidths, ranks: communicator.size, correctOnly: correctOnly,
+            epsilon: radii[main], attackIterations: attackSettings.iterations, attackStep: attackSettings.stepSize,
+            restarts: attackSettings.restarts, selection: attackSettings.selection.rawValue, quantize: attackSettings.quantize,
+            igSteps: attributionSettings.igSteps, smoothgradSamples: attributionSettings.smoothGradSamples, randomDraws: attackSettings.draws,
+            attackSoftplusBeta: attackBeta, methods: methods.map(\.rawValue), attacks: attacks.map(\.rawValue), protocolName: protocolName,
+            accuracy: accuracy, adversarialAccuracy: adversarialAccuracy, attributionImages: Int(attributed), attributions: byRadius[main],
+            secondsPerImage: timing[main],
+            sweep: radii.count > 1 ? radii.indices.map { r in
+                EvaluationReport.SweepEntry(epsilon: radii[r], epsilon255: radii[r] * 255, attributions: byRadius[r], secondsPerImage: timing[r])
+            } : nil,
+            method: config.objective.name, lambda: weights["lambda"], lambdaL2: weights["lambda_l2"], lambdaCos: weights["lambda_cos"])
     }
 }
 

@@ -5,17 +5,13 @@ import AttrGuardReport
 public enum SweepFigure {
     public static let metrics = ["topk_intersection", "kendall", "lens_recall_w1", "topk_div_intersection_w1", "pearson", "ssim"]
 
-    /// The figure of `method` from a report's `sweep` (nil when the report holds no sweep).
-    public static func figure(report: [String: Any], method: String) -> Figure? {
-        guard let sweep = report["sweep"] as? [[String: Any]], sweep.count > 1 else { return nil }
-        let attacks = report["attacks"] as? [String] ?? []
+    /// The figure of `method` from a report's sweep (nil when the report holds no sweep).
+    public static func figure(report: EvaluationReport, method: String) -> Figure? {
+        guard let sweep = report.sweep, sweep.count > 1 else { return nil }
         let panels = metrics.map { metric in
-            Panel(title: metric, xLabel: "attack ε (/255)", yLabel: "mean over images", series: attacks.enumerated().map { i, attack in
+            Panel(title: metric, xLabel: "attack ε (/255)", yLabel: "mean over images", series: report.attacks.enumerated().map { i, attack in
                 Series(name: attack, points: sweep.compactMap { entry in
-                    guard let e = entry["epsilon_255"] as? Double,
-                          let byMethod = entry["attributions"] as? [String: [String: [String: [String: Any]]]],
-                          let mean = byMethod[method]?[attack]?[metric]?["mean"] as? Double else { return nil }
-                    return (e, mean)
+                    entry.attributions[method]?[attack]?[metric]?.mean.map { (entry.epsilon255, $0) }
                 }, markers: true, color: i)
             })
         }

@@ -293,9 +293,11 @@ private struct TrainingRun {
             if case let .pgd(eps, _, _, _) = config.perturbation { e.attack.epsilon = eps }
             let report = try e.run(config: config, network: network, parameters: state.parameters, statistics: state.statistics,
                                    test: test, communicator: communicator)
-            let saliency = (report.json["attributions"] as? [String: [String: [String: [String: Any]]]])?["saliency"]?["random_sign"] ?? [:]
             for key in ["topk_intersection", "kendall", "lens_topk_intersection"] {
-                if let mean = saliency[key]?["mean"] as? Double { record["saliency_\(key)"] = mean; line += String(format: "  saliency %@ %.3f", key, mean) }
+                if let mean = report.report.mean("saliency", "random_sign", key) {
+                    record["saliency_\(key)"] = mean
+                    line += String(format: "  saliency %@ %.3f", key, mean)
+                }
             }
         }
         if communicator.rank == 0 {

@@ -141,26 +141,26 @@ struct EvalCommand: ParsableCommand {
                 try prepareWritableDirectory(out, what: "--out", fileInTheWay: "--out names a file; give a directory for the report and figure")
             }
             let start = ContinuousClock.now
-            let report = try e.run(config: cfg, checkpoint: path, communicator: comm)
+            let result = try e.run(config: cfg, checkpoint: path, communicator: comm)
             if comm.rank == 0 {
-                var json = report.json
-                json["seconds"] = ((ContinuousClock.now - start).seconds * 10).rounded() / 10
-                let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .prettyPrinted])
-                try writeAtomically(data, to: "\(out)/report.json")
+                var report = result.report
+                report.seconds = ((ContinuousClock.now - start).seconds * 10).rounded() / 10
+                try writeAtomically(try report.json(), to: "\(out)/report.json")
                 var written = ["\(out)/report.json"]
-                if !report.figure.isEmpty {
-                    try AttributionFigure.write(report.figure, imageShape: report.imageShape, normalization: cfg.normalization,
+                if !result.figure.isEmpty {
+                    try AttributionFigure.write(result.figure, imageShape: result.imageShape, normalization: cfg.normalization,
                                                 to: "\(out)/attributions.png")
                     written.append("\(out)/attributions.png")
                 }
                 for method in e.methods {
-                    if let figure = SweepFigure.figure(report: json, method: method.rawValue) {
+                    if let figure = SweepFigure.figure(report: report, method: method.rawValue) {
                         try figure.writePNG(to: "\(out)/sweep-\(method.rawValue).png")
                         written.append("\(out)/sweep-\(method.rawValue).png")
                     }
                 }
-                print("eval: \(json["samples"]!) images, accuracy \(json["accuracy"]!), adversarial accuracy \(json["adversarial_accuracy"]!); "
-                      + "wrote \(written.joined(separator: ", ")) in \(json["seconds"]!) s")
+                print("eval: \(report.samples) images, accuracy \(report.accuracy.map { "\($0)" } ?? "-"), "
+                      + "adversarial accuracy \(report.adversarialAccuracy.map { "\($0)" } ?? "-"); "
+                      + "wrote \(written.joined(separator: ", ")) in \(report.seconds!) s")
             }
         }
     }

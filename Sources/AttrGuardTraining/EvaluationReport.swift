@@ -1,0 +1,85 @@
+import Foundation
+
+/// One metric over the scored images: mean (nil when no image gave a finite value), sample
+/// standard deviation, and how many images it is taken over.
+public struct MetricSummary: Codable, Sendable, Equatable {
+    public var mean: Double?
+    public var std: Double
+    public var n: Int
+
+    public init(mean: Double?, std: Double, n: Int) { self.mean = mean; self.std = std; self.n = n }
+
+    /// A mean that does not exist is written as null, not left out.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(mean, forKey: .mean)
+        try c.encode(std, forKey: .std)
+        try c.encode(n, forKey: .n)
+    }
+}
+
+/// `[method][attack][metric]`, e.g. `["integrated_gradients"]["topk"]["kendall"]`.
+public typealias AttributionTable = [String: [String: [String: MetricSummary]]]
+
+/// What `attrguard eval` reports, typed; encoded as report.json (keys as listed in CodingKeys) at
+/// the edge, read back by `attrguard results` (RunResults, which also reads older reports).
+public struct EvaluationReport: Codable, Sendable {
+    // Settings
+    public var samples: Int, k: Int, window: Int, lensHalfWidths: [Int], ranks: Int, correctOnly: Bool
+    /// The radius (pixel units) `attributions` is at: `attack.epsilon` when the sweep holds it, else the sweep's largest.
+    public var epsilon: Double
+    public var attackIterations: Int, attackStep: Double, restarts: Int, selection: String, quantize: Bool
+    public var igSteps: Int, smoothgradSamples: Int, randomDraws: Int, attackSoftplusBeta: Double
+    public var methods: [String], attacks: [String]
+    /// The `--protocol` preset, if one was used.
+    public var protocolName: String?
+    // Results
+    /// Over every evaluated image (nil when there were none).
+    public var accuracy: Double?, adversarialAccuracy: Double?
+    /// Images the attribution metrics are over (the correctly classified ones by default).
+    public var attributionImages: Int
+    public var attributions: AttributionTable
+    /// `[attack][method]`: seconds per attributed image, attack and scoring, on one rank.
+    public var secondsPerImage: [String: [String: Double]]
+    /// Every radius of an `--epsilons` sweep (nil without one).
+    public var sweep: [SweepEntry]?
+    // The model
+    /// The training objective's name and its λ (`lambda`, or `lambda_l2` and `lambda_cos`).
+    public var method: String
+    public var lambda: Double?, lambdaL2: Double?, lambdaCos: Double?
+    /// Set by the caller that evaluated a checkpoint file.
+    public var checkpoint: String?, step: Int?, seconds: Double?
+
+    public struct SweepEntry: Codable, Sendable {
+        public var epsilon: Double
+        public var epsilon255: Double
+        public var attributions: AttributionTable
+        public var secondsPerImage: [String: [String: Double]]
+
+        enum CodingKeys: String, CodingKey {
+            case epsilon, epsilon255 = "epsilon_255", attributions, secondsPerImage = "seconds_per_image"
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case samples, k, window, lensHalfWidths = "lens_half_widths", ranks, correctOnly = "correct_only", epsilon
+        case attackIterations = "attack_iterations", attackStep = "attack_step", restarts, selection, quantize
+        case igSteps = "ig_steps", smoothgradSamples = "smoothgrad_samples", randomDraws = "random_draws"
+        case attackSoftplusBeta = "attack_softplus_beta", methods, attacks, protocolName = "protocol"
+        case accuracy, adversarialAccuracy = "adversarial_accuracy", attributionImages = "attribution_images"
+        case attributions, secondsPerImage = "seconds_per_image", sweep, method, lambda
+        case lambdaL2 = "lambda_l2", lambdaCos = "lambda_cos", checkpoint, step, seconds
+    }
+
+    /// report.json's bytes: sorted keys, indented; a missing value is null.
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        return try encoder.encode(self)
+    }
+
+    /// The mean of `metric` for `method` under `attack` at the report's radius.
+    public func mean(_ method: String, _ attack: String, _ metric: String) -> Double? {
+        attributions[method]?[attack]?[metric]?.mean
+    }
+}
