@@ -2,6 +2,7 @@ import AttrGuardCore
 import CMPI
 import Foundation
 
+/// An MPI call that returned an error code (errors are returned, not fatal: MPI_ERRORS_RETURN).
 public struct CommunicatorError: Error, CustomStringConvertible {
     public let rank: Int
     public let call: String
@@ -9,6 +10,7 @@ public struct CommunicatorError: Error, CustomStringConvertible {
     public var description: String { "rank \(rank): \(call) failed with MPI error code \(code)" }
 }
 
+/// What an all-reduce computes element-wise; `average` is a sum divided by the rank count.
 public enum ReduceOp: Sendable { case sum, average, max, min }
 
 /// The process group that keeps one model across worker processes.
@@ -149,6 +151,7 @@ public final class Communicator: @unchecked Sendable {
         return lo == hi
     }
 
+    /// Returns once every rank has called it.
     public func barrier() throws {
         guard usesMPI, size > 1 else { return }
         try check(MPI_Barrier(comm), "MPI_Barrier")

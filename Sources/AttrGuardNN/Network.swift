@@ -7,6 +7,7 @@ public enum ParameterInit: Sendable, Equatable {
     case ones, zeros
 }
 
+/// One parameter of a network: its PyTorch-style name (`3.weight`), shape, and how it is initialised.
 public struct ParameterSpec: Sendable, Equatable {
     public let name: String
     public let shape: [Int]
@@ -33,7 +34,9 @@ public enum ForwardMode: Sendable {
 public struct Network: Sendable {
     public let layers: [LayerSpec]
     public let inputShape: [Int]
+    /// The logits' shape per sample, [classes].
     public let outputShape: [Int]
+    /// Every parameter in flat-buffer order.
     public let parameterSpecs: [ParameterSpec]
     /// Name prefixes of the batch-norm layers, with their feature counts.
     public let batchNormLayers: [(name: String, features: Int)]

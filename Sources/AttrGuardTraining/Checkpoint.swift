@@ -15,12 +15,16 @@ import Foundation
 public struct Checkpoint {
     public var step: Int
     public var seed: UInt64
+    /// Ranks of the run that wrote it (a resume may use another count).
     public var worldSize: Int
+    /// The effective YAML of the run (eval and export read the model from it).
     public var configText: String
     public var parameters: ParameterSet
     /// Optimizer state by name (`velocity`, or `exp_avg`/`exp_avg_sq`) and its step count.
     public var optimizerBuffers: [String: Tensor]
+    /// Steps the optimizer has taken (AdamW's bias correction).
     public var optimizerSteps: Int
+    /// Batch-norm running statistics by layer name, averaged over ranks.
     public var statistics: [String: RunningStatistic]
 
     static let magic = Array("AGCKPT".utf8) + [0, 0]
@@ -55,6 +59,7 @@ public struct Checkpoint {
         (directory as NSString).appendingPathComponent(fileName(step: step))
     }
 
+    /// Writes `step-N.ckpt` atomically (temporary file, fsync, rename) and keeps the newest `keep`.
     public func write(directory: String, keep: Int) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var tensors: [(String, Tensor)] = [("parameters", parameters.flat)]

@@ -9,8 +9,10 @@ public struct TrainingState {
     public var parameters: ParameterSet
     public var statistics: [String: RunningStatistic]
     public var optimizer: Optimizer
+    /// Optimizer steps taken so far.
     public var step: Int
 
+    /// Fresh state: the network's initial batch-norm statistics, step 0.
     public init(network: Network, parameters: ParameterSet, optimizer: Optimizer) {
         self.network = network
         self.parameters = parameters
@@ -20,6 +22,7 @@ public struct TrainingState {
     }
 }
 
+/// A training step that cannot go on (a non-finite loss or gradient, ranks whose weights differ), naming the step.
 public struct TrainingError: Error, CustomStringConvertible {
     public let step: Int
     public let message: String

@@ -44,6 +44,7 @@ public struct Trainer {
         }
     }
 
+    /// What a finished invocation reports: steps done, the last logged terms, the last test accuracy, the weights.
     public struct Summary {
         public var steps: Int
         public var lastTerms: [String: Double]

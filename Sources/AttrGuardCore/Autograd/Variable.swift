@@ -7,6 +7,7 @@
 /// nothing is recorded.
 public final class Variable: CustomStringConvertible {
     public let value: Tensor
+    /// Whether gradients flow to this variable (a leaf that is differentiated, or any op result depending on one).
     public let requiresGrad: Bool
     /// Dropped (see `releaseNode`) once a releasing backward has differentiated through it.
     private(set) var node: Node?
@@ -30,6 +31,7 @@ public final class Variable: CustomStringConvertible {
 
     public var shape: [Int] { value.shape }
     public var dtype: DType { value.dtype }
+    /// True for inputs and constants, false for the result of a recorded op.
     public var isLeaf: Bool { node == nil }
 
     /// The same value, cut from the tape.
@@ -42,7 +44,9 @@ public final class Variable: CustomStringConvertible {
 /// graph is being recorded, detached constants otherwise; rules must use only these (and plain
 /// data such as shapes and indices they captured), never variables captured from the forward.
 public struct BackwardContext {
+    /// ∂L/∂output, on the tape when the backward records its graph.
     public let grad: Variable
+    /// The op's inputs, and its output (backward rules may reuse it: exp, sigmoid, division).
     public let inputs: [Variable]
     public let output: Variable
     /// Whether input i needs a gradient; a rule may return nil for the others.

@@ -5,13 +5,16 @@
 /// buffer that MPI all-reduces in one call).
 public struct Tensor: @unchecked Sendable, CustomStringConvertible {
     public let shape: [Int]
+    /// The buffer this tensor is a view of (shared between views: a slot of a flat buffer is a tensor too).
     public let storage: Storage
+    /// Where the view starts in `storage`, in elements.
     public let offset: Int
 
     public var dtype: DType { storage.dtype }
     public var count: Int { Shape.count(shape) }
     public var rank: Int { shape.count }
 
+    /// A row-major view of `Shape.count(shape)` elements of `storage` from `offset`.
     public init(storage: Storage, shape: [Int], offset: Int = 0) {
         require(offset + Shape.count(shape) <= storage.count,
                      "Tensor view \(Shape.describe(shape)) at offset \(offset) exceeds its storage of \(storage.count)")
@@ -110,6 +113,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         return out
     }
 
+    /// A tensor with its own storage holding the same values.
     public func copy() -> Tensor { converted(to: dtype) }
 
     /// Overwrite every element with `source`'s (same count; dtype converted).
