@@ -57,6 +57,29 @@ public enum Objective: Sendable, Equatable {
         }
     }
 
+    /// The names configs, golden cases and reports use, in `named(_:…)`'s order.
+    public static let names = ["standard", "gradnorm", "l2cos", "igr", "pgd"]
+
+    /// The one place an objective is built from its name (nil for an unknown name).
+    /// `number(key, default)` reads a hyper-parameter — `lambda`, `lambda_l2`, `lambda_cos`,
+    /// `cos_eps` (default 1e-8), `ig_steps` (default 4; the caller checks it is a whole number) — from
+    /// wherever the caller keeps them (a config's `method.*`, a golden case's `hparams`); a nil
+    /// default means the key is required.
+    public static func named(_ name: String, target: AttributionTarget, detachSource: Bool = false,
+                             number: (_ key: String, _ default: Double?) throws -> Double) throws -> Objective? {
+        switch name {
+        case "standard": return .standard
+        case "gradnorm": return .gradNorm(lambda: try number("lambda", nil), target: target)
+        case "l2cos":
+            return .l2cos(lambdaL2: try number("lambda_l2", nil), lambdaCos: try number("lambda_cos", nil), cosEps: try number("cos_eps", 1e-8),
+                          target: target, detachSource: detachSource)
+        case "igr":
+            return .igr(lambda: try number("lambda", nil), steps: Int(try number("ig_steps", 4)), cosEps: try number("cos_eps", 1e-8), target: target)
+        case "pgd": return .pgd
+        default: return nil
+        }
+    }
+
     /// The regularizer weights by config key (`lambda`, or `lambda_l2` and `lambda_cos`); empty without a regularizer.
     public var weights: [(key: String, value: Double)] {
         switch self {

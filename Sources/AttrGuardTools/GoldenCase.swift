@@ -111,17 +111,17 @@ public struct GoldenCase {
             }
             target = parsed
         }
-        switch method {
-        case "standard": return .standard
-        case "gradnorm": return .gradNorm(lambda: try number("lambda"), target: target)
-        case "l2cos":
-            return .l2cos(lambdaL2: try number("lambda_l2"), lambdaCos: try number("lambda_cos"), cosEps: try number("cos_eps", 1e-8), target: target)
-        case "igr":
-            let steps = try number("ig_steps")
-            guard steps >= 1, steps == steps.rounded() else { throw ConfigError(file: file, key: "hparams.ig_steps", message: "expected a positive integer") }
-            return .igr(lambda: try number("lambda"), steps: Int(steps), cosEps: try number("cos_eps", 1e-8), target: target)
-        case "pgd", "adversarial": return .pgd
-        default: throw ConfigError(file: file, key: "method", message: "unknown method '\(method)' (standard, gradnorm, l2cos, igr, pgd)")
+        let name = method == "adversarial" ? "pgd" : method
+        let objective = try Objective.named(name, target: target) { key, fallback in
+            let value = try number(key, key == "ig_steps" ? nil : fallback)   // a case names its path steps
+            if key == "ig_steps" && !(value >= 1 && value == value.rounded()) {
+                throw ConfigError(file: file, key: "hparams.ig_steps", message: "expected a positive integer")
+            }
+            return value
         }
+        guard let objective else {
+            throw ConfigError(file: file, key: "method", message: "unknown method '\(method)' (\(Objective.names.joined(separator: ", ")))")
+        }
+        return objective
     }
 }

@@ -192,18 +192,12 @@ public struct TrainingConfig: Sendable {
     /// method.*: the objective and its λ.
     private static func readObjective(_ r: ConfigReader) throws -> Objective {
         let target = AttributionTarget(rawValue: try r.string("method.attribution_of", "loss", oneOf: ["loss", "logit"]))!
-        let cosEps = try r.double("method.cos_eps", 1e-8, min: 0)
-        switch try r.string("method.name", oneOf: ["standard", "gradnorm", "l2cos", "igr", "pgd"]) {
-        case "standard": return .standard
-        case "gradnorm": return .gradNorm(lambda: try r.double("method.lambda", min: 0), target: target)
-        case "l2cos":
-            return .l2cos(lambdaL2: try r.double("method.lambda_l2", min: 0), lambdaCos: try r.double("method.lambda_cos", min: 0),
-                          cosEps: cosEps, target: target, detachSource: try r.bool("method.detach_source_grad", false))
-        case "igr":
-            return .igr(lambda: try r.double("method.lambda", min: 0), steps: try r.int("method.ig_steps", 4, min: 1, max: 1_000),
-                        cosEps: cosEps, target: target)
-        default: return .pgd
-        }
+        let name = try r.string("method.name", oneOf: Objective.names)
+        let detach = name == "l2cos" ? try r.bool("method.detach_source_grad", false) : false
+        _ = try r.double("method.cos_eps", 1e-8, min: 0)   // accepted (and checked) for every method, as it always was
+        return try Objective.named(name, target: target, detachSource: detach) { key, fallback in
+            key == "ig_steps" ? Double(try r.int("method.ig_steps", 4, min: 1, max: 1_000)) : try r.double("method.\(key)", fallback, min: 0)
+        }!
     }
 
     /// method.perturbation.*: how x' is drawn (uniform for l2cos and PGD for igr and pgd by default).
