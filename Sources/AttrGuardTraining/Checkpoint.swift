@@ -124,11 +124,10 @@ public struct Checkpoint {
             data = data.prefix(data.count - 16)
             guard UInt64(CRC32.of(data)) == stored else { throw DataError(file: path, "checksum mismatch: the file is damaged or was edited") }
         }
-        let length64 = data[8..<16].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-        guard length64 <= UInt64(data.count - 16) else { throw DataError(file: path, "truncated header (\(length64) bytes declared)") }
-        let length = Int(length64)
+        let headerBytes = try declaredHeader(data[8..<16], at: 8, available: UInt64(data.count - 16), file: path)
+        let length = headerBytes.count
         let header: Header
-        do { header = try JSONDecoder().decode(Header.self, from: data[16..<(16 + length)]) } catch {
+        do { header = try JSONDecoder().decode(Header.self, from: data[headerBytes]) } catch {
             throw DataError(file: path, "unreadable header (\(error))")
         }
         guard let dtype = DType(rawValue: header.dtype) else { throw DataError(file: path, "unknown dtype \(header.dtype)") }

@@ -35,15 +35,11 @@ public enum Safetensors {
     public static func read(_ path: String) throws -> [String: Tensor] {
         guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "cannot be read") }
         guard data.count >= 8 else { throw DataError(file: path, "truncated: shorter than the 8-byte header length") }
-        let declared = data[0..<8].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-        guard declared > 0, declared <= UInt64(data.count - 8) else {
-            throw DataError(file: path, "truncated: header of \(declared) bytes in a \(data.count)-byte file")
-        }
-        let n = Int(declared)
-        guard let header = try? JSONSerialization.jsonObject(with: data[8..<(8 + n)]) as? [String: Any] else {
+        let headerBytes = try declaredHeader(data[0..<8], at: 0, available: UInt64(data.count - 8), file: path)
+        guard let header = try? JSONSerialization.jsonObject(with: data[headerBytes]) as? [String: Any] else {
             throw DataError(file: path, "header is not a JSON object")
         }
-        let body = 8 + n
+        let body = headerBytes.upperBound
         var out: [String: Tensor] = [:]
         for (name, value) in header where name != "__metadata__" {
             guard let d = value as? [String: Any], let dtype = d["dtype"] as? String, let shape = d["shape"] as? [Int],
@@ -100,11 +96,8 @@ extension Checkpoint {
         defer { try? handle.close() }
         let head = handle.readData(ofLength: 16)
         guard head.count == 16, Array(head.prefix(8)) == magic else { throw DataError(file: path, "not an AttrGuard checkpoint (bad magic)") }
-        // The declared length is checked against the file before it is used (a damaged 2^64 − 1 would trap Int()).
-        let length64 = head[8..<16].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value ?? 0
-        guard size >= 16, length64 <= size - 16 else { throw DataError(file: path, "truncated header (\(length64) bytes declared)") }
-        let length = Int(length64)
+        let length = try declaredHeader(head[8..<16], at: 8, available: size >= 16 ? size - 16 : 0, file: path).count
         let json = handle.readData(ofLength: length)
         guard json.count == length, let header = try? JSONDecoder().decode(Header.self, from: json) else {
             throw DataError(file: path, "truncated or unreadable header")
