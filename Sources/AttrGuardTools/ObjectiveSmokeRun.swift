@@ -16,13 +16,20 @@ public struct ObjectiveSmokeRun {
 
     public init() {}
 
-    public static let objectives: [(name: String, objective: Objective, perturbation: Perturbation)] = [
-        ("standard", .standard, .none),
-        ("gradnorm", .gradNorm(lambda: 1, target: .loss), .none),
-        ("l2cos", .l2cos(lambdaL2: 1, lambdaCos: 1, cosEps: 1e-8, target: .loss), .uniform(epsilon: 8.0 / 255)),
-        ("igr", .igr(lambda: 10, steps: 4, cosEps: 1e-8, target: .logit), .pgd(epsilon: 8.0 / 255, stepSize: 8.0 / 255, steps: 1, randomStart: false)),
-        ("pgd", .pgd, .pgd(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 7, randomStart: true)),
-    ]
+    /// Every objective by name from the factory (λ 1, igr's 10: the starting points of ALGORITHMS.md), with its x'.
+    public static let objectives: [(name: String, objective: Objective, perturbation: Perturbation)] = Objective.names.map { name in
+        let objective = try! Objective.named(name, target: name == "igr" ? .logit : .loss) { key, fallback in
+            key == "lambda" && name == "igr" ? 10 : fallback ?? 1
+        }!
+        let perturbation: Perturbation
+        switch name {
+        case "l2cos": perturbation = .uniform(epsilon: 8.0 / 255)
+        case "igr": perturbation = .pgd(epsilon: 8.0 / 255, stepSize: 8.0 / 255, steps: 1, randomStart: false)
+        case "pgd": perturbation = .pgd(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 7, randomStart: true)
+        default: perturbation = .none
+        }
+        return (name, objective, perturbation)
+    }
 
     /// Runs `name`'s objective; `report` gets (step, terms) for every step.
     public func run(_ name: String, report: (Int, [String: Double]) -> Void) throws -> [Double] {

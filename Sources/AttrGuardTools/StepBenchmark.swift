@@ -18,12 +18,12 @@ public struct StepBenchmark {
 
     public init() {}
 
+    /// The method's objective from the factory, every λ 1 (a step costs the same for any λ), igr's
+    /// 4 path steps of the true-class logit as the anchors time it.
     public var objective: Objective {
-        switch method {
-        case .standard: return .standard
-        case .l2cos: return .l2cos(lambdaL2: 1, lambdaCos: 1, cosEps: 1e-8, target: .loss)
-        case .igr: return .igr(lambda: 1, steps: 4, cosEps: 1e-8, target: .logit)
-        }
+        try! Objective.named(method == .standard ? "standard" : method.rawValue, target: method == .igr ? .logit : .loss) { _, fallback in
+            fallback ?? 1
+        }!
     }
 
     public var perturbation: Perturbation {

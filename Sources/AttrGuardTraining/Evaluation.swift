@@ -123,11 +123,11 @@ public struct Evaluation {
             let indices = Array(mine[start..<min(mine.count, start + batch)])
             let (x, labels) = try loader.batch(indices, epoch: 0, dtype: config.dtype)
             let noise = PerturbationNoise(seed: config.seed, keys: indices.map(UInt64.init))
-            let predicted = argmaxRows(model.logits(Variable(x)).value)
-            for (p, y) in zip(predicted, labels) { add("accuracy", p == y ? 1 : 0) }
+            let logits = model.logits(Variable(x)), predicted = argmaxRows(logits.value)
+            for hit in hits(logits, labels) { add("accuracy", hit ? 1 : 0) }
             var frozen = model
             let adversarial = try perturb(x, labels: labels, with: pgd, model: &frozen, range: config.pixelRange, noise: noise)!
-            for (p, y) in zip(argmaxRows(model.logits(Variable(adversarial)).value), labels) { add("adversarial_accuracy", p == y ? 1 : 0) }
+            for hit in hits(model.logits(Variable(adversarial)), labels) { add("adversarial_accuracy", hit ? 1 : 0) }
             let kept = correctOnly ? predicted.indices.filter { predicted[$0] == labels[$0] } : Array(predicted.indices)
             guard !kept.isEmpty else { continue }
             add("attributed", Double(kept.count))

@@ -332,10 +332,16 @@ private struct TrainingRun {
         for start in stride(from: 0, to: mine.count, by: 100) {
             let (x, labels) = try loader.batch(Array(mine[start..<min(mine.count, start + 100)]), epoch: 0, dtype: config.dtype)
             var model = Model(network: state.network, parameters: state.parameters.variables(), statistics: state.statistics, mode: .evaluation)
-            correct += Double(zip(argmaxRows(model.logits(Variable(x)).value), labels).filter { $0 == $1 }.count)
+            correct += Double(hits(model.logits(Variable(x)), labels).filter { $0 }.count)
         }
         return try communicator.allreduce([correct], op: .sum)[0] / Double(count)
     }
+}
+
+/// Per image, whether the arg-max of its logits [B, classes] is its label (the accuracies of the
+/// trainer's test pass and of `eval` are both counted from this).
+func hits(_ logits: Variable, _ labels: [Int]) -> [Bool] {
+    zip(argmaxRows(logits.value), labels).map { $0 == $1 }
 }
 
 /// crc32 of the weights' bytes in both halves, as one 64-bit value: equal on every rank or diverged.
