@@ -13,6 +13,7 @@ public enum AttributionMethod: String, Sendable, CaseIterable {
     case gradientTimesInput = "gradient_x_input"
 }
 
+/// What the attribution methods need: the target, IG path steps, SmoothGrad samples and noise, the input range.
 public struct AttributionSettings: Sendable {
     public var target: AttributionTarget = .logit
     public var igSteps = 50

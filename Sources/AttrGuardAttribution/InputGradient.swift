@@ -6,6 +6,7 @@ import AttrGuardNN
 public enum AttributionTarget: String, Sendable, CaseIterable {
     case loss, logit
 
+    /// The scalar whose input gradient is the attribution, summed over the batch.
     public func score(_ logits: Variable, labels: [Int]) -> Variable {
         switch self {
         case .loss: return crossEntropy(logits, labels: labels, reduction: .sum)

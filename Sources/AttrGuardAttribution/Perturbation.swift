@@ -19,6 +19,7 @@ public struct PixelRange: Sendable, Equatable {
 
     public init(low: Double = 0, high: Double = 1) { self.low = [low]; self.high = [high]; scale = [1] }
 
+    /// The range of inputs normalised as (p − mean)/std per channel.
     public static func normalized(mean: [Double], std: [Double]) -> PixelRange {
         var r = PixelRange()
         r.low = zip(mean, std).map { -$0 / $1 }

@@ -19,6 +19,7 @@ public struct BatchLoader: Sendable {
     public var normalization: (mean: [Double], std: [Double])?
     public var seed: UInt64
 
+    /// Batches of `store` with `augmentation` drawn per (seed, epoch, image) and the pixels normalised by (mean, std) per channel when given.
     public init(store: ImageStore, augmentation: Augmentation = .none,
                 normalization: (mean: [Double], std: [Double])? = nil, seed: UInt64 = 0) {
         self.store = store; self.augmentation = augmentation; self.normalization = normalization; self.seed = seed

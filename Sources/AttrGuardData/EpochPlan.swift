@@ -14,6 +14,7 @@ public struct EpochPlan: Sendable {
     public let epoch: Int
     public let order: [Int]
 
+    /// The order of epoch `epoch` over `count` images (a seeded shuffle, or 0..<count), cut into global batches; a last partial batch is dropped.
     public init(count: Int, globalBatch: Int, seed: UInt64, epoch: Int, shuffle: Bool = true) {
         self.count = count
         self.globalBatch = globalBatch

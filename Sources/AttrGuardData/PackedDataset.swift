@@ -21,6 +21,7 @@ public enum PackedDataset {
     /// few milliseconds once.
     static let imagesPerChunk = 1024
 
+    /// Writes `store` as a packed file (header, crc32 per chunk of images, uint8 pixels, labels), atomically.
     public static func write(_ store: ImageStore, to path: String) throws {
         let names = Data(store.classNames.joined(separator: "\n").utf8)
         var labels = Data(capacity: store.count * 2)

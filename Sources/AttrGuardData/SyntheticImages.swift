@@ -5,6 +5,7 @@ import Foundation
 /// of stripes with a class-specific orientation and frequency, a class-specific colour tint,
 /// a random phase and position, and pixel noise. Values in [0, 1], layout [N, 3, S, S].
 public enum SyntheticImages {
+    /// `count` images [count, 3, size, size] in [0, 1] with class-dependent patterns and their labels, the same for the same seed.
     public static func generate(count: Int, classes: Int, size: Int, seed: UInt64, dtype: DType = .float32)
         -> (images: Tensor, labels: [Int]) {
         var values = [Double](repeating: 0, count: count * 3 * size * size)

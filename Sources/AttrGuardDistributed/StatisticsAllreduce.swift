@@ -33,5 +33,6 @@ public final class StatisticsAllreduce: CrossRankReducer, @unchecked Sendable {
         }
     }
 
+    /// Raises the first all-reduce failure of the step, if any.
     public func check() throws { if let failure { throw failure } }
 }

@@ -17,10 +17,12 @@ public struct AdamW: Sendable {
         self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon; self.weightDecay = weightDecay
     }
 
+    /// State from a checkpoint.
     public mutating func restore(firstMoment: Tensor?, secondMoment: Tensor?, steps: Int) {
         self.firstMoment = firstMoment?.copy(); self.secondMoment = secondMoment?.copy(); self.steps = steps
     }
 
+    /// One step on the flat parameters [P] with the flat gradient [P].
     public mutating func step(parameters: inout ParameterSet, gradient: Tensor, learningRate lr: Double) {
         require(gradient.count == parameters.flat.count && gradient.dtype == parameters.dtype,
                 "AdamW.step: gradient of \(gradient.count) \(gradient.dtype) for \(parameters.flat.count) \(parameters.dtype) parameters")

@@ -1,5 +1,6 @@
 /// The papers' networks as layer lists.
 
+/// The nonlinearity of a named architecture (Softplus β keeps curvature for double backprop).
 public enum Activation: Sendable, Equatable {
     case relu
     case softplus(beta: Double)
@@ -12,6 +13,7 @@ public enum Activation: Sendable, Equatable {
     }
 }
 
+/// ResNet-18's first layers: CIFAR's 3×3 conv, or ImageNet's 7×7/2 conv and max pool.
 public enum ResNetStem: String, Sendable {
     /// 3×3 conv, stride 1, no max-pool (32×32 inputs).
     case cifar
@@ -19,6 +21,7 @@ public enum ResNetStem: String, Sendable {
     case imagenet
 }
 
+/// The named architectures as layer lists.
 public enum Architectures {
     /// 4 conv + 2 fc for 32×32 CIFAR-10 inputs (the attribution-robustness papers' small net).
     /// [B,3,32,32] -> 32,32 -> pool -> 64,64 -> pool -> [B,64·8·8] -> 256 -> classes.

@@ -57,6 +57,7 @@ extension LayerSpec {
         "residual": ["body", "shortcut", "activation"],
     ]
 
+    /// A layer from its YAML/JSON dictionary; errors name `path` and the field.
     public init(from value: Any, path: String) throws {
         guard let d = value as? [String: Any] else { throw NetworkError(layer: path, field: "", "expected a dictionary") }
         guard let type = d["type"] as? String else { throw NetworkError(layer: path, field: "type", "missing or not a string") }

@@ -2,6 +2,7 @@ import Foundation
 
 /// Learning rate as a function of the optimizer step, with an optional linear warm-up.
 public struct LearningRateSchedule: Sendable, Equatable {
+    /// The decay after warm-up: constant, ×γ every k steps, ×γ at milestones, or cosine to a minimum.
     public enum Kind: Sendable, Equatable {
         case constant
         /// × gamma every `every` steps.

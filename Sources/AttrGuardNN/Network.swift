@@ -21,6 +21,7 @@ public struct RunningStatistic: Sendable {
     public init(mean: Tensor, variance: Tensor) { self.mean = mean; self.variance = variance }
 }
 
+/// How batch norm behaves in a forward call.
 public enum ForwardMode: Sendable {
     /// Batch statistics; running statistics are updated (momentum from the layer).
     case training

@@ -5,6 +5,7 @@ public enum Optimizer: Sendable {
     case sgd(SGD)
     case adamW(AdamW)
 
+    /// One step of whichever optimizer this is.
     public mutating func step(parameters: inout ParameterSet, gradient: Tensor, learningRate: Double) {
         switch self {
         case .sgd(var o): o.step(parameters: &parameters, gradient: gradient, learningRate: learningRate); self = .sgd(o)
@@ -28,6 +29,7 @@ public enum Optimizer: Sendable {
         return 0
     }
 
+    /// State from a checkpoint (`buffers` by the names of `buffers`).
     public mutating func restore(buffers: [String: Tensor], steps: Int) {
         switch self {
         case .sgd(var o): o.restore(velocity: buffers["velocity"]); self = .sgd(o)

@@ -106,5 +106,6 @@ public struct BoundParameters {
         return v
     }
 
+    /// The parameter called `name`, or nil (bias-free layers).
     public func optional(_ name: String) -> Variable? { byName[name] }
 }

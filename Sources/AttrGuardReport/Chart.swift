@@ -4,6 +4,7 @@ import Foundation
 /// (x, y) points drawn as lines and/or markers, on axes with rounded ("nice") ticks that enclose
 /// every point. Used for training curves and the accuracy–robustness trade-off.
 
+/// One line or set of markers in a panel.
 public struct Series: Sendable {
     public var name: String
     public var points: [(x: Double, y: Double)]
@@ -21,6 +22,7 @@ public struct Series: Sendable {
     }
 }
 
+/// One plot: title, axis labels, series.
 public struct Panel: Sendable {
     public var title: String
     public var xLabel: String
@@ -64,6 +66,7 @@ public struct Axis: Sendable, Equatable {
     }
 }
 
+/// Panels in a grid under a title, with one legend.
 public struct Figure: Sendable {
     public var title: String
     public var panels: [Panel]
@@ -77,6 +80,7 @@ public struct Figure: Sendable {
     /// Colours that stay apart for the colour-blind (Okabe–Ito; its pale yellow last, as it is faint on white).
     static let palette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#7F3C8D", "#999999", "#F0E442"]
 
+    /// The figure as an SVG document.
     public func svg() -> String {
         let rows = (panels.count + columns - 1) / columns
         // The legend: every series name once, in first-seen order, with its colour.

@@ -1,5 +1,6 @@
 import Foundation
 
+/// A results or metrics file that cannot be read or written, naming it.
 public struct ReportError: Error, CustomStringConvertible {
     public let file: String
     public let message: String
@@ -14,6 +15,7 @@ public struct MetricsFile: Sendable {
     /// The numeric fields of every record, in file order.
     public let records: [[String: Double]]
 
+    /// Reads every JSON line of `path`; a line that is not an object is an error naming its number.
     public init(path: String) throws {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw ReportError(file: path, "cannot read the file")
@@ -60,6 +62,7 @@ public enum TrainingCurves {
                          "test_accuracy": "Test accuracy", "grad_norm": "Gradient norm ‖∇θ‖₂", "lr": "Learning rate",
                          "images_per_s": "Images / s", "l2_term": "l2 term", "cos_term": "Cosine term"]
 
+    /// Training curves: a panel per key (loss terms, test accuracy, gradient norm, lr) against the step, a line per file.
     public static func figure(_ files: [MetricsFile], keys: [String]? = nil, title: String = "Training curves") -> Figure {
         let wanted = keys ?? defaultKeys.filter { k in files.contains { $0.series(k).count > 0 } }
         let panels = wanted.map { key in

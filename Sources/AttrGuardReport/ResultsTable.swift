@@ -26,6 +26,7 @@ public struct ResultRow: Sendable {
         self.adversarialAccuracy = adversarialAccuracy; self.robustness = robustness
     }
 
+    /// The mean of `name` for attribution `method` under `attack`, if the run reported it.
     public func metric(_ attack: String, _ method: String, _ name: String) -> Double? { robustness[attack]?[method]?[name] }
 
     /// λ as people write it: "1", "0.3 / 0.3" (l2 / cos), "—".
@@ -82,6 +83,7 @@ public enum ResultsTable {
     /// Methods in the order a reader compares them: the baseline first.
     static let methodOrder = ["standard", "gradnorm", "pgd", "l2cos", "igr"]
 
+    /// Rows by method (standard first), then λ.
     public static func sorted(_ rows: [ResultRow]) -> [ResultRow] {
         rows.sorted { a, b in
             let ia = methodOrder.firstIndex(of: a.method) ?? methodOrder.count, ib = methodOrder.firstIndex(of: b.method) ?? methodOrder.count
@@ -91,6 +93,7 @@ public enum ResultsTable {
         }
     }
 
+    /// The rows as results.json.
     public static func json(_ rows: [ResultRow]) throws -> Data {
         try JSONSerialization.data(withJSONObject: sorted(rows).map(\.json), options: [.prettyPrinted, .sortedKeys])
     }

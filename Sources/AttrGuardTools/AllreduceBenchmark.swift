@@ -9,6 +9,7 @@ import Foundation
 ///
 /// busbw is the bandwidth each link carries in a ring all-reduce, comparable across rank counts.
 public enum AllreduceBenchmark {
+    /// One message size's median time.
     public struct Point: Sendable {
         public let bytes: Int
         /// Median over the repeats, seconds (the slowest rank's, since all-reduce ends together).

@@ -19,6 +19,7 @@ public struct GoldenCase {
     public let expected: [String: Tensor]
     public let expectedGroups: [String: [String: Tensor]]
 
+    /// Reads and checks a golden case file; errors name the file and the key.
     public init(contentsOf path: String) throws {
         file = path
         guard let data = FileManager.default.contents(atPath: path) else {

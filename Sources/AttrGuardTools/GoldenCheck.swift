@@ -11,9 +11,12 @@ public struct GoldenFieldResult: Sendable {
     public let note: String
 }
 
+/// Recomputes golden cases through the engine and compares field by field.
 public enum GoldenCheck {
+    /// Largest relative error accepted: 1e-8 in Float64, 1e-3 in Float32.
     public static func tolerance(for dtype: DType) -> Double { dtype == .float64 ? 1e-8 : 1e-3 }
 
+    /// max |ours − expected| / max(max |expected|, 1e-10); NaN anywhere is an infinite error.
     public static func relativeError(_ ours: Tensor, _ expected: Tensor) -> Double {
         let a = ours.doubles, b = expected.doubles
         let scale = Swift.max(b.map(Swift.abs).max() ?? 0, 1e-10)

@@ -34,6 +34,7 @@ public struct StepBenchmark {
         }
     }
 
+    /// smallcnn or resnet18 as the anchors build them.
     public static func layers(_ model: String) throws -> [LayerSpec] {
         switch model {
         case "smallcnn": return Architectures.smallCNN()

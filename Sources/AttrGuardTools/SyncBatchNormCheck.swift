@@ -14,6 +14,7 @@ import AttrGuardDistributed
 /// the same list of perturbations (an x element is moved on the rank that holds it, γ and β on all),
 /// so the collectives match. Any rank count gives the same global function.
 public enum SyncBatchNormCheck {
+    /// The largest errors and the function values the check saw.
     public struct Result: Sendable, CustomStringConvertible {
         /// max |analytic − finite difference| / max |finite difference|, over x, γ and β.
         public var firstOrder: Double, secondOrder: Double
@@ -26,6 +27,7 @@ public enum SyncBatchNormCheck {
         }
     }
 
+    /// Runs the check on every rank of `communicator` together (it is collective).
     public static func run(communicator: Communicator, batch: Int = 8, channels: Int = 3, size: Int = 3, step h: Double = 1e-5) throws -> Result {
         require(batch >= communicator.size, "sync-batchnorm-check: a batch of \(batch) for \(communicator.size) ranks leaves a rank without images")
         let reducer = StatisticsAllreduce(communicator)

@@ -6,6 +6,7 @@ import Foundation
 /// A PNG grid, one row per sample: image, its attribution map, attacked image, attacked map.
 /// Maps use a black–red–yellow–white ("hot") colour map scaled to each map's maximum.
 public enum AttributionFigure {
+    /// Writes the grid as a PNG (temporary file, then rename).
     public static func write(_ rows: [(image: [Double], map: AttributionMap, attacked: [Double], attackedMap: AttributionMap)],
                              imageShape: [Int], normalization: (mean: [Double], std: [Double])?, scale: Int = 4, to path: String) throws {
         let (c, h, w) = (imageShape[0], imageShape[1], imageShape[2])

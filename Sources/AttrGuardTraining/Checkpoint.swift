@@ -52,6 +52,7 @@ public struct Checkpoint {
         self.statistics = statistics
     }
 
+    /// `step-00000123.ckpt`: names sort by step.
     public static func fileName(step: Int) -> String { String(format: "step-%08d.ckpt", step) }
 
     /// The checkpoint of `step` in `directory`.

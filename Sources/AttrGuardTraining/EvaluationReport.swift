@@ -50,6 +50,7 @@ public struct EvaluationReport: Codable, Sendable {
     /// Set by the caller that evaluated a checkpoint file.
     public var checkpoint: String?, step: Int?, seconds: Double?
 
+    /// One radius of a sweep: its tables and timings.
     public struct SweepEntry: Codable, Sendable {
         public var epsilon: Double
         public var epsilon255: Double

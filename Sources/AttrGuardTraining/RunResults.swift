@@ -16,6 +16,7 @@ public enum RunResults {
         return try runs.map(row(directory:))
     }
 
+    /// One run folder's results row.
     public static func row(directory: String) throws -> ResultRow {
         let reportPath = "\(directory)/eval/report.json"
         let report = try jsonObject(reportPath)

@@ -8,6 +8,7 @@ import Foundation
 /// open in the Python ecosystem under PyTorch-style names; batch-norm running statistics are
 /// `<layer>.running_mean` / `<layer>.running_var` as in a state_dict.
 public enum Safetensors {
+    /// Writes the parameters and running statistics (`N.running_mean`, `N.running_var`) with `metadata`, atomically.
     public static func write(parameters: ParameterSet, statistics: [String: RunningStatistic], metadata: [String: String],
                              to path: String) throws {
         var tensors: [(String, Tensor)] = parameters.names.map { ($0, parameters[$0]) }

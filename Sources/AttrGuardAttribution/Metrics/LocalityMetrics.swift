@@ -95,6 +95,7 @@ public struct AttributionComparison: Sendable, Equatable {
     /// w of the LENS family by default: 3×3, 5×5 and 7×7 windows.
     public static let defaultHalfWidths = [1, 2, 3]
 
+    /// Every metric between map `a` and its attacked `b` (same size); `window` is the full width of the max-pool and LENS top-k, `halfWidths` those of the LENS family.
     public init(_ a: AttributionMap, _ b: AttributionMap, k: Int, window: Int, halfWidths: [Int] = defaultHalfWidths) {
         require(a.height == b.height && a.width == b.width, "metrics: maps \(a.height)×\(a.width) and \(b.height)×\(b.width) differ")
         self.halfWidths = halfWidths

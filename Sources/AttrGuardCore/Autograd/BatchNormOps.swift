@@ -150,11 +150,13 @@ public enum BatchNormComposite {
         return (mean, r, centered * r)
     }
 
+    /// y = γ·x̂ + β with the batch statistics, from primitives.
     public static func forward(_ x: Variable, _ gamma: Variable, _ beta: Variable, eps: Double) -> Variable {
         let c = x.shape[1]
         return normalized(x, eps: eps).xhat * gamma.reshaped([1, c, 1, 1]) + beta.reshaped([1, c, 1, 1])
     }
 
+    /// ∂x of Σ u·inputGrad(g, x, γ), from primitives.
     public static func secondInputGrad(_ u: Variable, _ g: Variable, _ x: Variable, _ gamma: Variable, eps: Double) -> Variable {
         let (_, r, xhat) = normalized(x, eps: eps)
         func m(_ t: Variable) -> Variable { t.mean(axes: [0, 2, 3]) }
@@ -163,6 +165,7 @@ public enum BatchNormComposite {
         return gamma.reshaped([1, x.shape[1], 1, 1]) * r * r * bracket
     }
 
+    /// ∂γ of Σ u·inputGrad(g, x, γ), from primitives.
     public static func secondGammaGrad(_ u: Variable, _ g: Variable, _ x: Variable, eps: Double) -> Variable {
         let (_, r, xhat) = normalized(x, eps: eps)
         func m(_ t: Variable) -> Variable { t.mean(axes: [0, 2, 3]) }

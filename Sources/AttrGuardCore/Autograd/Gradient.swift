@@ -1,5 +1,6 @@
 /// Reverse-mode differentiation over the tape.
 
+/// Why `grad` refused: an output of more than one element without a seed, or a seed of the wrong shape.
 public enum AutogradError: Error, CustomStringConvertible {
     case notScalar([Int])
     case seedShape(expected: [Int], got: [Int])

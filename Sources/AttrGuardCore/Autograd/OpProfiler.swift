@@ -10,6 +10,7 @@ public final class OpProfiler: @unchecked Sendable {
     /// The network layer kind whose forward is running ("objective" outside the network).
     @TaskLocal public static var layer: String = "objective"
 
+    /// Which pass an op ran in: the forward, the backward that records a graph (an input gradient), or the final backward.
     public enum Phase: String, Sendable, CaseIterable {
         case forward
         /// grad(createGraph: true): an input gradient the objective differentiates again.
@@ -18,12 +19,14 @@ public final class OpProfiler: @unchecked Sendable {
         case backward = "final backward"
     }
 
+    /// A row of the profile: op (or layer kind) and phase.
     public struct Key: Hashable, Sendable {
         public let op: String
         public let phase: Phase
         public let layer: String
     }
 
+    /// Time, calls, multiply-adds and bytes allocated of one row.
     public struct Entry: Sendable {
         public var seconds = 0.0
         public var calls = 0

@@ -109,6 +109,7 @@ extension Variable {
         }
     }
 
+    /// Repeats size-1 (or missing) axes to `shape`; its adjoint is `sum(toShape:)`.
     public func broadcast(to shape: [Int]) -> Variable {
         if shape == self.shape { return self }
         let inShape = self.shape
@@ -117,6 +118,7 @@ extension Variable {
         }
     }
 
+    /// The same elements under another shape of the same count.
     public func reshaped(_ shape: [Int]) -> Variable {
         if shape == self.shape { return self }
         let inShape = self.shape
@@ -191,6 +193,7 @@ public func scatterAdd(_ g: Variable, indices: [Int], shape: [Int]) -> Variable 
     }
 }
 
+/// Mean over each window, [B,C,H,W] → [B,C,H',W'] (zero padding counted, as PyTorch's default).
 public func avgPool2d(_ x: Variable, _ window: PoolGeometry) -> Variable {
     let inShape = x.shape
     return Variable.record("avgPool2d", avgPool2d(x.value, window), inputs: [x]) { ctx in
@@ -198,6 +201,7 @@ public func avgPool2d(_ x: Variable, _ window: PoolGeometry) -> Variable {
     }
 }
 
+/// The adjoint of `avgPool2d`: each output gradient spread evenly over its window, [B,C,H',W'] → `inputShape`.
 public func avgPool2dAdjoint(_ dy: Variable, _ window: PoolGeometry, inputShape: [Int]) -> Variable {
     Variable.record("avgPool2dAdjoint", avgPool2dAdjoint(dy.value, window, inputShape: inputShape), inputs: [dy]) { ctx in
         [avgPool2d(ctx.grad, window)]

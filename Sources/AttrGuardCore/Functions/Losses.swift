@@ -29,6 +29,7 @@ public func targetLogitSum(_ logits: Variable, labels: [Int]) -> Variable {
     (logits * Variable(oneHot(labels, classes: logits.shape[1], dtype: logits.dtype))).sum()
 }
 
+/// How a per-sample loss is combined over the batch.
 public enum Reduction: Sendable { case sum, mean }
 
 /// Per-sample cosine similarity [N] of a and b flattened per sample:

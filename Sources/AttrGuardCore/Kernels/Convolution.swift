@@ -11,6 +11,7 @@ import Foundation
 ///   inputGrad    dx[B,C,H,W] = convᵀ(dy[B,O,P,Q], w)           (col2im of wᵀ·dy)
 ///   weightGrad   dw[O,C,k,k] = Σ_b dy[b] · im2col(x[b])ᵀ
 
+/// One convolution's input size, kernel, stride and padding, and the output size they give.
 public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
     public let channels, height, width, kernel, stride, padding: Int
 

@@ -19,6 +19,7 @@ public enum UnaryOp: Sendable {
 /// Above this beta·x, softplus is the identity (as in PyTorch, so references match to 1e-8).
 private let softplusThreshold = 20.0
 
+/// Elementwise binary maps (broadcasting).
 public enum BinaryOp: Sendable { case add, sub, mul, div }
 
 /// σ(v) without overflow: e = exp(−|v|); 1/(1+e) for v ≥ 0, e/(1+e) otherwise. Branch-free, so
@@ -28,6 +29,7 @@ public enum BinaryOp: Sendable { case add, sub, mul, div }
     return (v >= 0 ? 1 : e) / (1 + e)
 }
 
+/// `op` applied to every element, a new tensor of x's shape.
 public func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor {
     switch x.dtype {
     case .float32: return unaryKernel(op, x, Float.self)
@@ -163,6 +165,7 @@ private func broadcastKernel<T: Scalar>(_ x: Tensor, _ shape: [Int], _: T.Type) 
 ///   .curvature   w ⊙ β·σ(βx)·(1 − σ(βx))     (∂²softplus, 0 where βx > 20)
 public enum SoftplusDerivative: Sendable { case gradient, curvature }
 
+/// `kind` of softplus_β's derivative at x, times w, one pass.
 public func softplusDerivative(_ kind: SoftplusDerivative, _ w: Tensor, _ x: Tensor, beta: Double) -> Tensor {
     require(w.shape == x.shape && w.dtype == x.dtype,
             "softplus \(kind): \(Shape.describe(w.shape)) \(w.dtype) and \(Shape.describe(x.shape)) \(x.dtype) differ")

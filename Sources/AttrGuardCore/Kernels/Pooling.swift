@@ -2,11 +2,13 @@
 /// (flat indices into x) and a `gather`, whose adjoint is `scatterAdd`: the pair closes under
 /// differentiation. Average pooling and its adjoint likewise form a pair.
 
+/// A square pooling window: kernel, stride (default: the kernel) and zero padding.
 public struct PoolGeometry: Sendable, Equatable, CustomStringConvertible {
     public let kernel, stride, padding: Int
     public init(kernel: Int, stride: Int? = nil, padding: Int = 0) {
         self.kernel = kernel; self.stride = stride ?? kernel; self.padding = padding
     }
+    /// Output length along an axis of length `n`.
     public func outSize(_ n: Int) -> Int { (n + 2 * padding - kernel) / stride + 1 }
     public var description: String { "k=\(kernel) s=\(stride) p=\(padding)" }
 }

@@ -2,6 +2,7 @@
 /// axis where the target has size 1 (or is missing), so broadcasting binary ops differentiate
 /// with one rule.
 
+/// Sums `x` down to `shape` (keep-dims: every axis of size 1 or missing there is summed).
 public func sum(_ x: Tensor, toShape shape: [Int]) -> Tensor {
     guard Shape.broadcast(shape, x.shape) == x.shape else {
         fatalError("sum(toShape:): \(Shape.describe(x.shape)) does not reduce to \(Shape.describe(shape))")

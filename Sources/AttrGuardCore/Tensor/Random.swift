@@ -55,6 +55,7 @@ public struct RandomStream: RandomNumberGenerator, Sendable {
     /// Uniform in [0, 1).
     public mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 
+    /// Uniform in [low, high).
     public mutating func uniform(_ low: Double, _ high: Double) -> Double { low + (high - low) * nextUnit() }
 
     /// Standard normal (Box–Muller).

@@ -2,6 +2,7 @@
 public enum Shape {
     @inline(__always) public static func count(_ shape: [Int]) -> Int { shape.reduce(1, *) }
 
+    /// Row-major strides in elements.
     public static func strides(_ shape: [Int]) -> [Int] {
         var s = [Int](repeating: 1, count: shape.count)
         var acc = 1

@@ -44,6 +44,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         }
     }
 
+    /// A Float32 tensor holding `floats` (row-major).
     public init(shape: [Int], floats: [Float]) {
         require(Shape.count(shape) == floats.count,
                      "Tensor(shape: \(Shape.describe(shape))) needs \(Shape.count(shape)) values, got \(floats.count)")
@@ -60,6 +61,7 @@ public struct Tensor: @unchecked Sendable, CustomStringConvertible {
         }
     }
 
+    /// A rank-0 tensor.
     public static func scalar(_ value: Double, dtype: DType) -> Tensor { Tensor(repeating: value, shape: [], dtype: dtype) }
 
     /// Typed element pointer; the caller must know the dtype (checked).
