@@ -110,28 +110,28 @@ public struct Checkpoint {
     /// The newest checkpoint in `directory` (a file path is accepted too).
     public static func latest(in path: String) throws -> String {
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw DataError(file: path, "no such checkpoint or directory") }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw ModelFileError(file: path, "no such checkpoint or directory") }
         if !isDir.boolValue { return path }
-        guard let step = try list(directory: path).last else { throw DataError(file: path, "holds no checkpoint (step-*.ckpt)") }
+        guard let step = try list(directory: path).last else { throw ModelFileError(file: path, "holds no checkpoint (step-*.ckpt)") }
         return Checkpoint.path(directory: path, step: step)
     }
 
     /// Reads a checkpoint for `network`; a checkpoint of another architecture is an error naming the first difference.
     public static func read(_ path: String, network: Network) throws -> Checkpoint {
-        guard var data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "cannot be read") }
-        guard data.count >= 16, Array(data.prefix(8)) == magic else { throw DataError(file: path, "not an AttrGuard checkpoint (bad magic)") }
+        guard var data = FileManager.default.contents(atPath: path) else { throw ModelFileError(file: path, "cannot be read") }
+        guard data.count >= 16, Array(data.prefix(8)) == magic else { throw ModelFileError(file: path, "not an AttrGuard checkpoint (bad magic)") }
         if data.count >= 32, Array(data[(data.count - 16)..<(data.count - 8)]) == trailerMagic {
             let stored = data[(data.count - 8)...].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
             data = data.prefix(data.count - 16)
-            guard UInt64(CRC32.of(data)) == stored else { throw DataError(file: path, "checksum mismatch: the file is damaged or was edited") }
+            guard UInt64(CRC32.of(data)) == stored else { throw ModelFileError(file: path, "checksum mismatch: the file is damaged or was edited") }
         }
         let headerBytes = try declaredHeader(data[8..<16], at: 8, available: UInt64(data.count - 16), file: path)
         let length = headerBytes.count
         let header: Header
         do { header = try JSONDecoder().decode(Header.self, from: data[headerBytes]) } catch {
-            throw DataError(file: path, "unreadable header (\(error))")
+            throw ModelFileError(file: path, "unreadable header (\(error))")
         }
-        guard let dtype = DType(rawValue: header.dtype) else { throw DataError(file: path, "unknown dtype \(header.dtype)") }
+        guard let dtype = DType(rawValue: header.dtype) else { throw ModelFileError(file: path, "unknown dtype \(header.dtype)") }
         let expected = network.parameterSpecs
         if header.parameterNames != expected.map(\.name) || header.parameterShapes != expected.map(\.shape) {
             let i = zip(header.parameterNames, expected.map(\.name)).enumerated().first { $0.element.0 != $0.element.1 }?.offset
@@ -139,24 +139,24 @@ public struct Checkpoint {
                 ?? min(header.parameterNames.count, expected.count)
             let theirs = i < header.parameterNames.count ? "\(header.parameterNames[i]) \(header.parameterShapes[i])" : "nothing"
             let ours = i < expected.count ? "\(expected[i].name) \(expected[i].shape)" : "nothing"
-            throw DataError(file: path, "another architecture: parameter \(i) is \(theirs) in the checkpoint, \(ours) in the network "
+            throw ModelFileError(file: path, "another architecture: parameter \(i) is \(theirs) in the checkpoint, \(ours) in the network "
                             + "(\(header.parameterNames.count) vs \(expected.count) parameters)")
         }
         var offset = 16 + length
         var tensors: [String: Tensor] = [:]
         for entry in header.tensors {
             guard entry.count >= 0, entry.count <= (data.count - offset) / dtype.byteSize else {
-                throw DataError(file: path, "truncated: tensor \(entry.name) declares \(entry.count) values")
+                throw ModelFileError(file: path, "truncated: tensor \(entry.name) declares \(entry.count) values")
             }
             let bytes = entry.count * dtype.byteSize
-            guard offset + bytes <= data.count else { throw DataError(file: path, "truncated: tensor \(entry.name) is cut short") }
+            guard offset + bytes <= data.count else { throw ModelFileError(file: path, "truncated: tensor \(entry.name) is cut short") }
             let t = Tensor(zeros: [entry.count], dtype: dtype)
             data[offset..<(offset + bytes)].withUnsafeBytes { t.rawPointer.copyMemory(from: $0.baseAddress!, byteCount: bytes) }
             tensors[entry.name] = t
             offset += bytes
         }
-        guard offset == data.count else { throw DataError(file: path, "\(data.count - offset) unexpected bytes at the end") }
-        guard let flat = tensors["parameters"], flat.count == network.parameterCount else { throw DataError(file: path, "no parameter tensor") }
+        guard offset == data.count else { throw ModelFileError(file: path, "\(data.count - offset) unexpected bytes at the end") }
+        guard let flat = tensors["parameters"], flat.count == network.parameterCount else { throw ModelFileError(file: path, "no parameter tensor") }
         var values: [String: Tensor] = [:]
         var at = 0
         for spec in expected {
@@ -168,7 +168,7 @@ public struct Checkpoint {
         var statistics: [String: RunningStatistic] = [:]
         for (name, features) in network.batchNormLayers {
             guard let m = tensors["\(name).running_mean"], let v = tensors["\(name).running_var"], m.count == features, v.count == features else {
-                throw DataError(file: path, "missing running statistics of batch norm \(name)")
+                throw ModelFileError(file: path, "missing running statistics of batch norm \(name)")
             }
             statistics[name] = RunningStatistic(mean: m.reshaped([features]), variance: v.reshaped([features]))
         }

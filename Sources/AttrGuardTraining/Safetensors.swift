@@ -34,37 +34,37 @@ public enum Safetensors {
 
     /// Every tensor in the file by name, checked against the file size.
     public static func read(_ path: String) throws -> [String: Tensor] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: path, "cannot be read") }
-        guard data.count >= 8 else { throw DataError(file: path, "truncated: shorter than the 8-byte header length") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw ModelFileError(file: path, "cannot be read") }
+        guard data.count >= 8 else { throw ModelFileError(file: path, "truncated: shorter than the 8-byte header length") }
         let headerBytes = try declaredHeader(data[0..<8], at: 0, available: UInt64(data.count - 8), file: path)
         guard let header = try? JSONSerialization.jsonObject(with: data[headerBytes]) as? [String: Any] else {
-            throw DataError(file: path, "header is not a JSON object")
+            throw ModelFileError(file: path, "header is not a JSON object")
         }
         let body = headerBytes.upperBound
         var out: [String: Tensor] = [:]
         for (name, value) in header where name != "__metadata__" {
             guard let d = value as? [String: Any], let dtype = d["dtype"] as? String, let shape = d["shape"] as? [Int],
                   let offsets = d["data_offsets"] as? [Int], offsets.count == 2 else {
-                throw DataError(file: path, "tensor \(name): malformed entry")
+                throw ModelFileError(file: path, "tensor \(name): malformed entry")
             }
             let type: DType
             switch dtype {
             case "F32": type = .float32
             case "F64": type = .float64
-            default: throw DataError(file: path, "tensor \(name): dtype \(dtype) is not F32 or F64")
+            default: throw ModelFileError(file: path, "tensor \(name): dtype \(dtype) is not F32 or F64")
             }
             // Sizes bounded by the file before any product, so no arithmetic here can overflow.
             var count = 1
             for s in shape {
                 let (product, overflow) = count.multipliedReportingOverflow(by: s)
                 guard s >= 0, !overflow, product <= data.count else {
-                    throw DataError(file: path, "tensor \(name): shape \(shape) does not fit a \(data.count)-byte file")
+                    throw ModelFileError(file: path, "tensor \(name): shape \(shape) does not fit a \(data.count)-byte file")
                 }
                 count = product
             }
             let bytes = count * type.byteSize
             guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= data.count - body, offsets[1] - offsets[0] == bytes else {
-                throw DataError(file: path, "tensor \(name): truncated or inconsistent offsets \(offsets) for shape \(shape)")
+                throw ModelFileError(file: path, "tensor \(name): truncated or inconsistent offsets \(offsets) for shape \(shape)")
             }
             let t = Tensor(zeros: shape, dtype: type)
             data[(body + offsets[0])..<(body + offsets[1])].withUnsafeBytes { t.rawPointer.copyMemory(from: $0.baseAddress!, byteCount: bytes) }
@@ -80,28 +80,28 @@ public enum Safetensors {
         for (name, features) in network.batchNormLayers {
             guard let m = tensors.removeValue(forKey: "\(name).running_mean"), let v = tensors.removeValue(forKey: "\(name).running_var"),
                   m.count == features, v.count == features else {
-                throw DataError(file: path, "missing running statistics of batch norm \(name)")
+                throw ModelFileError(file: path, "missing running statistics of batch norm \(name)")
             }
             statistics[name] = RunningStatistic(mean: m.converted(to: dtype), variance: v.converted(to: dtype))
         }
         do {
             return (try ParameterSet(network: network, values: tensors, dtype: dtype, source: path), statistics)
-        } catch let e as NetworkError { throw DataError(file: path, "\(e.field): \(e.message)") }
+        } catch let e as NetworkError { throw ModelFileError(file: path, "\(e.field): \(e.message)") }
     }
 }
 
 extension Checkpoint {
     /// The config a checkpoint was trained with (its YAML), read without knowing the network.
     public static func configText(_ path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw DataError(file: path, "cannot be read") }
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw ModelFileError(file: path, "cannot be read") }
         defer { try? handle.close() }
         let head = handle.readData(ofLength: 16)
-        guard head.count == 16, Array(head.prefix(8)) == magic else { throw DataError(file: path, "not an AttrGuard checkpoint (bad magic)") }
+        guard head.count == 16, Array(head.prefix(8)) == magic else { throw ModelFileError(file: path, "not an AttrGuard checkpoint (bad magic)") }
         let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value ?? 0
         let length = try declaredHeader(head[8..<16], at: 8, available: size >= 16 ? size - 16 : 0, file: path).count
         let json = handle.readData(ofLength: length)
         guard json.count == length, let header = try? JSONDecoder().decode(Header.self, from: json) else {
-            throw DataError(file: path, "truncated or unreadable header")
+            throw ModelFileError(file: path, "truncated or unreadable header")
         }
         return header.config
     }

@@ -174,9 +174,9 @@ private struct TrainingRun {
                 if trainer.communicator.rank == 0 { trainer.progress("skipping \(error); trying the previous checkpoint") }
             }
         }
-        guard let (path, c) = loaded else { throw DataError(file: dir, "holds no readable checkpoint (step-*.ckpt) to resume from") }
+        guard let (path, c) = loaded else { throw ModelFileError(file: dir, "holds no readable checkpoint (step-*.ckpt) to resume from") }
         guard c.parameters.dtype == config.dtype else {
-            throw DataError(file: path, "holds \(c.parameters.dtype) weights, the config trains in \(config.dtype)")
+            throw ModelFileError(file: path, "holds \(c.parameters.dtype) weights, the config trains in \(config.dtype)")
         }
         guard c.step <= totalSteps else {
             throw ConfigError(file: path, key: "train.max_steps", message: "the checkpoint is at step \(c.step), past this run's "

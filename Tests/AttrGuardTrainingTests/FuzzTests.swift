@@ -127,7 +127,7 @@ import Testing
         #expect(throws: ConfigError.self) { try TrainingConfig.parse(yaml: "? [a, b]\n: 1\n", file: "k.yaml") }
         let dir = try temporaryDirectory()
         try Data(repeating: 0xFF, count: 16).write(to: URL(fileURLWithPath: "\(dir)/h.safetensors"))
-        #expect(throws: DataError.self) { try Safetensors.read("\(dir)/h.safetensors") }
+        #expect(throws: ModelFileError.self) { try Safetensors.read("\(dir)/h.safetensors") }
     }
 
     @Test func packedDataAndNPY() throws {
