@@ -14,6 +14,9 @@ public struct ObjectiveTerms {
     /// The method's attributions [B,C,H,W]: g(x) and g(x') (gradnorm, l2cos), IG(x) and IG(x') (igr).
     public var attribution: Variable?, attributionPerturbed: Variable?
 
+    /// The scalar terms' names in the order a progress line shows them (the total first).
+    public static let progressOrder = ["total", "ce", "regularizer", "l2_term", "cos_term"]
+
     /// The scalar terms as the log and the metrics name them, in that order (absent ones left out).
     public var scalars: [(name: String, value: Variable)] {
         [("ce", ce), ("regularizer", regularizer), ("l2_term", l2Term), ("cos_term", cosTerm), ("total", total)]

@@ -261,7 +261,7 @@ private struct TrainingRun {
         let seconds = max(1e-9, (clock.now - windowStart).seconds)
         let rate = Double(windowSteps * config.globalBatch) / seconds
         let eta = (clock.now - runStart).seconds / Double(done - firstStep) * Double(totalSteps - done)
-        let terms = ["total", "ce", "regularizer", "l2_term", "cos_term", "grad_norm"].compactMap { k in lastTerms[k].map { "\(k)=\(String(format: "%.4f", $0))" } }
+        let terms = (ObjectiveTerms.progressOrder + ["grad_norm"]).compactMap { k in lastTerms[k].map { "\(k)=\(String(format: "%.4f", $0))" } }
         trainer.progress(String(format: "epoch %d step %d/%d  %.1f img/s  lr %.4g  ", batch.epoch + 1, done, totalSteps, rate, batch.learningRate)
                          + terms.joined(separator: "  ") + String(format: "  ETA %@", durationText(eta)))
         try metrics.write(["step": done, "epoch": batch.epoch, "lr": batch.learningRate, "images_per_s": rate]
