@@ -157,33 +157,16 @@ private struct Selection {
 
 /// x + size·(±1 per element, from the samples' noise keys), projected to the ε-ball.
 private func randomSigns(_ x: Tensor, size: Double, settings: AttackSettings, noise: PerturbationNoise) -> Tensor {
-    var values = [Double](repeating: 0, count: x.count)
-    let perSample = x.count / x.shape[0]
-    for (j, key) in noise.keys.enumerated() {
-        var rng = RandomStream(seed: noise.seed, .randomSigns, key)
-        for e in 0..<perSample {
-            let i = j * perSample + e
-            values[i] = (rng.next() & 1 == 0 ? -1 : 1) * size * settings.range.scale[settings.range.channel(i, x.shape)]
-        }
-    }
-    let perturbed = binary(.add, x, Tensor(shape: x.shape, values: values, dtype: x.dtype))
-    return settled(projectToBall(perturbed, center: x, epsilon: settings.epsilon, range: settings.range), settings)
+    let r = settings.range
+    let signs = noise.draws(x, .randomSigns) { rng, i in (rng.next() & 1 == 0 ? -1 : 1) * size * r.scale[r.channel(i, x.shape)] }
+    return settled(projectToBall(binary(.add, x, signs), center: x, epsilon: settings.epsilon, range: r), settings)
 }
 
 /// x + U[−ε, ε] per element (ε in input units per channel), clipped to the pixel range; draw `draw`
 /// of random stream `stream`, keyed by each sample's noise key.
 private func uniformPoint(_ x: Tensor, settings: AttackSettings, noise: PerturbationNoise, stream: RandomPurpose, draw: Int) -> Tensor {
-    var values = [Double](repeating: 0, count: x.count)
-    let perSample = x.count / x.shape[0]
-    for (j, key) in noise.keys.enumerated() {
-        var rng = RandomStream(seed: noise.seed, stream, key, UInt64(draw))
-        for e in 0..<perSample {
-            let i = j * perSample + e
-            values[i] = rng.uniform(-1, 1) * settings.epsilon * settings.range.scale[settings.range.channel(i, x.shape)]
-        }
-    }
-    let perturbed = binary(.add, x, Tensor(shape: x.shape, values: values, dtype: x.dtype))
-    return settled(projectToBall(perturbed, center: x, epsilon: settings.epsilon, range: settings.range), settings)
+    let shift = noise.uniform(x, epsilon: settings.epsilon, range: settings.range, purpose: stream, draw: draw)
+    return settled(projectToBall(binary(.add, x, shift), center: x, epsilon: settings.epsilon, range: settings.range), settings)
 }
 
 /// An iterate on whole 1/255 pixel levels when `settings.quantize` (pixel p = (x − low)/scale); for

@@ -58,19 +58,22 @@ public struct PerturbationNoise: Sendable {
     /// Keys 0..<n: a fixed batch.
     public init(seed: UInt64, count: Int) { self.init(seed: seed, keys: (0..<count).map(UInt64.init)) }
 
-    /// U[−ε_c, ε_c] noise shaped like x [B, ...], ε_c = ε · range.scale[c].
-    func uniform(_ x: Tensor, epsilon: Double, range: PixelRange) -> Tensor {
+    /// A tensor shaped like x [B, ...] whose element i of sample j is `value(&rng, i)`, rng the
+    /// stream (seed, purpose, keys[j][, draw]): every random input perturbation is drawn here.
+    func draws(_ x: Tensor, _ purpose: RandomPurpose, draw: Int? = nil, _ value: (inout RandomStream, Int) -> Double) -> Tensor {
         let perSample = x.count / max(x.shape[0], 1)
         require(keys.count == x.shape[0], "perturbation: \(keys.count) noise keys for a batch of \(x.shape[0])")
         var values = [Double](repeating: 0, count: x.count)
         for (j, key) in keys.enumerated() {
-            var rng = RandomStream(seed: seed, .perturbation, key)
-            for e in 0..<perSample {
-                let i = j * perSample + e
-                values[i] = rng.uniform(-1, 1) * epsilon * range.scale[range.channel(i, x.shape)]
-            }
+            var rng = draw.map { RandomStream(seed: seed, purpose, key, UInt64($0)) } ?? RandomStream(seed: seed, purpose, key)
+            for e in 0..<perSample { values[j * perSample + e] = value(&rng, j * perSample + e) }
         }
         return Tensor(shape: x.shape, values: values, dtype: x.dtype)
+    }
+
+    /// U[−ε_c, ε_c] noise shaped like x [B, ...], ε_c = ε · range.scale[c].
+    func uniform(_ x: Tensor, epsilon: Double, range: PixelRange, purpose: RandomPurpose = .perturbation, draw: Int? = nil) -> Tensor {
+        draws(x, purpose, draw: draw) { rng, i in rng.uniform(-1, 1) * epsilon * range.scale[range.channel(i, x.shape)] }
     }
 }
 

@@ -72,37 +72,20 @@ struct EvalCommand: ParsableCommand {
     }
 
     /// `--windows` as half-widths, each at least 1.
-    func halfWidths() throws -> [Int]? {
-        try windows.map { text in
-            try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
-                guard let w = Int(part.trimmingCharacters(in: .whitespaces)), w >= 1, w <= 1_000 else {
-                    throw ValidationError("--windows: '\(part)' is not a half-width w in 1…1000 (w = 1 is the 3×3 window)")
-                }
-                return w
-            }
-        }
-    }
+    func halfWidths() throws -> [Int]? { try windows.map(halfWidthList) }
 
     /// `--epsilons` in pixel units (given in 1/255), each positive.
     func sweep() throws -> [Double]? {
         try epsilons.map { text in
-            try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
-                guard let e = Double(part.trimmingCharacters(in: .whitespaces)), e.isFinite, e > 0, e <= 255 else {
-                    throw ValidationError("--epsilons: '\(part)' is not a positive ε in 1/255 units (at most 255)")
-                }
-                return e / 255
+            try commaList("--epsilons", text, { Double($0).flatMap { $0.isFinite && $0 > 0 && $0 <= 255 ? $0 / 255 : nil } }) {
+                "'\($0)' is not a positive ε in 1/255 units (at most 255)"
             }
         }
     }
 
     func list<T: RawRepresentable & CaseIterable>(_ flag: String, _ text: String?, _: T.Type) throws -> [T]? where T.RawValue == String {
         try text.map { text in
-            try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
-                guard let v = T(rawValue: String(part)) else {
-                    throw ValidationError("\(flag): unknown value '\(part)' (one of \(T.allCases.map(\.rawValue).joined(separator: ", ")))")
-                }
-                return v
-            }
+            try commaList(flag, text, { T(rawValue: $0) }) { "unknown value '\($0)' (one of \(T.allCases.map(\.rawValue).joined(separator: ", ")))" }
         }
     }
 

@@ -27,12 +27,7 @@ struct MetricsCommand: ParsableCommand {
             guard window >= 1 && window % 2 == 1 && window <= min(a.height, a.width) || window == 1 else {
                 throw ValidationError("--window \(window) must be odd and fit the \(a.height)×\(a.width) map")
             }
-            let halfWidths = try windows.split(separator: ",", omittingEmptySubsequences: false).map { part in
-                guard let w = Int(part.trimmingCharacters(in: .whitespaces)), w >= 1 else {
-                    throw ValidationError("--windows: '\(part)' is not a half-width w ≥ 1 (w = 1 is the 3×3 window)")
-                }
-                return w
-            }
+            let halfWidths = try halfWidthList(windows)
             let m = AttributionComparison(a, b, k: k, window: window, halfWidths: halfWidths)
             if json {
                 let body = m.named.map { "\"\($0.0)\": \($0.1.isNaN ? "null" : String($0.1))" }.joined(separator: ", ")

@@ -42,9 +42,7 @@ enum OneDNN {
         guard env["OMP_NUM_THREADS"] == nil else { return }
         let localRanks = Int(env["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? env["SLURM_NTASKS_PER_NODE"] ?? "") ?? 1
         guard let threads = Int32(env["OPENBLAS_NUM_THREADS"] ?? "") ?? (localRanks > 1 ? 1 : nil), threads >= 1 else { return }
-        // libgomp is loaded with libdnnl; its setter is looked up rather than linked (no dev symlink).
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "omp_set_num_threads") else { return }
-        unsafeBitCast(symbol, to: (@convention(c) (Int32) -> Void).self)(threads)
+        KernelThreads.setOpenMPThreads(threads)
     }
 
     static func check(_ status: dnnl_status_t, _ what: String) {

@@ -24,10 +24,14 @@ public enum KernelThreads {
         require(threads >= 1, "threads: \(threads) must be at least 1")
         _ = OneDNN.engine
         openblas_set_num_threads(Int32(threads))
-        // libgomp is loaded with libdnnl; its setter is looked up rather than linked (no dev symlink).
-        if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "omp_set_num_threads") {
-            unsafeBitCast(symbol, to: (@convention(c) (Int32) -> Void).self)(Int32(threads))
-        }
+        setOpenMPThreads(Int32(threads))
+    }
+
+    /// omp_set_num_threads: libgomp is loaded with libdnnl; its setter is looked up rather than
+    /// linked (Debian ships no dev symlink for it).
+    static func setOpenMPThreads(_ threads: Int32) {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "omp_set_num_threads") else { return }
+        unsafeBitCast(symbol, to: (@convention(c) (Int32) -> Void).self)(threads)
     }
 }
 
