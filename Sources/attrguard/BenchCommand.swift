@@ -119,12 +119,12 @@ struct ConvBench: ParsableCommand {
         abstract: "Convolution forward, input-gradient and weight-gradient kernels per layer shape (ms, GFLOP/s) on each path.")
 
     @Option(help: "Timed repeats (best is reported).") var repeats = 5
-    @Option(help: "Paths to time: onednn (Winograd where faster), direct (oneDNN direct only), im2col, or all.") var path = "all"
+    @Option(help: "Paths to time: fastest (the default path), winograd (ours), onednn (oneDNN's Winograd where faster), direct (oneDNN direct only), im2col, or all.") var path = "all"
     @Flag(help: "Print the shapes as one JSON array and exit (input of launch/conv_bench_torch.py).") var shapes = false
 
     func validate() throws {
         try requireOption("--repeats", repeats, in: 1...10_000)
-        guard path == "all" || ConvolutionPath(rawValue: path) != nil else { throw ValidationError("--path must be onednn, direct, im2col or all") }
+        guard path == "all" || ConvolutionPath(rawValue: path) != nil else { throw ValidationError("--path must be fastest, winograd, onednn, direct, im2col or all") }
     }
 
     func run() throws {
@@ -144,10 +144,8 @@ struct ConvBench: ParsableCommand {
                 record["input_grad_ms"] = (t.inputGrad * 100).rounded() / 100
                 record["weight_grad_ms"] = (t.weightGrad * 100).rounded() / 100
                 record["gflops"] = [gflops(t.forward), gflops(t.inputGrad), gflops(t.weightGrad)]
-                if p != .im2col {
-                    record["implementation"] = oneDNNConvolutionImplementations(shape.geometry, batch: shape.batch,
-                                                                                outChannels: shape.outChannels, path: p)
-                }
+                record["implementation"] = convolutionImplementations(shape.geometry, batch: shape.batch,
+                                                                      outChannels: shape.outChannels, path: p)
                 print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self))
                 FileHandle.standardOutput.synchronizeFile()
             }

@@ -33,15 +33,21 @@ public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
 
 /// Which kernels run a convolution.
 public enum ConvolutionPath: String, Sendable, CaseIterable {
-    /// oneDNN, per kernel and shape the faster of direct and Winograd convolution (Float32 only).
+    /// Per kernel and shape, the fastest measured on this CPU's instruction set
+    /// (`ConvolutionKernel.implementation`): our Winograd, oneDNN's own Winograd (AVX-512 only) or
+    /// oneDNN direct (Float32 only).
+    case fastest
+    /// Our Winograd F(m×m, 3×3) on every 3×3 stride-1 padding-1 layer, oneDNN direct elsewhere (Float32 only).
+    case winograd
+    /// oneDNN alone, per kernel and shape the faster of its direct and Winograd convolution (Float32 only).
     case onednn
     /// oneDNN direct convolution only: the kernels PyTorch runs (Float32 only).
     case direct
     /// im2col + BLAS gemm, one image at a time: the reference, and the Float64 path.
     case im2col
 
-    /// What a call without an explicit path uses: oneDNN for Float32 unless ATTRGUARD_CONV names
-    /// another path (direct: no Winograd; im2col: the reference; for before/after benchmarks), im2col for Float64 (oneDNN has no f64 convolution). An image
+    /// What a call without an explicit path uses: the fastest for Float32 unless ATTRGUARD_CONV names
+    /// another path (for before/after benchmarks), im2col for Float64 (oneDNN has no f64 convolution). An image
     /// layer's input gradient (under 16 input channels) runs on im2col: oneDNN's backward-data
     /// kernel for it measures 3–4× slower (`attrguard bench conv`); its other two are as fast or faster.
     public static func automatic(for dtype: DType, channels: Int = 16, inputGradient: Bool = false) -> ConvolutionPath {
@@ -50,12 +56,12 @@ public enum ConvolutionPath: String, Sendable, CaseIterable {
     }
 
     private static let float32Default: ConvolutionPath =
-        ProcessInfo.processInfo.environment["ATTRGUARD_CONV"].flatMap(ConvolutionPath.init(rawValue:)) ?? .onednn
+        ProcessInfo.processInfo.environment["ATTRGUARD_CONV"].flatMap(ConvolutionPath.init(rawValue:)) ?? .fastest
 
     fileprivate static func resolve(_ path: ConvolutionPath?, _ dtype: DType, _ g: ConvGeometry, inputGradient: Bool = false,
                                      _ op: String) -> ConvolutionPath {
         let p = path ?? automatic(for: dtype, channels: g.channels, inputGradient: inputGradient)
-        require(p == .im2col || dtype == .float32, "\(op): the oneDNN paths are Float32 only, got \(dtype)")
+        require(p == .im2col || dtype == .float32, "\(op): only the im2col path computes \(dtype), got \(p.rawValue)")
         return p
     }
 }
@@ -137,11 +143,19 @@ public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int, padding: Int, path: Co
     let g = ConvGeometry(channels: x.shape[1], height: x.shape[2], width: x.shape[3],
                          kernel: w.shape[2], stride: stride, padding: padding)
     let p = ConvolutionPath.resolve(path, x.dtype, g, "conv2d")
-    if p != .im2col {
-        let out = Tensor(uninitialized: [x.shape[0], w.shape[0], g.outHeight, g.outWidth], dtype: .float32)
-        OneDNN.forward(x: x.pointer(Float.self), w: w.pointer(Float.self), y: out.mutablePointer(Float.self),
-                       g, batch: x.shape[0], outChannels: w.shape[0], path: p)
+    let (B, O) = (x.shape[0], w.shape[0])
+    switch ConvolutionKernel.forward.implementation(p, g, batch: B, outChannels: O) {
+    case .winograd(let m):
+        let out = Tensor(uninitialized: [B, O, g.outHeight, g.outWidth], dtype: .float32)
+        Winograd.conv2d(x: x.pointer(Float.self), w: w.pointer(Float.self), y: out.mutablePointer(Float.self),
+                        batch: B, channels: g.channels, outChannels: O, height: g.height, width: g.width, m: m)
         return out
+    case .oneDNN(let oneDNNPath):
+        let out = Tensor(uninitialized: [B, O, g.outHeight, g.outWidth], dtype: .float32)
+        OneDNN.forward(x: x.pointer(Float.self), w: w.pointer(Float.self), y: out.mutablePointer(Float.self),
+                       g, batch: B, outChannels: O, path: oneDNNPath)
+        return out
+    case .im2col: break
     }
     switch x.dtype {
     case .float32: return convForward(x, w, g, Float.self)
@@ -175,11 +189,19 @@ public func conv2dInputGrad(_ dy: Tensor, _ w: Tensor, height: Int, width: Int, 
                  "conv2dInputGrad: output grad \(Shape.describe(dy.shape)) does not fit input \(height)×\(width), \(g)")
     require(dy.dtype == w.dtype, "conv2dInputGrad: dtypes differ (\(dy.dtype) vs \(w.dtype))")
     let p = ConvolutionPath.resolve(path, dy.dtype, g, inputGradient: true, "conv2dInputGrad")
-    if p != .im2col {
-        let out = Tensor(uninitialized: [dy.shape[0], g.channels, height, width], dtype: .float32)
-        OneDNN.inputGrad(dy: dy.pointer(Float.self), w: w.pointer(Float.self), dx: out.mutablePointer(Float.self),
-                         g, batch: dy.shape[0], outChannels: w.shape[0], path: p)
+    let (B, O) = (dy.shape[0], w.shape[0])
+    switch ConvolutionKernel.inputGradient.implementation(p, g, batch: B, outChannels: O) {
+    case .winograd(let m):
+        let out = Tensor(uninitialized: [B, g.channels, height, width], dtype: .float32)
+        Winograd.inputGrad(dy: dy.pointer(Float.self), w: w.pointer(Float.self), dx: out.mutablePointer(Float.self),
+                           batch: B, channels: g.channels, outChannels: O, height: height, width: width, m: m)
         return out
+    case .oneDNN(let oneDNNPath):
+        let out = Tensor(uninitialized: [B, g.channels, height, width], dtype: .float32)
+        OneDNN.inputGrad(dy: dy.pointer(Float.self), w: w.pointer(Float.self), dx: out.mutablePointer(Float.self),
+                         g, batch: B, outChannels: O, path: oneDNNPath)
+        return out
+    case .im2col: break
     }
     switch dy.dtype {
     case .float32: return convInputGrad(dy, w, g, Float.self)
@@ -212,11 +234,19 @@ public func conv2dWeightGrad(_ x: Tensor, _ dy: Tensor, kernel: Int, stride: Int
                  "conv2dWeightGrad: output grad \(Shape.describe(dy.shape)) does not fit input \(Shape.describe(x.shape)), \(g)")
     require(x.dtype == dy.dtype, "conv2dWeightGrad: dtypes differ (\(x.dtype) vs \(dy.dtype))")
     let p = ConvolutionPath.resolve(path, x.dtype, g, "conv2dWeightGrad")
-    if p != .im2col {
-        let out = Tensor(uninitialized: [dy.shape[1], g.channels, kernel, kernel], dtype: .float32)
-        OneDNN.weightGrad(x: x.pointer(Float.self), dy: dy.pointer(Float.self), dw: out.mutablePointer(Float.self),
-                          g, batch: x.shape[0], outChannels: dy.shape[1], path: p)
+    let (B, O) = (x.shape[0], dy.shape[1])
+    switch ConvolutionKernel.weightGradient.implementation(p, g, batch: B, outChannels: O) {
+    case .winograd(let m):
+        let out = Tensor(uninitialized: [O, g.channels, kernel, kernel], dtype: .float32)
+        Winograd.weightGrad(x: x.pointer(Float.self), dy: dy.pointer(Float.self), dw: out.mutablePointer(Float.self),
+                            batch: B, channels: g.channels, outChannels: O, height: g.height, width: g.width, m: m)
         return out
+    case .oneDNN(let oneDNNPath):
+        let out = Tensor(uninitialized: [O, g.channels, kernel, kernel], dtype: .float32)
+        OneDNN.weightGrad(x: x.pointer(Float.self), dy: dy.pointer(Float.self), dw: out.mutablePointer(Float.self),
+                          g, batch: B, outChannels: O, path: oneDNNPath)
+        return out
+    case .im2col: break
     }
     switch x.dtype {
     case .float32: return convWeightGrad(x, dy, g, Float.self)
@@ -245,4 +275,18 @@ private func convWeightGrad<T: Scalar>(_ x: Tensor, _ dy: Tensor, _ g: ConvGeome
 public func oneDNNConvolutionImplementations(_ g: ConvGeometry, batch: Int, outChannels: Int,
                                              path: ConvolutionPath = .onednn) -> String {
     OneDNN.implementations(g, batch: batch, outChannels: outChannels, path: path)
+}
+
+/// What runs a Float32 convolution's forward / input-gradient / weight-gradient kernels on `path`
+/// on this CPU, e.g. "winograd_4x3:avx2 / winograd_4x3:avx2 / jit:avx2" (oneDNN's implementation
+/// string where oneDNN runs the kernel).
+public func convolutionImplementations(_ g: ConvGeometry, batch: Int, outChannels: Int, path: ConvolutionPath) -> String {
+    let kernels: [(ConvolutionKernel, OneDNN.Kernel)] = [(.forward, .forward), (.inputGradient, .backwardData),
+                                                          (.weightGradient, .backwardWeights)]
+    return kernels.map { kernel, oneDNNKernel in
+        switch kernel.implementation(path, g, batch: batch, outChannels: outChannels) {
+        case .oneDNN(let p): return OneDNN.implementation(oneDNNKernel, g, batch: batch, outChannels: outChannels, path: p)
+        case let other: return other.description
+        }
+    }.joined(separator: " / ")
 }

@@ -19,6 +19,7 @@ enum OneDNN {
     /// `setThreadsForRanks`.
     nonisolated(unsafe) static let engine: dnnl_engine_t = {
         setThreadsForRanks()
+        CPUISA.capOneDNN()
         var engine: dnnl_engine_t?
         check(dnnl_engine_create(&engine, dnnl_cpu, 0), "engine")
         return engine!
@@ -230,11 +231,16 @@ enum OneDNN {
     /// "jit_wino_4x3:avx512_core / jit_wino_4x3:avx512_core / jit:avx512_core".
     static func implementations(_ g: ConvGeometry, batch: Int, outChannels: Int, path: ConvolutionPath) -> String {
         [Kernel.forward, .backwardData, .backwardWeights].map { kernel in
-            let (pd, hint) = descriptors(kernel, path, g, batch: batch, outChannels: outChannels)
-            defer { dnnl_primitive_desc_destroy(pd); if let hint { dnnl_primitive_desc_destroy(hint) } }
-            var name: UnsafePointer<CChar>?
-            check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name), "implementation query")
-            return String(cString: name!)
+            implementation(kernel, g, batch: batch, outChannels: outChannels, path: path)
         }.joined(separator: " / ")
+    }
+
+    /// The implementation oneDNN runs for one kernel on `path`, e.g. "jit:avx2".
+    static func implementation(_ kernel: Kernel, _ g: ConvGeometry, batch: Int, outChannels: Int, path: ConvolutionPath) -> String {
+        let (pd, hint) = descriptors(kernel, path, g, batch: batch, outChannels: outChannels)
+        defer { dnnl_primitive_desc_destroy(pd); if let hint { dnnl_primitive_desc_destroy(hint) } }
+        var name: UnsafePointer<CChar>?
+        check(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name), "implementation query")
+        return String(cString: name!)
     }
 }

@@ -1,0 +1,357 @@
+// Winograd F(m×m, 3×3) tile transforms, eight tiles (or eight filter pairs) to a 256-bit vector.
+// The α² GEMMs between them run on OpenBLAS (Kernels/WinogradConvolution.swift).
+//
+// Matrices: Lavin & Gray's modified Cook–Toom construction on the points 0, ±1 (m = 2),
+// 0, ±1, ±2 (m = 4) and 0, ±1, ±2, ±1/2 (m = 6), plus the point at infinity:
+//   Bᵀ[j] = coefficients of Π_{l≠j} (x − p_l),  G[j][k] = p_j^k / Π_{l≠j} (p_j − p_l),  Aᵀ[i][j] = p_j^i,
+// so that y = Aᵀ[(G g) ⊙ (Bᵀ d)] is the exact 1-D correlation of d (α) with g (3) for m outputs.
+// The tables below were computed in exact rational arithmetic and checked that way; the tests
+// compare every kernel against the Float64 im2col reference.
+//
+// The loops over α are fully unrolled with the tables as constants, and the file is compiled with
+// -ffast-math, so the zeros and ones of the tables fold away (the transforms' sparsity for free).
+#include "winograd.h"
+
+#include <stdlib.h>
+
+#if !defined(__AVX2__) || !defined(__FMA__)
+// Built without AVX2 + FMA (another architecture): the kernels report themselves unsupported and
+// the convolutions take the other paths.
+int wg_cpu_supported(void) { return 0; }
+void wg_weight_transform(int m, const float *w, int o, int c, int flip, long xs, float *u) { abort(); }
+void wg_input_transform(const wg_shape *s, const float *x, long tb, long t0, long t1, long ld, long xs, float *v) { abort(); }
+void wg_output_transform(const wg_shape *s, const float *mt, long tb, long t0, long t1, long ld, long xs, float *y) { abort(); }
+void wg_output_grad_transform(const wg_shape *s, const float *dy, long tb, long t0, long t1, long ld, long xs, float *mt) { abort(); }
+void wg_weight_grad_transform(int m, const float *du, int o, int c, long xs, float *dw) { abort(); }
+#else
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef float v8 __attribute__((vector_size(32), aligned(32)));
+
+static const float BT2[4][4] = {{-1, 0, 1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, -1, 0, 1}};
+static const float G2[4][3] = {{-1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+static const float AT2[2][4] = {{1, 1, 1, 0}, {0, 1, -1, 1}};
+
+static const float BT4[6][6] = {{4, 0, -5, 0, 1, 0}, {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                                {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+static const float G4[6][3] = {{1.0f / 4, 0, 0}, {-1.0f / 6, -1.0f / 6, -1.0f / 6}, {-1.0f / 6, 1.0f / 6, -1.0f / 6},
+                               {1.0f / 24, 1.0f / 12, 1.0f / 6}, {1.0f / 24, -1.0f / 12, 1.0f / 6}, {0, 0, 1}};
+static const float AT4[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+
+static const float BT6[8][8] = {{-1, 0, 5.25f, 0, -5.25f, 0, 1, 0},   {0, 1, 1, -4.25f, -4.25f, 1, 1, 0},
+                                {0, -1, 1, 4.25f, -4.25f, -1, 1, 0},  {0, 0.5f, 0.25f, -2.5f, -1.25f, 2, 1, 0},
+                                {0, -0.5f, 0.25f, 2.5f, -1.25f, -2, 1, 0}, {0, 2, 4, -2.5f, -5, 0.5f, 1, 0},
+                                {0, -2, 4, 2.5f, -5, -0.5f, 1, 0},     {0, -1, 0, 5.25f, 0, -5.25f, 0, 1}};
+static const float G6[8][3] = {{-1, 0, 0},
+                               {-2.0f / 9, -2.0f / 9, -2.0f / 9},
+                               {-2.0f / 9, 2.0f / 9, -2.0f / 9},
+                               {1.0f / 90, 2.0f / 90, 4.0f / 90},
+                               {1.0f / 90, -2.0f / 90, 4.0f / 90},
+                               {32.0f / 45, 16.0f / 45, 8.0f / 45},
+                               {32.0f / 45, -16.0f / 45, 8.0f / 45},
+                               {0, 0, 1}};
+static const float AT6[6][8] = {{1, 1, 1, 1, 1, 1, 1, 0},           {0, 1, -1, 2, -2, 0.5f, -0.5f, 0},
+                                {0, 1, 1, 4, 4, 0.25f, 0.25f, 0},   {0, 1, -1, 8, -8, 0.125f, -0.125f, 0},
+                                {0, 1, 1, 16, 16, 0.0625f, 0.0625f, 0}, {0, 1, -1, 32, -32, 0.03125f, -0.03125f, 1}};
+
+int wg_cpu_supported(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+#define UNROLL _Pragma("clang loop unroll(full)")
+
+static inline v8 gather(const float *base, __m256i index) { return (v8)_mm256_i32gather_ps(base, index, 4); }
+
+/// Lanes at or past `valid` set to zero (the padding columns of a block).
+static inline v8 keep_lanes(v8 value, int valid) {
+    if (valid >= 8) return value;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), lane);
+    return (v8)_mm256_and_ps((__m256)value, _mm256_castsi256_ps(mask));
+}
+
+/// The tiles [t0, t1) as units (image, tile row): each tile's offset into a per-channel scratch of
+/// `rows`×`width` padded rows per unit, in a zero-padded vector of whole lanes (the pad lanes
+/// repeat the last tile, and are zeroed after their transform).
+static int *tile_offsets(long t0, long t1, int tw, int m, int rows, int width, long *lanes) {
+    long n = t1 - t0, n8 = (n + 7) & ~7L, u0 = t0 / tw;
+    int *off = malloc((size_t)n8 * sizeof(int));
+    for (long k = 0; k < n8; k++) {
+        long t = t0 + (k < n ? k : n - 1);
+        off[k] = (int)(((t / tw) - u0) * rows * width + (long)m * (t % tw));
+    }
+    *lanes = n8;
+    return off;
+}
+
+// Per tile size M (α = A): the input transform Bᵀ d B, the output transform Aᵀ m A, its adjoint
+// A dy Aᵀ (the output gradient into the transformed domain), the weight transform G g Gᵀ and its
+// adjoint Gᵀ du G.
+#define WG_KERNELS(M, A)                                                                                          \
+    static inline void input_tile_##M(const v8 *d, v8 *out) {                                                     \
+        v8 t[A * A];                                                                                              \
+        UNROLL for (int i = 0; i < A; i++) UNROLL for (int j = 0; j < A; j++) {                                   \
+            v8 acc = {0};                                                                                         \
+            UNROLL for (int k = 0; k < A; k++) acc += BT##M[i][k] * d[k * A + j];                                 \
+            t[i * A + j] = acc;                                                                                   \
+        }                                                                                                         \
+        UNROLL for (int i = 0; i < A; i++) UNROLL for (int j = 0; j < A; j++) {                                   \
+            v8 acc = {0};                                                                                         \
+            UNROLL for (int k = 0; k < A; k++) acc += t[i * A + k] * BT##M[j][k];                                 \
+            out[i * A + j] = acc;                                                                                 \
+        }                                                                                                         \
+    }                                                                                                             \
+    static inline void output_tile_##M(const v8 *mt, v8 *out) {                                                   \
+        v8 t[M * A];                                                                                              \
+        UNROLL for (int i = 0; i < M; i++) UNROLL for (int j = 0; j < A; j++) {                                   \
+            v8 acc = {0};                                                                                         \
+            UNROLL for (int k = 0; k < A; k++) acc += AT##M[i][k] * mt[k * A + j];                                \
+            t[i * A + j] = acc;                                                                                   \
+        }                                                                                                         \
+        UNROLL for (int i = 0; i < M; i++) UNROLL for (int j = 0; j < M; j++) {                                   \
+            v8 acc = {0};                                                                                         \
+            UNROLL for (int k = 0; k < A; k++) acc += t[i * A + k] * AT##M[j][k];                                 \
+            out[i * M + j] = acc;                                                                                 \
+        }                                                                                                         \
+    }                                                                                                             \
+    static inline void output_grad_tile_##M(const v8 *d, v8 *out) {                                               \
+        v8 t[A * M];                                                                                              \
+        UNROLL for (int p = 0; p < A; p++) UNROLL for (int j = 0; j < M; j++) {                                   \
+            v8 acc = {0};                                                                                         \
+            UNROLL for (int i = 0; i < M; i++) acc += AT##M[i][p] * d[i * M + j];                                 \
+            t[p * M + j] = acc;                                                                                   \
+        }                                                                                                         \
+        UNROLL for (int p = 0; p < A; p++) UNROLL for (int q = 0; q < A; q++) {                                   \
+            v8 acc = {0};                                                                                         \
+            UNROLL for (int j = 0; j < M; j++) acc += t[p * M + j] * AT##M[j][q];                                 \
+            out[p * A + q] = acc;                                                                                 \
+        }                                                                                                         \
+    }                                                                                                             \
+    static inline void weight_tile_##M(const v8 *g, v8 *out) {                                                    \
+        v8 t[A * 3];                                                                                              \
+        UNROLL for (int p = 0; p < A; p++) UNROLL for (int j = 0; j < 3; j++) {                                   \
+            v8 acc = {0};                                                                                         \
+            UNROLL for (int i = 0; i < 3; i++) acc += G##M[p][i] * g[i * 3 + j];                                  \
+            t[p * 3 + j] = acc;                                                                                   \
+        }                                                                                                         \
+        UNROLL for (int p = 0; p < A; p++) UNROLL for (int q = 0; q < A; q++) {                                   \
+            v8 acc = {0};                                                                                         \
+            UNROLL for (int j = 0; j < 3; j++) acc += t[p * 3 + j] * G##M[q][j];                                  \
+            out[p * A + q] = acc;                                                                                 \
+        }                                                                                                         \
+    }                                                                                                             \
+    static inline void weight_grad_tile_##M(const v8 *du, v8 *out) {                                              \
+        v8 t[3 * A];                                                                                              \
+        UNROLL for (int i = 0; i < 3; i++) UNROLL for (int q = 0; q < A; q++) {                                   \
+            v8 acc = {0};                                                                                         \
+            UNROLL for (int p = 0; p < A; p++) acc += G##M[p][i] * du[p * A + q];                                 \
+            t[i * A + q] = acc;                                                                                   \
+        }                                                                                                         \
+        UNROLL for (int i = 0; i < 3; i++) UNROLL for (int j = 0; j < 3; j++) {                                   \
+            v8 acc = {0};                                                                                         \
+            UNROLL for (int q = 0; q < A; q++) acc += t[i * A + q] * G##M[q][j];                                  \
+            out[i * 3 + j] = acc;                                                                                 \
+        }                                                                                                         \
+    }                                                                                                             \
+                                                                                                                  \
+    /* V[α²][C][ld] from x[B][C][H][W]: per channel, the units' (m+2) input rows zero-padded into */             \
+    /* a scratch of (m·TW + 2)-wide rows, then eight tiles at a time gathered, transformed, stored. */            \
+    static void input_transform_##M(const wg_shape *s, const float *x, long tb, long t0, long t1, long ld,       \
+                                    long xs, float *v) {                                                                   \
+        const int H = s->height, W = s->width, C = s->channels;                                                  \
+        const int TH = (H + M - 1) / M, TW = (W + M - 1) / M, Wp = M * TW + 2, rows = A;                          \
+        const long u0 = t0 / TW, u1 = (t1 - 1) / TW + 1, n = t1 - t0;                                             \
+        long n8;                                                                                                  \
+        int *off = tile_offsets(t0, t1, TW, M, rows, Wp, &n8);                                                    \
+        float *pad = malloc((size_t)((u1 - u0) * rows * Wp + 8) * sizeof(float));                                \
+        for (int c = 0; c < C; c++) {                                                                             \
+            for (long u = u0; u < u1; u++) {                                                                      \
+                const long b = u / TH;                                                                            \
+                const int tr = (int)(u % TH);                                                                     \
+                for (int i = 0; i < rows; i++) {                                                                  \
+                    float *dst = pad + ((u - u0) * rows + i) * Wp;                                                \
+                    const int r = M * tr - 1 + i;                                                                 \
+                    if (r < 0 || r >= H) { memset(dst, 0, (size_t)Wp * sizeof(float)); continue; }                \
+                    dst[0] = 0;                                                                                   \
+                    memcpy(dst + 1, x + ((b * C + c) * H + r) * W, (size_t)W * sizeof(float));                    \
+                    memset(dst + 1 + W, 0, (size_t)(Wp - 1 - W) * sizeof(float));                                 \
+                }                                                                                                 \
+            }                                                                                                     \
+            for (long k = 0; k < n8; k += 8) {                                                                    \
+                const __m256i index = _mm256_loadu_si256((const __m256i *)(off + k));                             \
+                v8 d[A * A], out[A * A];                                                                          \
+                UNROLL for (int i = 0; i < A; i++) UNROLL for (int j = 0; j < A; j++)                             \
+                    d[i * A + j] = gather(pad + i * Wp + j, index);                                               \
+                input_tile_##M(d, out);                                                                           \
+                float *dst = v + (long)c * ld + (t0 - tb) + k;                                                    \
+                UNROLL for (int e = 0; e < A * A; e++)                                                            \
+                    _mm256_storeu_ps(dst + e * xs, (__m256)keep_lanes(out[e], (int)(n - k)));           \
+            }                                                                                                     \
+        }                                                                                                         \
+        free(pad);                                                                                                \
+        free(off);                                                                                                \
+    }                                                                                                             \
+                                                                                                                  \
+    /* y[B][O][H][W] from M[α²][O][ld], eight tiles at a time, each clipped to the plane. */                       \
+    static void output_transform_##M(const wg_shape *s, const float *mt, long tb, long t0, long t1, long ld,     \
+                                     long xs, float *y) {                                                                  \
+        const int H = s->height, W = s->width, O = s->out_channels;                                              \
+        const int TH = (H + M - 1) / M, TW = (W + M - 1) / M;                                                     \
+        const long n = t1 - t0, plane = (long)H * W;                                                              \
+        for (long k = 0; k < n; k += 8) {                                                                         \
+            const int lanes = n - k < 8 ? (int)(n - k) : 8;                                                      \
+            long base[8];                                                                                         \
+            int rv[8], cv[8];                                                                                     \
+            for (int l = 0; l < lanes; l++) {                                                                     \
+                const long t = t0 + k + l, b = t / ((long)TH * TW);                                               \
+                const int tr = (int)((t / TW) % TH), tc = (int)(t % TW);                                          \
+                base[l] = b * O * plane + (long)M * tr * W + (long)M * tc;                                        \
+                rv[l] = H - M * tr < M ? H - M * tr : M;                                                          \
+                cv[l] = W - M * tc < M ? W - M * tc : M;                                                          \
+            }                                                                                                     \
+            for (int o = 0; o < O; o++) {                                                                         \
+                const float *src = mt + (long)o * ld + (t0 - tb) + k;                                             \
+                v8 in[A * A], out[M * M];                                                                         \
+                UNROLL for (int e = 0; e < A * A; e++) in[e] = (v8)_mm256_loadu_ps(src + e * xs);       \
+                output_tile_##M(in, out);                                                                         \
+                float lane[M * M][8] __attribute__((aligned(32)));                                                \
+                UNROLL for (int e = 0; e < M * M; e++) _mm256_store_ps(lane[e], (__m256)out[e]);                  \
+                for (int l = 0; l < lanes; l++) {                                                                 \
+                    float *dst = y + base[l] + o * plane;                                                         \
+                    if (rv[l] == M && cv[l] == M) {                                                               \
+                        UNROLL for (int i = 0; i < M; i++) UNROLL for (int j = 0; j < M; j++)                     \
+                            dst[i * W + j] = lane[i * M + j][l];                                                  \
+                    } else {                                                                                      \
+                        for (int i = 0; i < rv[l]; i++)                                                           \
+                            for (int j = 0; j < cv[l]; j++) dst[i * W + j] = lane[i * M + j][l];                  \
+                    }                                                                                             \
+                }                                                                                                 \
+            }                                                                                                     \
+        }                                                                                                         \
+    }                                                                                                             \
+                                                                                                                  \
+    /* M'[α²][O][ld] from dy[B][O][H][W]: per channel the units' m output rows zero-padded to m·TW, */           \
+    /* then eight tiles at a time gathered, transformed, stored. */                                               \
+    static void output_grad_transform_##M(const wg_shape *s, const float *dy, long tb, long t0, long t1,         \
+                                          long ld, long xs, float *mt) {                                                   \
+        const int H = s->height, W = s->width, O = s->out_channels;                                              \
+        const int TH = (H + M - 1) / M, TW = (W + M - 1) / M, Wm = M * TW;                                        \
+        const long u0 = t0 / TW, u1 = (t1 - 1) / TW + 1, n = t1 - t0;                                             \
+        long n8;                                                                                                  \
+        int *off = tile_offsets(t0, t1, TW, M, M, Wm, &n8);                                                       \
+        float *pad = malloc((size_t)((u1 - u0) * M * Wm + 8) * sizeof(float));                                   \
+        for (int o = 0; o < O; o++) {                                                                             \
+            for (long u = u0; u < u1; u++) {                                                                      \
+                const long b = u / TH;                                                                            \
+                const int tr = (int)(u % TH);                                                                     \
+                for (int i = 0; i < M; i++) {                                                                     \
+                    float *dst = pad + ((u - u0) * M + i) * Wm;                                                   \
+                    const int r = M * tr + i;                                                                     \
+                    if (r >= H) { memset(dst, 0, (size_t)Wm * sizeof(float)); continue; }                         \
+                    memcpy(dst, dy + ((b * O + o) * H + r) * W, (size_t)W * sizeof(float));                       \
+                    memset(dst + W, 0, (size_t)(Wm - W) * sizeof(float));                                         \
+                }                                                                                                 \
+            }                                                                                                     \
+            for (long k = 0; k < n8; k += 8) {                                                                    \
+                const __m256i index = _mm256_loadu_si256((const __m256i *)(off + k));                             \
+                v8 d[M * M], out[A * A];                                                                          \
+                UNROLL for (int i = 0; i < M; i++) UNROLL for (int j = 0; j < M; j++)                             \
+                    d[i * M + j] = gather(pad + i * Wm + j, index);                                               \
+                output_grad_tile_##M(d, out);                                                                     \
+                float *dst = mt + (long)o * ld + (t0 - tb) + k;                                                   \
+                UNROLL for (int e = 0; e < A * A; e++)                                                            \
+                    _mm256_storeu_ps(dst + e * xs, (__m256)keep_lanes(out[e], (int)(n - k)));           \
+            }                                                                                                     \
+        }                                                                                                         \
+        free(pad);                                                                                                \
+        free(off);                                                                                                \
+    }                                                                                                             \
+                                                                                                                  \
+    /* U[α²][N] for N = O·C filter pairs, eight pairs at a time (pair n of the flipped kernel is */               \
+    /* (c, o) = (n / O, n mod O), read rotated by 180°). */                                                       \
+    static void weight_transform_##M(const float *w, int O, int C, int flip, long xs, float *u) {                         \
+        const long N = (long)O * C;                                                                               \
+        for (long n = 0; n < N; n += 8) {                                                                         \
+            const int lanes = N - n < 8 ? (int)(N - n) : 8;                                                      \
+            int src[8];                                                                                           \
+            for (int l = 0; l < 8; l++) {                                                                         \
+                const long p = n + (l < lanes ? l : lanes - 1);                                                   \
+                src[l] = (int)(flip ? ((p % O) * C + p / O) * 9 : p * 9);                                         \
+            }                                                                                                     \
+            const __m256i index = _mm256_loadu_si256((const __m256i *)src);                                       \
+            v8 g[9], out[A * A];                                                                                  \
+            UNROLL for (int e = 0; e < 9; e++) g[e] = gather(w + (flip ? 8 - e : e), index);                      \
+            weight_tile_##M(g, out);                                                                              \
+            float lane[8] __attribute__((aligned(32)));                                                           \
+            UNROLL for (int e = 0; e < A * A; e++) {                                                              \
+                if (lanes == 8) { _mm256_storeu_ps(u + e * xs + n, (__m256)out[e]); continue; }                    \
+                _mm256_store_ps(lane, (__m256)out[e]);                                                            \
+                for (int l = 0; l < lanes; l++) u[e * xs + n + l] = lane[l];                                       \
+            }                                                                                                     \
+        }                                                                                                         \
+    }                                                                                                             \
+                                                                                                                  \
+    /* dw[N][3][3] from dU[α²][N], eight filter pairs at a time. */                                               \
+    static void weight_grad_transform_##M(const float *du, int O, int C, long xs, float *dw) {                            \
+        const long N = (long)O * C;                                                                               \
+        for (long n = 0; n < N; n += 8) {                                                                         \
+            const int lanes = N - n < 8 ? (int)(N - n) : 8;                                                      \
+            v8 in[A * A], out[9];                                                                                 \
+            float lane[8] __attribute__((aligned(32)));                                                           \
+            UNROLL for (int e = 0; e < A * A; e++) {                                                              \
+                if (lanes == 8) { in[e] = (v8)_mm256_loadu_ps(du + e * xs + n); continue; }                        \
+                for (int l = 0; l < 8; l++) lane[l] = l < lanes ? du[e * xs + n + l] : 0;                          \
+                in[e] = (v8)_mm256_load_ps(lane);                                                                 \
+            }                                                                                                     \
+            weight_grad_tile_##M(in, out);                                                                        \
+            float all[9][8] __attribute__((aligned(32)));                                                         \
+            UNROLL for (int e = 0; e < 9; e++) _mm256_store_ps(all[e], (__m256)out[e]);                           \
+            for (int l = 0; l < lanes; l++)                                                                       \
+                UNROLL for (int e = 0; e < 9; e++) dw[(n + l) * 9 + e] = all[e][l];                               \
+        }                                                                                                         \
+    }
+
+WG_KERNELS(2, 4)
+WG_KERNELS(4, 6)
+WG_KERNELS(6, 8)
+
+#define WG_DISPATCH(call, ...)           \
+    switch (m) {                         \
+    case 2: call##_2(__VA_ARGS__); break; \
+    case 4: call##_4(__VA_ARGS__); break; \
+    case 6: call##_6(__VA_ARGS__); break; \
+    default: abort();                    \
+    }
+
+void wg_weight_transform(int m, const float *w, int out_channels, int channels, int flip, long xs, float *u) {
+    WG_DISPATCH(weight_transform, w, out_channels, channels, flip, xs, u)
+}
+
+void wg_input_transform(const wg_shape *s, const float *x, long t_base, long t0, long t1, long ld, long xs, float *v) {
+    const int m = s->m;
+    if (t1 <= t0) return;
+    WG_DISPATCH(input_transform, s, x, t_base, t0, t1, ld, xs, v)
+}
+
+void wg_output_transform(const wg_shape *s, const float *mt, long t_base, long t0, long t1, long ld, long xs, float *y) {
+    const int m = s->m;
+    if (t1 <= t0) return;
+    WG_DISPATCH(output_transform, s, mt, t_base, t0, t1, ld, xs, y)
+}
+
+void wg_output_grad_transform(const wg_shape *s, const float *dy, long t_base, long t0, long t1, long ld, long xs,
+                              float *mt) {
+    const int m = s->m;
+    if (t1 <= t0) return;
+    WG_DISPATCH(output_grad_transform, s, dy, t_base, t0, t1, ld, xs, mt)
+}
+
+void wg_weight_grad_transform(int m, const float *du, int out_channels, int channels, long xs, float *dw) {
+    WG_DISPATCH(weight_grad_transform, du, out_channels, channels, xs, dw)
+}
+
+#endif  // AVX2 and FMA
