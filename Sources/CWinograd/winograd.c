@@ -74,6 +74,49 @@ static inline v8 keep_lanes(v8 value, int valid) {
     return (v8)_mm256_and_ps((__m256)value, _mm256_castsi256_ps(mask));
 }
 
+/// F(4×4) tiles in pairs: eight tiles whose offsets come in four pairs of neighbours (tile 2k+1
+/// starts 4 columns after tile 2k) load as rows of 8 floats and transpose in registers, instead of
+/// 36 gathers: row i of the six patch rows gives the six vectors d[i][0..5] (lane l = tile l).
+static inline int pairs_adjacent(const int *off) {
+    return off[1] == off[0] + 4 && off[3] == off[2] + 4 && off[5] == off[4] + 4 && off[7] == off[6] + 4;
+}
+
+/// Four vectors [tile 2k: e0 e1 e2 e3 | tile 2k+1: e0 e1 e2 e3] (k = 0..3) → four vectors e_j
+/// with lane l = tile l's e_j.
+static inline void transpose_pairs(__m256 r0, __m256 r1, __m256 r2, __m256 r3, v8 *e) {
+    const __m256 u0 = _mm256_permute2f128_ps(r0, r2, 0x20), u1 = _mm256_permute2f128_ps(r0, r2, 0x31);
+    const __m256 u2 = _mm256_permute2f128_ps(r1, r3, 0x20), u3 = _mm256_permute2f128_ps(r1, r3, 0x31);
+    const __m256 t0 = _mm256_unpacklo_ps(u0, u1), t1 = _mm256_unpackhi_ps(u0, u1);
+    const __m256 t2 = _mm256_unpacklo_ps(u2, u3), t3 = _mm256_unpackhi_ps(u2, u3);
+    e[0] = (v8)_mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    e[1] = (v8)_mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    e[2] = (v8)_mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    e[3] = (v8)_mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+}
+
+/// Row i of eight 6×6 patches at `row` + off[l], in four adjacent pairs: d[0..5] for the row.
+static inline void load_patch_row_pairs(const float *row, const int *off, v8 *d) {
+    v8 low[4], high[4];
+    transpose_pairs(_mm256_loadu_ps(row + off[0]), _mm256_loadu_ps(row + off[2]), _mm256_loadu_ps(row + off[4]),
+                    _mm256_loadu_ps(row + off[6]), low);
+    transpose_pairs(_mm256_loadu_ps(row + off[0] + 2), _mm256_loadu_ps(row + off[2] + 2),
+                    _mm256_loadu_ps(row + off[4] + 2), _mm256_loadu_ps(row + off[6] + 2), high);
+    d[0] = low[0], d[1] = low[1], d[2] = low[2], d[3] = low[3], d[4] = high[2], d[5] = high[3];
+}
+
+/// The inverse of transpose_pairs: four vectors e_j (lane l = tile l) → for each pair k the
+/// 8 floats [tile 2k: e0..e3 | tile 2k+1: e0..e3], stored at dst[k].
+static inline void store_row_pairs(const v8 *e, float *const *dst) {
+    const __m256 t0 = _mm256_unpacklo_ps((__m256)e[0], (__m256)e[1]), t1 = _mm256_unpackhi_ps((__m256)e[0], (__m256)e[1]);
+    const __m256 t2 = _mm256_unpacklo_ps((__m256)e[2], (__m256)e[3]), t3 = _mm256_unpackhi_ps((__m256)e[2], (__m256)e[3]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)), u1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)), u3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    _mm256_storeu_ps(dst[0], _mm256_permute2f128_ps(u0, u1, 0x20));
+    _mm256_storeu_ps(dst[1], _mm256_permute2f128_ps(u2, u3, 0x20));
+    _mm256_storeu_ps(dst[2], _mm256_permute2f128_ps(u0, u1, 0x31));
+    _mm256_storeu_ps(dst[3], _mm256_permute2f128_ps(u2, u3, 0x31));
+}
+
 /// The tiles [t0, t1) as units (image, tile row): each tile's offset into a per-channel scratch of
 /// `rows`×`width` padded rows per unit, in a zero-padded vector of whole lanes (the pad lanes
 /// repeat the last tile, and are zeroed after their transform).
@@ -184,8 +227,12 @@ static int *tile_offsets(long t0, long t1, int tw, int m, int rows, int width, l
             for (long k = 0; k < n8; k += 8) {                                                                    \
                 const __m256i index = _mm256_loadu_si256((const __m256i *)(off + k));                             \
                 v8 d[A * A], out[A * A];                                                                          \
-                UNROLL for (int i = 0; i < A; i++) UNROLL for (int j = 0; j < A; j++)                             \
-                    d[i * A + j] = gather(pad + i * Wp + j, index);                                               \
+                if (M == 4 && pairs_adjacent(off + k)) {                                                          \
+                    UNROLL for (int i = 0; i < A; i++) load_patch_row_pairs(pad + i * Wp, off + k, d + i * A);    \
+                } else {                                                                                          \
+                    UNROLL for (int i = 0; i < A; i++) UNROLL for (int j = 0; j < A; j++)                         \
+                        d[i * A + j] = gather(pad + i * Wp + j, index);                                           \
+                }                                                                                                 \
                 input_tile_##M(d, out);                                                                           \
                 float *dst = v + (long)c * ld + (t0 - tb) + k;                                                    \
                 UNROLL for (int e = 0; e < A * A; e++)                                                            \
@@ -205,19 +252,29 @@ static int *tile_offsets(long t0, long t1, int tw, int m, int rows, int width, l
         for (long k = 0; k < n; k += 8) {                                                                         \
             const int lanes = n - k < 8 ? (int)(n - k) : 8;                                                      \
             long base[8];                                                                                         \
-            int rv[8], cv[8];                                                                                     \
+            int rv[8], cv[8], paired = M == 4 && lanes == 8;                                                      \
             for (int l = 0; l < lanes; l++) {                                                                     \
                 const long t = t0 + k + l, b = t / ((long)TH * TW);                                               \
                 const int tr = (int)((t / TW) % TH), tc = (int)(t % TW);                                          \
                 base[l] = b * O * plane + (long)M * tr * W + (long)M * tc;                                        \
                 rv[l] = H - M * tr < M ? H - M * tr : M;                                                          \
                 cv[l] = W - M * tc < M ? W - M * tc : M;                                                          \
+                paired = paired && rv[l] == M && cv[l] == M && (l % 2 == 0 || base[l] == base[l - 1] + M);        \
             }                                                                                                     \
             for (int o = 0; o < O; o++) {                                                                         \
                 const float *src = mt + (long)o * ld + (t0 - tb) + k;                                             \
                 v8 in[A * A], out[M * M];                                                                         \
                 UNROLL for (int e = 0; e < A * A; e++) in[e] = (v8)_mm256_loadu_ps(src + e * xs);       \
                 output_tile_##M(in, out);                                                                         \
+                if (paired) {                                                                                     \
+                    /* F(4×4), four pairs of neighbouring whole tiles: a row of 8 floats a pair. */               \
+                    UNROLL for (int i = 0; i < M; i++) {                                                          \
+                        float *dst[4];                                                                            \
+                        UNROLL for (int p = 0; p < 4; p++) dst[p] = y + base[2 * p] + o * plane + (long)i * W;    \
+                        store_row_pairs(out + i * M, dst);                                                        \
+                    }                                                                                             \
+                    continue;                                                                                     \
+                }                                                                                                 \
                 float lane[M * M][8] __attribute__((aligned(32)));                                                \
                 UNROLL for (int e = 0; e < M * M; e++) _mm256_store_ps(lane[e], (__m256)out[e]);                  \
                 for (int l = 0; l < lanes; l++) {                                                                 \
@@ -259,8 +316,17 @@ static int *tile_offsets(long t0, long t1, int tw, int m, int rows, int width, l
             for (long k = 0; k < n8; k += 8) {                                                                    \
                 const __m256i index = _mm256_loadu_si256((const __m256i *)(off + k));                             \
                 v8 d[M * M], out[A * A];                                                                          \
-                UNROLL for (int i = 0; i < M; i++) UNROLL for (int j = 0; j < M; j++)                             \
-                    d[i * M + j] = gather(pad + i * Wm + j, index);                                               \
+                if (M == 4 && pairs_adjacent(off + k)) {                                                          \
+                    UNROLL for (int i = 0; i < M; i++) {                                                          \
+                        const float *row = pad + i * Wm;                                                          \
+                        transpose_pairs(_mm256_loadu_ps(row + off[k]), _mm256_loadu_ps(row + off[k + 2]),         \
+                                        _mm256_loadu_ps(row + off[k + 4]), _mm256_loadu_ps(row + off[k + 6]),     \
+                                        d + i * M);                                                               \
+                    }                                                                                             \
+                } else {                                                                                          \
+                    UNROLL for (int i = 0; i < M; i++) UNROLL for (int j = 0; j < M; j++)                         \
+                        d[i * M + j] = gather(pad + i * Wm + j, index);                                           \
+                }                                                                                                 \
                 output_grad_tile_##M(d, out);                                                                     \
                 float *dst = mt + (long)o * ld + (t0 - tb) + k;                                                   \
                 UNROLL for (int e = 0; e < A * A; e++)                                                            \

@@ -11,7 +11,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks (not tests): kernel baselines and training-step timings comparable with ../shared/anchors.",
-        subcommands: [MicroBench.self, ConvBench.self, StepBench.self, ObjectivesBench.self, AllreduceBench.self], defaultSubcommand: MicroBench.self)
+        subcommands: [MicroBench.self, ConvBench.self, StepBench.self, ObjectivesBench.self, AllreduceBench.self, ISABench.self], defaultSubcommand: MicroBench.self)
 }
 
 /// `attrguard bench step`: one training step, as the PyTorch anchor times it; prints a JSON line.
@@ -44,6 +44,7 @@ struct StepBench: ParsableCommand {
         let threads = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] ?? "default"
         // JSON through the serializer: a missing reading is null, never a bare nan.
         let record: [String: Any] = ["device": "cpu", "model": model, "method": method.rawValue, "batch": batch, "blas_threads": threads,
+                                     "isa": KernelISA.summary,
                                      "step_ms": (r.stepMilliseconds * 100).rounded() / 100, "img_per_s": (r.imagesPerSecond * 10).rounded() / 10,
                                      "peak_rss_mib": r.peakRSSMiB.isFinite ? r.peakRSSMiB.rounded() : NSNull()]
         print(String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self))
@@ -140,6 +141,7 @@ struct ConvBench: ParsableCommand {
                 func gflops(_ ms: Double) -> Double { (shape.flops / (ms * 1e-3) / 1e9 * 10).rounded() / 10 }
                 var record = shape.json
                 record["path"] = p.rawValue
+                record["isa"] = CPUISA.current.rawValue
                 record["forward_ms"] = (t.forward * 100).rounded() / 100
                 record["input_grad_ms"] = (t.inputGrad * 100).rounded() / 100
                 record["weight_grad_ms"] = (t.weightGrad * 100).rounded() / 100
@@ -151,6 +153,15 @@ struct ConvBench: ParsableCommand {
             }
         }
     }
+}
+
+/// `attrguard bench isa`: the instruction sets each library runs here, one line.
+struct ISABench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "isa",
+        abstract: "Print the ISA our kernels assume (ATTRGUARD_MAX_ISA caps it), oneDNN's and OpenBLAS's kernel family.")
+
+    func run() throws { print(KernelISA.line) }
 }
 
 /// `attrguard bench allreduce` (under mpirun): all-reduce latency and bandwidth per message size

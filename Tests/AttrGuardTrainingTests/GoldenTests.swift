@@ -31,6 +31,23 @@ func goldenFiles() -> [String] {
         }
     }
 
+    /// The same references in Float32 with every convolution on our Winograd kernels (on an
+    /// AVX-512 host the default path runs oneDNN's, so this pins ours).
+    @Test func sharedGoldenCasesPassOnOurWinograd() throws {
+        let files = goldenFiles()
+        guard !files.isEmpty, Winograd.isSupported else {
+            print("skipped: no golden cases at \(goldenDirectory.path), or no AVX2+FMA")
+            return
+        }
+        for file in files {
+            let c = try GoldenCase(contentsOf: file)
+            let results = try ConvolutionPath.$preferred.withValue(.winograd) { try GoldenCheck.run(c, dtype: .float32) }
+            let worst = results.max { $0.error < $1.error }!
+            print("golden \(c.name) float32 on our Winograd: \(results.count) fields, worst \(worst.field) \(worst.error)")
+            for r in results { #expect(r.passed, "\(c.name) \(r.field) error \(r.error) \(r.note)") }
+        }
+    }
+
     @Test func theCommandPassesAndFailsOnATamperedCase() throws {
         guard let file = goldenFiles().first(where: { $0.hasSuffix("seq-softplus-l2cos.json") }) else {
             print("skipped: no golden cases at \(goldenDirectory.path)")

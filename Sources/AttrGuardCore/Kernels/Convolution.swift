@@ -52,8 +52,13 @@ public enum ConvolutionPath: String, Sendable, CaseIterable {
     /// kernel for it measures 3–4× slower (`attrguard bench conv`); its other two are as fast or faster.
     public static func automatic(for dtype: DType, channels: Int = 16, inputGradient: Bool = false) -> ConvolutionPath {
         guard dtype == .float32 else { return .im2col }
+        if let preferred { return preferred }
         return channels < 16 && inputGradient ? .im2col : float32Default
     }
+
+    /// While bound, the path every Float32 convolution without an explicit path takes (tests run
+    /// whole networks and their gradients through one path this way).
+    @TaskLocal public static var preferred: ConvolutionPath?
 
     private static let float32Default: ConvolutionPath =
         ProcessInfo.processInfo.environment["ATTRGUARD_CONV"].flatMap(ConvolutionPath.init(rawValue:)) ?? .fastest

@@ -1,4 +1,5 @@
 import CDNNL
+import COpenBLAS
 import Foundation
 
 /// The instruction sets our kernels and oneDNN may use: the CPU's, capped by ATTRGUARD_MAX_ISA
@@ -67,7 +68,7 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
         case .direct, .onednn: return .oneDNN(path)
         case .winograd:
             guard Winograd.isSupported, Winograd.applies(to: g) else { return .oneDNN(.direct) }
-            return .winograd(tile: Self.forcedTile ?? Self.tile(g))
+            return .winograd(tile: Self.pinnedTile ?? Self.tile(g))
         case .fastest:
             guard Winograd.isSupported, Winograd.applies(to: g), let m = fastestTile(g, outChannels: outChannels) else {
                 return .oneDNN(.onednn)
@@ -76,12 +77,12 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
         }
     }
 
-    /// ATTRGUARD_WINOGRAD_TILE=2|4|6 forces the tile size of our kernels (for measuring).
-    static let forcedTile: Int? = ProcessInfo.processInfo.environment["ATTRGUARD_WINOGRAD_TILE"].flatMap(Int.init)
-        .map { m in
-            require(Winograd.tileSizes.contains(m), "ATTRGUARD_WINOGRAD_TILE=\(m): expected 2, 4 or 6")
-            return m
-        }
+    /// While bound, the tile size of our kernels wherever they run (tests, measurements);
+    /// ATTRGUARD_WINOGRAD_TILE=2|4|6 binds it for a process.
+    @TaskLocal public static var pinnedTile: Int? = ProcessInfo.processInfo.environment["ATTRGUARD_WINOGRAD_TILE"].map { text in
+        guard let m = Int(text), Winograd.tileSizes.contains(m) else { fatalError("ATTRGUARD_WINOGRAD_TILE=\(text): expected 2, 4 or 6") }
+        return m
+    }
 
     /// The tile size for a plane: F(4×4) from 8×8 maps up (a quarter of direct convolution's
     /// multiplications), F(2×2) on smaller ones (a 4×4 map is one 6×6 tile of F(4×4), whose
@@ -91,16 +92,61 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
     }
 
     /// Our Winograd's tile where it is the fastest implementation measured on this ISA, or nil
-    /// where oneDNN is (`attrguard bench conv`: see README, performance).
+    /// where oneDNN is (`attrguard bench conv`, one thread; README, performance):
+    /// - AVX2: every 3×3 stride-1 layer of 16+ channels (oneDNN 2.6 has no Winograd there; ours
+    ///   measured 1.4–2.5× its direct kernels on the ResNet-18 and SmallCNN shapes);
+    /// - AVX-512: layers of 128+ channels (maps of 16×16 and below), where our transforms with
+    ///   OpenBLAS's AVX-512 sgemm beat oneDNN's `jit_wino_4x3:avx512_core` (and its direct weight
+    ///   gradient on 8×8 and direct kernels on 4×4); oneDNN's Winograd keeps the wider maps.
+    /// Our GEMMs are OpenBLAS's, so where OpenBLAS runs no AVX2 kernels (a CPU it does not know,
+    /// e.g. "Prescott" without OPENBLAS_CORETYPE) oneDNN runs everything.
     func fastestTile(_ g: ConvGeometry, outChannels: Int) -> Int? {
-        if let m = Self.forcedTile { return m }
+        if let m = Self.pinnedTile { return m }
         // Image layers (3 channels): the transforms cost as much as the few multiplications saved.
         guard g.channels >= 16 && outChannels >= 16 else { return nil }
-        switch CPUISA.current {
-        case .avx2: return Self.tile(g)
-        case .avx512:
-            // oneDNN's AVX-512 Winograd runs the forward and input gradient faster from 8×8 maps.
-            return nil
+        switch (CPUISA.current, KernelISA.openBLASVectorWidth) {
+        case (.avx2, 256...): return Self.tile(g)
+        case (.avx512, 512): return min(g.channels, outChannels) >= 128 ? Self.tile(g) : nil
+        default: return nil
         }
+    }
+}
+
+/// What each library runs on this CPU, for benchmark headers: the ISA our kernels and the kernel
+/// choice assume (after ATTRGUARD_MAX_ISA), oneDNN's effective ISA and OpenBLAS's kernel family.
+public enum KernelISA {
+    public static var summary: [String: String] {
+        _ = OneDNN.engine  // applies the cap before oneDNN is asked
+        let oneDNN: String
+        switch dnnl_get_effective_cpu_isa() {
+        case dnnl_cpu_isa_avx2: oneDNN = "avx2"
+        case dnnl_cpu_isa_avx2_vnni: oneDNN = "avx2_vnni"
+        case dnnl_cpu_isa_avx512_core: oneDNN = "avx512_core"
+        case dnnl_cpu_isa_avx512_core_vnni: oneDNN = "avx512_core_vnni"
+        case dnnl_cpu_isa_avx512_core_bf16: oneDNN = "avx512_core_bf16"
+        case dnnl_cpu_isa_avx512_core_amx: oneDNN = "avx512_core_amx"
+        case let other: oneDNN = "isa 0x\(String(other.rawValue, radix: 16))"
+        }
+        return ["isa": CPUISA.current.rawValue, "winograd": Winograd.isSupported ? "avx2+fma" : "unsupported",
+                "onednn": oneDNN, "openblas": openBLASCore]
+    }
+
+    /// OpenBLAS's kernel family for this process (OPENBLAS_CORETYPE, or its own detection).
+    public static var openBLASCore: String { openblas_get_corename().map { String(cString: $0) } ?? "unknown" }
+
+    /// The vector width (bits) of OpenBLAS's sgemm kernels for this process: 512 for its AVX-512
+    /// families, 256 for its AVX2 ones, 128 otherwise (an older or unrecognised CPU).
+    static let openBLASVectorWidth: Int = {
+        switch openBLASCore.lowercased() {
+        case "skylakex", "cooperlake", "sapphirerapids": return 512
+        case "haswell", "zen", "excavator": return 256
+        default: return 128
+        }
+    }()
+
+    /// One line: "isa avx2 (our Winograd avx2+fma, oneDNN avx2, OpenBLAS Haswell)".
+    public static var line: String {
+        let s = summary
+        return "isa \(s["isa"]!) (our Winograd \(s["winograd"]!), oneDNN \(s["onednn"]!), OpenBLAS \(s["openblas"]!))"
     }
 }
