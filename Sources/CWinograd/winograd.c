@@ -131,75 +131,34 @@ static int *tile_offsets(long t0, long t1, int tw, int m, int rows, int width, l
     return off;
 }
 
+/// out = P d Qᵀ for small matrices, lane-wise: out[i][j] = Σ_k Σ_l P(i,k) d[k][l] Q(j,l), d K×L,
+/// out ROWS×COLS; P(i,k) and Q(j,l) read a table as stored (AT_) or transposed (TR_).
+#define AT_(table, r, c) table[r][c]
+#define TR_(table, r, c) table[c][r]
+#define SANDWICH(out, d, ROWS, K, COLS, L, P, PACC, Q, QACC)                                                  \
+    do {                                                                                                      \
+        v8 t_[(ROWS) * (L)];                                                                                  \
+        UNROLL for (int i = 0; i < (ROWS); i++) UNROLL for (int l = 0; l < (L); l++) {                        \
+            v8 acc = {0};                                                                                     \
+            UNROLL for (int k = 0; k < (K); k++) acc += PACC(P, i, k) * (d)[k * (L) + l];                     \
+            t_[i * (L) + l] = acc;                                                                            \
+        }                                                                                                     \
+        UNROLL for (int i = 0; i < (ROWS); i++) UNROLL for (int j = 0; j < (COLS); j++) {                     \
+            v8 acc = {0};                                                                                     \
+            UNROLL for (int l = 0; l < (L); l++) acc += t_[i * (L) + l] * QACC(Q, j, l);                      \
+            (out)[i * (COLS) + j] = acc;                                                                      \
+        }                                                                                                     \
+    } while (0)
+
 // Per tile size M (α = A): the input transform Bᵀ d B, the output transform Aᵀ m A, its adjoint
 // A dy Aᵀ (the output gradient into the transformed domain), the weight transform G g Gᵀ and its
 // adjoint Gᵀ du G.
 #define WG_KERNELS(M, A)                                                                                          \
-    static inline void input_tile_##M(const v8 *d, v8 *out) {                                                     \
-        v8 t[A * A];                                                                                              \
-        UNROLL for (int i = 0; i < A; i++) UNROLL for (int j = 0; j < A; j++) {                                   \
-            v8 acc = {0};                                                                                         \
-            UNROLL for (int k = 0; k < A; k++) acc += BT##M[i][k] * d[k * A + j];                                 \
-            t[i * A + j] = acc;                                                                                   \
-        }                                                                                                         \
-        UNROLL for (int i = 0; i < A; i++) UNROLL for (int j = 0; j < A; j++) {                                   \
-            v8 acc = {0};                                                                                         \
-            UNROLL for (int k = 0; k < A; k++) acc += t[i * A + k] * BT##M[j][k];                                 \
-            out[i * A + j] = acc;                                                                                 \
-        }                                                                                                         \
-    }                                                                                                             \
-    static inline void output_tile_##M(const v8 *mt, v8 *out) {                                                   \
-        v8 t[M * A];                                                                                              \
-        UNROLL for (int i = 0; i < M; i++) UNROLL for (int j = 0; j < A; j++) {                                   \
-            v8 acc = {0};                                                                                         \
-            UNROLL for (int k = 0; k < A; k++) acc += AT##M[i][k] * mt[k * A + j];                                \
-            t[i * A + j] = acc;                                                                                   \
-        }                                                                                                         \
-        UNROLL for (int i = 0; i < M; i++) UNROLL for (int j = 0; j < M; j++) {                                   \
-            v8 acc = {0};                                                                                         \
-            UNROLL for (int k = 0; k < A; k++) acc += t[i * A + k] * AT##M[j][k];                                 \
-            out[i * M + j] = acc;                                                                                 \
-        }                                                                                                         \
-    }                                                                                                             \
-    static inline void output_grad_tile_##M(const v8 *d, v8 *out) {                                               \
-        v8 t[A * M];                                                                                              \
-        UNROLL for (int p = 0; p < A; p++) UNROLL for (int j = 0; j < M; j++) {                                   \
-            v8 acc = {0};                                                                                         \
-            UNROLL for (int i = 0; i < M; i++) acc += AT##M[i][p] * d[i * M + j];                                 \
-            t[p * M + j] = acc;                                                                                   \
-        }                                                                                                         \
-        UNROLL for (int p = 0; p < A; p++) UNROLL for (int q = 0; q < A; q++) {                                   \
-            v8 acc = {0};                                                                                         \
-            UNROLL for (int j = 0; j < M; j++) acc += t[p * M + j] * AT##M[j][q];                                 \
-            out[p * A + q] = acc;                                                                                 \
-        }                                                                                                         \
-    }                                                                                                             \
-    static inline void weight_tile_##M(const v8 *g, v8 *out) {                                                    \
-        v8 t[A * 3];                                                                                              \
-        UNROLL for (int p = 0; p < A; p++) UNROLL for (int j = 0; j < 3; j++) {                                   \
-            v8 acc = {0};                                                                                         \
-            UNROLL for (int i = 0; i < 3; i++) acc += G##M[p][i] * g[i * 3 + j];                                  \
-            t[p * 3 + j] = acc;                                                                                   \
-        }                                                                                                         \
-        UNROLL for (int p = 0; p < A; p++) UNROLL for (int q = 0; q < A; q++) {                                   \
-            v8 acc = {0};                                                                                         \
-            UNROLL for (int j = 0; j < 3; j++) acc += t[p * 3 + j] * G##M[q][j];                                  \
-            out[p * A + q] = acc;                                                                                 \
-        }                                                                                                         \
-    }                                                                                                             \
-    static inline void weight_grad_tile_##M(const v8 *du, v8 *out) {                                              \
-        v8 t[3 * A];                                                                                              \
-        UNROLL for (int i = 0; i < 3; i++) UNROLL for (int q = 0; q < A; q++) {                                   \
-            v8 acc = {0};                                                                                         \
-            UNROLL for (int p = 0; p < A; p++) acc += G##M[p][i] * du[p * A + q];                                 \
-            t[i * A + q] = acc;                                                                                   \
-        }                                                                                                         \
-        UNROLL for (int i = 0; i < 3; i++) UNROLL for (int j = 0; j < 3; j++) {                                   \
-            v8 acc = {0};                                                                                         \
-            UNROLL for (int q = 0; q < A; q++) acc += t[i * A + q] * G##M[q][j];                                  \
-            out[i * 3 + j] = acc;                                                                                 \
-        }                                                                                                         \
-    }                                                                                                             \
+    static inline void input_tile_##M(const v8 *d, v8 *out) { SANDWICH(out, d, A, A, A, A, BT##M, AT_, BT##M, AT_); } \
+    static inline void output_tile_##M(const v8 *mt, v8 *out) { SANDWICH(out, mt, M, A, M, A, AT##M, AT_, AT##M, AT_); } \
+    static inline void output_grad_tile_##M(const v8 *d, v8 *out) { SANDWICH(out, d, A, M, A, M, AT##M, TR_, AT##M, TR_); } \
+    static inline void weight_tile_##M(const v8 *g, v8 *out) { SANDWICH(out, g, A, 3, A, 3, G##M, AT_, G##M, AT_); }  \
+    static inline void weight_grad_tile_##M(const v8 *du, v8 *out) { SANDWICH(out, du, 3, A, 3, A, G##M, TR_, G##M, TR_); } \
                                                                                                                   \
     /* V[α²][C][ld] from x[B][C][H][W]: per channel, the units' (m+2) input rows zero-padded into */             \
     /* a scratch of (m·TW + 2)-wide rows, then eight tiles at a time gathered, transformed, stored. */            \

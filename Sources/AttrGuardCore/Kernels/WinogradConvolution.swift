@@ -58,30 +58,40 @@ public enum Winograd {
         forEachPiece(groups, grain: 4) { r in body(tb + r.lowerBound * 8, min(te, tb + r.upperBound * 8)) }
     }
 
-    /// y[B,O,H,W] = conv(x[B,C,H,W], w) given U = G w Gᵀ [α²][O][C] (`weightTransform`).
-    static func forward(_ s: wg_shape, x: UnsafePointer<Float>, u: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
-        withUnsafePointer(to: s) { sp in forward(sp, x: x, u: u, y: y) }
+    /// One block of tiles [tb, te): its buffers' leading dimension and plane strides.
+    private struct Block {
+        let tb, te, ld, vs, ms: Int
     }
 
-    private static func forward(_ sp: UnsafePointer<wg_shape>, x: UnsafePointer<Float>, u: UnsafePointer<Float>,
-                                y: UnsafeMutablePointer<Float>) {
-        let s = sp.pointee
-        let m = Int(s.m), alpha2 = (m + 2) * (m + 2), C = Int(s.channels), O = Int(s.out_channels)
+    /// Runs `body` on each block of a convolution's tiles in order, with V [α²][C][ld] and
+    /// M [α²][O][ld] buffers (`v`, `mt`) sized for the largest block.
+    private static func forEachBlock(_ sp: UnsafePointer<wg_shape>,
+                                     _ body: (Block, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+        let s = sp.pointee, m = Int(s.m), alpha2 = (m + 2) * (m + 2), C = Int(s.channels), O = Int(s.out_channels)
         let tiles = Int(s.batch) * tileCount(Int(s.height), m) * tileCount(Int(s.width), m)
-        let block = blockTiles(s), us = planeStride(O * C)
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * planeStride(C * block))
-        let mt = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * planeStride(O * block))
+        let size = blockTiles(s)
+        let v = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * planeStride(C * size))
+        let mt = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * planeStride(O * size))
         defer { v.deallocate(); mt.deallocate() }
-        for tb in stride(from: 0, to: tiles, by: block) {
-            let te = min(tiles, tb + block), ld = (te - tb + 7) / 8 * 8
-            let vs = planeStride(C * ld), ms = planeStride(O * ld)
-            tilePieces(tb, te) { t0, t1 in wg_input_transform(sp, x, tb, t0, t1, ld, vs, v) }
-            for xi in 0..<alpha2 {
-                // M_ξ[O][T] = U_ξ[O][C] · V_ξ[C][T]
-                Float.gemm(transA: false, transB: false, m: O, n: ld, k: C, alpha: 1, a: u + xi * us, lda: C,
-                           b: v + xi * vs, ldb: ld, beta: 0, c: mt + xi * ms, ldc: ld)
+        for tb in stride(from: 0, to: tiles, by: size) {
+            let te = min(tiles, tb + size), ld = (te - tb + 7) / 8 * 8
+            body(Block(tb: tb, te: te, ld: ld, vs: planeStride(C * ld), ms: planeStride(O * ld)), v, mt)
+        }
+    }
+
+    /// y[B,O,H,W] = conv(x[B,C,H,W], w) given U = G w Gᵀ [α²][O][C] (`weightTransform`).
+    static func forward(_ s: wg_shape, x: UnsafePointer<Float>, u: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        let alpha2 = (Int(s.m) + 2) * (Int(s.m) + 2), C = Int(s.channels), O = Int(s.out_channels), us = planeStride(O * C)
+        withUnsafePointer(to: s) { sp in
+            forEachBlock(sp) { b, v, mt in
+                tilePieces(b.tb, b.te) { t0, t1 in wg_input_transform(sp, x, b.tb, t0, t1, b.ld, b.vs, v) }
+                for xi in 0..<alpha2 {
+                    // M_ξ[O][T] = U_ξ[O][C] · V_ξ[C][T]
+                    Float.gemm(transA: false, transB: false, m: O, n: b.ld, k: C, alpha: 1, a: u + xi * us, lda: C,
+                               b: v + xi * b.vs, ldb: b.ld, beta: 0, c: mt + xi * b.ms, ldc: b.ld)
+                }
+                tilePieces(b.tb, b.te) { t0, t1 in wg_output_transform(sp, mt, b.tb, t0, t1, b.ld, b.ms, y) }
             }
-            tilePieces(tb, te) { t0, t1 in wg_output_transform(sp, mt, tb, t0, t1, ld, ms, y) }
         }
     }
 
@@ -117,32 +127,20 @@ public enum Winograd {
     public static func weightGrad(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
                                   batch: Int, channels: Int, outChannels: Int, height: Int, width: Int, m: Int) {
         let s = shape(batch: batch, channels: channels, outChannels: outChannels, height: height, width: width, m: m)
-        withUnsafePointer(to: s) { sp in weightGrad(sp, x: x, dy: dy, dw: dw) }
-    }
-
-    private static func weightGrad(_ sp: UnsafePointer<wg_shape>, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                                   dw: UnsafeMutablePointer<Float>) {
-        let s = sp.pointee
-        let m = Int(s.m), batch = Int(s.batch), height = Int(s.height), width = Int(s.width)
-        let channels = Int(s.channels), outChannels = Int(s.out_channels)
-        let alpha2 = (m + 2) * (m + 2), C = channels, O = outChannels
-        let tiles = batch * tileCount(height, m) * tileCount(width, m)
-        let block = blockTiles(s), us = planeStride(O * C)
-        let v = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * planeStride(C * block))
-        let mt = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * planeStride(O * block))
+        let alpha2 = (m + 2) * (m + 2), C = channels, O = outChannels, us = planeStride(O * C)
         let du = UnsafeMutablePointer<Float>.allocate(capacity: alpha2 * us)
-        defer { v.deallocate(); mt.deallocate(); du.deallocate() }
-        for tb in stride(from: 0, to: tiles, by: block) {
-            let te = min(tiles, tb + block), ld = (te - tb + 7) / 8 * 8
-            let vs = planeStride(C * ld), ms = planeStride(O * ld)
-            tilePieces(tb, te) { t0, t1 in
-                wg_input_transform(sp, x, tb, t0, t1, ld, vs, v)
-                wg_output_grad_transform(sp, dy, tb, t0, t1, ld, ms, mt)
-            }
-            for xi in 0..<alpha2 {
-                // dU_ξ[O][C] (+)= M′_ξ[O][T] · V_ξ[C][T]ᵀ
-                Float.gemm(transA: false, transB: true, m: O, n: C, k: ld, alpha: 1, a: mt + xi * ms, lda: ld,
-                           b: v + xi * vs, ldb: ld, beta: tb == 0 ? 0 : 1, c: du + xi * us, ldc: C)
+        defer { du.deallocate() }
+        withUnsafePointer(to: s) { sp in
+            forEachBlock(sp) { b, v, mt in
+                tilePieces(b.tb, b.te) { t0, t1 in
+                    wg_input_transform(sp, x, b.tb, t0, t1, b.ld, b.vs, v)
+                    wg_output_grad_transform(sp, dy, b.tb, t0, t1, b.ld, b.ms, mt)
+                }
+                for xi in 0..<alpha2 {
+                    // dU_ξ[O][C] (+)= M′_ξ[O][T] · V_ξ[C][T]ᵀ
+                    Float.gemm(transA: false, transB: true, m: O, n: C, k: b.ld, alpha: 1, a: mt + xi * b.ms, lda: b.ld,
+                               b: v + xi * b.vs, ldb: b.ld, beta: b.tb == 0 ? 0 : 1, c: du + xi * us, ldc: C)
+                }
             }
         }
         wg_weight_grad_transform(Int32(m), du, Int32(O), Int32(C), us, dw)
