@@ -150,6 +150,57 @@ static int *tile_offsets(long t0, long t1, int tw, int m, int rows, int width, l
         }                                                                                                     \
     } while (0)
 
+/// Per channel of src [B][channels][H][W]: each unit's P rows from row m·tr − LEAD, zero-padded
+/// with LEAD columns on the left to `width`; then eight tiles at a time the P×P patches (F(4×4) in
+/// neighbouring pairs, else gathered), transformed by TILE and stored into dst[α²][channels][ld]
+/// (columns past t1 zero). The input transform reads (m+2)² patches of x (LEAD 1: the padding), the
+/// output gradient's m² patches of dy (LEAD 0).
+#define WG_PATCH_TRANSFORM(NAME, M, A, P, LEAD, TILE)\
+    static void NAME(const wg_shape *s, const float *src, int channels, long tb, long t0, long t1, long ld,           \
+                     long xs, float *dst_all) {                                                                       \
+        const int H = s->height, W = s->width;                                                                        \
+        const int TH = (H + M - 1) / M, TW = (W + M - 1) / M, width = M * TW + 2 * LEAD;                              \
+        const long u0 = t0 / TW, u1 = (t1 - 1) / TW + 1, n = t1 - t0;                                                 \
+        long n8;                                                                                                      \
+        int *off = tile_offsets(t0, t1, TW, M, P, width, &n8);                                                        \
+        float *pad = malloc((size_t)((u1 - u0) * P * width + 8) * sizeof(float));                                     \
+        for (int c = 0; c < channels; c++) {                                                                          \
+            for (long u = u0; u < u1; u++) {                                                                          \
+                const long b = u / TH;                                                                                \
+                const int tr = (int)(u % TH);                                                                         \
+                for (int i = 0; i < P; i++) {                                                                         \
+                    float *row = pad + ((u - u0) * P + i) * width;                                                    \
+                    const int r = M * tr - LEAD + i;                                                                  \
+                    if (r < 0 || r >= H) { memset(row, 0, (size_t)width * sizeof(float)); continue; }                 \
+                    memset(row, 0, LEAD * sizeof(float));                                                             \
+                    memcpy(row + LEAD, src + ((b * channels + c) * H + r) * W, (size_t)W * sizeof(float));            \
+                    memset(row + LEAD + W, 0, (size_t)(width - LEAD - W) * sizeof(float));                            \
+                }                                                                                                     \
+            }                                                                                                         \
+            for (long k = 0; k < n8; k += 8) {                                                                        \
+                const __m256i index = _mm256_loadu_si256((const __m256i *)(off + k));                                 \
+                v8 d[P * P], out[A * A];                                                                              \
+                if (M == 4 && pairs_adjacent(off + k)) {                                                              \
+                    UNROLL for (int i = 0; i < P; i++) {                                                              \
+                        const float *row = pad + i * width;                                                           \
+                        if (P == 6) { load_patch_row_pairs(row, off + k, d + i * P); continue; }                      \
+                        transpose_pairs(_mm256_loadu_ps(row + off[k]), _mm256_loadu_ps(row + off[k + 2]),             \
+                                        _mm256_loadu_ps(row + off[k + 4]), _mm256_loadu_ps(row + off[k + 6]), d + i * P);\
+                    }                                                                                                 \
+                } else {                                                                                              \
+                    UNROLL for (int i = 0; i < P; i++) UNROLL for (int j = 0; j < P; j++)                             \
+                        d[i * P + j] = gather(pad + i * width + j, index);                                            \
+                }                                                                                                     \
+                TILE(d, out);                                                                                         \
+                float *dst = dst_all + (long)c * ld + (t0 - tb) + k;                                                  \
+                UNROLL for (int e = 0; e < A * A; e++)                                                                \
+                    _mm256_storeu_ps(dst + e * xs, (__m256)keep_lanes(out[e], (int)(n - k)));                         \
+            }                                                                                                         \
+        }                                                                                                             \
+        free(pad);                                                                                                    \
+        free(off);                                                                                                    \
+    }
+
 // Per tile size M (α = A): the input transform Bᵀ d B, the output transform Aᵀ m A, its adjoint
 // A dy Aᵀ (the output gradient into the transformed domain), the weight transform G g Gᵀ and its
 // adjoint Gᵀ du G.
@@ -160,48 +211,10 @@ static int *tile_offsets(long t0, long t1, int tw, int m, int rows, int width, l
     static inline void weight_tile_##M(const v8 *g, v8 *out) { SANDWICH(out, g, A, 3, A, 3, G##M, AT_, G##M, AT_); }  \
     static inline void weight_grad_tile_##M(const v8 *du, v8 *out) { SANDWICH(out, du, 3, A, 3, A, G##M, TR_, G##M, TR_); } \
                                                                                                                   \
-    /* V[α²][C][ld] from x[B][C][H][W]: per channel, the units' (m+2) input rows zero-padded into */             \
-    /* a scratch of (m·TW + 2)-wide rows, then eight tiles at a time gathered, transformed, stored. */            \
-    static void input_transform_##M(const wg_shape *s, const float *x, long tb, long t0, long t1, long ld,       \
-                                    long xs, float *v) {                                                                   \
-        const int H = s->height, W = s->width, C = s->channels;                                                  \
-        const int TH = (H + M - 1) / M, TW = (W + M - 1) / M, Wp = M * TW + 2, rows = A;                          \
-        const long u0 = t0 / TW, u1 = (t1 - 1) / TW + 1, n = t1 - t0;                                             \
-        long n8;                                                                                                  \
-        int *off = tile_offsets(t0, t1, TW, M, rows, Wp, &n8);                                                    \
-        float *pad = malloc((size_t)((u1 - u0) * rows * Wp + 8) * sizeof(float));                                \
-        for (int c = 0; c < C; c++) {                                                                             \
-            for (long u = u0; u < u1; u++) {                                                                      \
-                const long b = u / TH;                                                                            \
-                const int tr = (int)(u % TH);                                                                     \
-                for (int i = 0; i < rows; i++) {                                                                  \
-                    float *dst = pad + ((u - u0) * rows + i) * Wp;                                                \
-                    const int r = M * tr - 1 + i;                                                                 \
-                    if (r < 0 || r >= H) { memset(dst, 0, (size_t)Wp * sizeof(float)); continue; }                \
-                    dst[0] = 0;                                                                                   \
-                    memcpy(dst + 1, x + ((b * C + c) * H + r) * W, (size_t)W * sizeof(float));                    \
-                    memset(dst + 1 + W, 0, (size_t)(Wp - 1 - W) * sizeof(float));                                 \
-                }                                                                                                 \
-            }                                                                                                     \
-            for (long k = 0; k < n8; k += 8) {                                                                    \
-                const __m256i index = _mm256_loadu_si256((const __m256i *)(off + k));                             \
-                v8 d[A * A], out[A * A];                                                                          \
-                if (M == 4 && pairs_adjacent(off + k)) {                                                          \
-                    UNROLL for (int i = 0; i < A; i++) load_patch_row_pairs(pad + i * Wp, off + k, d + i * A);    \
-                } else {                                                                                          \
-                    UNROLL for (int i = 0; i < A; i++) UNROLL for (int j = 0; j < A; j++)                         \
-                        d[i * A + j] = gather(pad + i * Wp + j, index);                                           \
-                }                                                                                                 \
-                input_tile_##M(d, out);                                                                           \
-                float *dst = v + (long)c * ld + (t0 - tb) + k;                                                    \
-                UNROLL for (int e = 0; e < A * A; e++)                                                            \
-                    _mm256_storeu_ps(dst + e * xs, (__m256)keep_lanes(out[e], (int)(n - k)));           \
-            }                                                                                                     \
-        }                                                                                                         \
-        free(pad);                                                                                                \
-        free(off);                                                                                                \
-    }                                                                                                             \
-                                                                                                                  \
+    /* V[α²][C][ld] from x[B][C][H][W] and M'[α²][O][ld] from dy[B][O][H][W]. */                                      \
+    WG_PATCH_TRANSFORM(input_transform_##M, M, A, A, 1, input_tile_##M)                                               \
+    WG_PATCH_TRANSFORM(output_grad_transform_##M, M, A, M, 0, output_grad_tile_##M)                                   \
+                                                                                                                      \
     /* y[B][O][H][W] from M[α²][O][ld], eight tiles at a time, each clipped to the plane. */                       \
     static void output_transform_##M(const wg_shape *s, const float *mt, long tb, long t0, long t1, long ld,     \
                                      long xs, float *y) {                                                                  \
@@ -248,52 +261,6 @@ static int *tile_offsets(long t0, long t1, int tw, int m, int rows, int width, l
                 }                                                                                                 \
             }                                                                                                     \
         }                                                                                                         \
-    }                                                                                                             \
-                                                                                                                  \
-    /* M'[α²][O][ld] from dy[B][O][H][W]: per channel the units' m output rows zero-padded to m·TW, */           \
-    /* then eight tiles at a time gathered, transformed, stored. */                                               \
-    static void output_grad_transform_##M(const wg_shape *s, const float *dy, long tb, long t0, long t1,         \
-                                          long ld, long xs, float *mt) {                                                   \
-        const int H = s->height, W = s->width, O = s->out_channels;                                              \
-        const int TH = (H + M - 1) / M, TW = (W + M - 1) / M, Wm = M * TW;                                        \
-        const long u0 = t0 / TW, u1 = (t1 - 1) / TW + 1, n = t1 - t0;                                             \
-        long n8;                                                                                                  \
-        int *off = tile_offsets(t0, t1, TW, M, M, Wm, &n8);                                                       \
-        float *pad = malloc((size_t)((u1 - u0) * M * Wm + 8) * sizeof(float));                                   \
-        for (int o = 0; o < O; o++) {                                                                             \
-            for (long u = u0; u < u1; u++) {                                                                      \
-                const long b = u / TH;                                                                            \
-                const int tr = (int)(u % TH);                                                                     \
-                for (int i = 0; i < M; i++) {                                                                     \
-                    float *dst = pad + ((u - u0) * M + i) * Wm;                                                   \
-                    const int r = M * tr + i;                                                                     \
-                    if (r >= H) { memset(dst, 0, (size_t)Wm * sizeof(float)); continue; }                         \
-                    memcpy(dst, dy + ((b * O + o) * H + r) * W, (size_t)W * sizeof(float));                       \
-                    memset(dst + W, 0, (size_t)(Wm - W) * sizeof(float));                                         \
-                }                                                                                                 \
-            }                                                                                                     \
-            for (long k = 0; k < n8; k += 8) {                                                                    \
-                const __m256i index = _mm256_loadu_si256((const __m256i *)(off + k));                             \
-                v8 d[M * M], out[A * A];                                                                          \
-                if (M == 4 && pairs_adjacent(off + k)) {                                                          \
-                    UNROLL for (int i = 0; i < M; i++) {                                                          \
-                        const float *row = pad + i * Wm;                                                          \
-                        transpose_pairs(_mm256_loadu_ps(row + off[k]), _mm256_loadu_ps(row + off[k + 2]),         \
-                                        _mm256_loadu_ps(row + off[k + 4]), _mm256_loadu_ps(row + off[k + 6]),     \
-                                        d + i * M);                                                               \
-                    }                                                                                             \
-                } else {                                                                                          \
-                    UNROLL for (int i = 0; i < M; i++) UNROLL for (int j = 0; j < M; j++)                         \
-                        d[i * M + j] = gather(pad + i * Wm + j, index);                                           \
-                }                                                                                                 \
-                output_grad_tile_##M(d, out);                                                                     \
-                float *dst = mt + (long)o * ld + (t0 - tb) + k;                                                   \
-                UNROLL for (int e = 0; e < A * A; e++)                                                            \
-                    _mm256_storeu_ps(dst + e * xs, (__m256)keep_lanes(out[e], (int)(n - k)));           \
-            }                                                                                                     \
-        }                                                                                                         \
-        free(pad);                                                                                                \
-        free(off);                                                                                                \
     }                                                                                                             \
                                                                                                                   \
     /* U[α²][N] for N = O·C filter pairs, eight pairs at a time (pair n of the flipped kernel is */               \
@@ -359,7 +326,7 @@ void wg_weight_transform(int m, const float *w, int out_channels, int channels, 
 void wg_input_transform(const wg_shape *s, const float *x, long t_base, long t0, long t1, long ld, long xs, float *v) {
     const int m = s->m;
     if (t1 <= t0) return;
-    WG_DISPATCH(input_transform, s, x, t_base, t0, t1, ld, xs, v)
+    WG_DISPATCH(input_transform, s, x, s->channels, t_base, t0, t1, ld, xs, v)
 }
 
 void wg_output_transform(const wg_shape *s, const float *mt, long t_base, long t0, long t1, long ld, long xs, float *y) {
@@ -372,7 +339,7 @@ void wg_output_grad_transform(const wg_shape *s, const float *dy, long t_base, l
                               float *mt) {
     const int m = s->m;
     if (t1 <= t0) return;
-    WG_DISPATCH(output_grad_transform, s, dy, t_base, t0, t1, ld, xs, mt)
+    WG_DISPATCH(output_grad_transform, s, dy, s->out_channels, t_base, t0, t1, ld, xs, mt)
 }
 
 void wg_weight_grad_transform(int m, const float *du, int out_channels, int channels, long xs, float *dw) {

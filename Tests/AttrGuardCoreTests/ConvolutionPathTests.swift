@@ -7,14 +7,6 @@ import Testing
 /// and second-order gradients through oneDNN against Float64. Our Winograd kernels have their own
 /// suite (WinogradTests).
 @Suite struct ConvolutionPathTests {
-    /// max |a − truth| / max |truth|.
-    func relativeError(_ a: Tensor, _ truth: Tensor) -> Double {
-        let t = truth.doubles, v = a.doubles
-        #expect(a.shape == truth.shape)
-        let scale = t.map(Swift.abs).max() ?? 0
-        return zip(v, t).map { Swift.abs($0 - $1) }.max()! / max(scale, 1e-30)
-    }
-
     /// (batch, channels, out, size, kernel, stride, padding): ResNet-style layers, the 7×7 stem,
     /// odd sizes under stride 2, channel counts that are not multiples of oneDNN's block of 16,
     /// and Winograd's shapes (8×8 maps: forward and input grad; 16×16 and odd 13×13: all three).

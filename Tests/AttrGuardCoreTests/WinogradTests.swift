@@ -6,14 +6,6 @@ import Testing
 /// reference, per tile size and layer shape; second-order gradients through them; the kernel
 /// choice; and independence from the thread count.
 @Suite struct WinogradTests {
-    /// max |a − truth| / max |truth|.
-    func relativeError(_ a: Tensor, _ truth: Tensor) -> Double {
-        let t = truth.doubles, v = a.doubles
-        #expect(a.shape == truth.shape)
-        let scale = t.map(Swift.abs).max() ?? 0
-        return zip(v, t).map { Swift.abs($0 - $1) }.max()! / max(scale, 1e-30)
-    }
-
     /// Bounds on the relative error per tile size, about 3× the worst measured over these shapes
     /// (F(2×2): 6e-7, F(4×4): 9e-6, F(6×6): 1.4e-5; oneDNN direct 4e-7, its F(4×4) 2e-6): bigger
     /// tiles trade accuracy for fewer multiplications. F(6×6) is never chosen: it measured slower

@@ -107,20 +107,24 @@ public enum Winograd {
     /// y[B,O,H,W] = conv(x[B,C,H,W], w[O,C,3,3]), padding 1.
     public static func conv2d(x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
                               batch: Int, channels: Int, outChannels: Int, height: Int, width: Int, m: Int) {
-        let s = shape(batch: batch, channels: channels, outChannels: outChannels, height: height, width: width, m: m)
-        let u = weightTransform(w, outChannels: outChannels, channels: channels, m: m, flip: false)
-        defer { u.deallocate() }
-        forward(s, x: x, u: u, y: y)
+        forward(x, w, y, batch: batch, channels: channels, outChannels: outChannels, height: height, width: width, m: m, flip: false)
     }
 
     /// dx[B,C,H,W] = convᵀ(dy[B,O,H,W], w[O,C,3,3]): the forward map of dy with the kernel
     /// w′[c,o] = w[o,c] rotated by 180°.
     public static func inputGrad(dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                                  batch: Int, channels: Int, outChannels: Int, height: Int, width: Int, m: Int) {
-        let s = shape(batch: batch, channels: outChannels, outChannels: channels, height: height, width: width, m: m)
-        let u = weightTransform(w, outChannels: outChannels, channels: channels, m: m, flip: true)
+        forward(dy, w, dx, batch: batch, channels: channels, outChannels: outChannels, height: height, width: width, m: m, flip: true)
+    }
+
+    /// The forward map of `source` with w [O,C,3,3] (`flip`: with w′, from O channels to C).
+    private static func forward(_ source: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ result: UnsafeMutablePointer<Float>,
+                                batch: Int, channels: Int, outChannels: Int, height: Int, width: Int, m: Int, flip: Bool) {
+        let (from, to) = flip ? (outChannels, channels) : (channels, outChannels)
+        let s = shape(batch: batch, channels: from, outChannels: to, height: height, width: width, m: m)
+        let u = weightTransform(w, outChannels: outChannels, channels: channels, m: m, flip: flip)
         defer { u.deallocate() }
-        forward(s, x: dy, u: u, y: dx)
+        forward(s, x: source, u: u, y: result)
     }
 
     /// dw[O,C,3,3] = Σ_b dy[b] ⋆ x[b] (overwritten).
