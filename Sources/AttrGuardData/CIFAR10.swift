@@ -17,13 +17,46 @@ public enum CIFAR10 {
 
     public static func files(_ split: Split) -> [String] { split == .train ? trainFiles : testFiles }
 
-    /// Reads and validates a split: every file present, a whole number of records, labels in 0…9.
+    /// Records in each file of the published dataset.
+    public static let recordsPerFile = 10_000
+    /// A directory of other counts (a subset, our synthetic set) lists them here, a line
+    /// `FILE COUNT` per file; without it every file must hold `recordsPerFile`, so a file that lost
+    /// or gained whole records (a bad copy, a concatenation) is caught, not trained on.
+    public static let recordCountsFile = "record_counts.txt"
+
+    /// The record count each file must hold: from `record_counts.txt` when present, else 10,000.
+    public static func expectedCounts(directory: String) throws -> [String: Int] {
+        let path = (directory as NSString).appendingPathComponent(recordCountsFile)
+        guard FileManager.default.fileExists(atPath: path) else {
+            return Dictionary(uniqueKeysWithValues: (trainFiles + testFiles).map { ($0, recordsPerFile) })
+        }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw DataError(file: path, "cannot be read as UTF-8 text") }
+        var counts: [String: Int] = [:]
+        for (i, line) in text.split(whereSeparator: \.isNewline).enumerated() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard parts.count == 2, (trainFiles + testFiles).contains(String(parts[0])), let n = Int(parts[1]), n >= 1, n <= recordsPerFile else {
+                throw DataError(file: path, record: i + 1, "expected 'FILE COUNT' with FILE one of the six batch files and COUNT in 1...\(recordsPerFile), got '\(line)'")
+            }
+            counts[String(parts[0])] = n
+        }
+        for name in trainFiles + testFiles where counts[name] == nil { throw DataError(file: path, "lists no count for \(name)") }
+        return counts
+    }
+
+    /// Reads and validates a split: every file present with exactly its expected number of
+    /// records (`expectedCounts`), labels in 0…9.
     public static func load(directory: String, split: Split) throws -> ImageStore {
         var pixels: [UInt8] = []
         var labels: [Int] = []
+        let expected = try expectedCounts(directory: directory)
         for name in files(split) {
             let path = (directory as NSString).appendingPathComponent(name)
             let records = try readRecords(path)
+            guard records.count == expected[name]! else {
+                throw DataError(file: path, "holds \(records.count) records, expected \(expected[name]!) ("
+                                + (expected[name]! == recordsPerFile ? "the published file's count; a subset lists its counts in \(recordCountsFile)"
+                                   : "as \(recordCountsFile) lists") + ")")
+            }
             pixels.reserveCapacity(pixels.count + records.count * 3072)
             records.data.withUnsafeBytes { raw in
                 let bytes = raw.bindMemory(to: UInt8.self)

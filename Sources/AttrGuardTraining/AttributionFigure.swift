@@ -6,9 +6,9 @@ import Foundation
 /// A PNG grid, one row per sample: image, its attribution map, attacked image, attacked map.
 /// Maps use a black–red–yellow–white ("hot") colour map scaled to each map's maximum.
 public enum AttributionFigure {
-    /// Writes the grid as a PNG (temporary file, then rename).
-    public static func write(_ rows: [(image: [Double], map: AttributionMap, attacked: [Double], attackedMap: AttributionMap)],
-                             imageShape: [Int], normalization: (mean: [Double], std: [Double])?, scale: Int = 4, to path: String) throws {
+    /// The grid as PNG bytes (written through the output layer, `writeAtomically`).
+    public static func pngData(_ rows: [(image: [Double], map: AttributionMap, attacked: [Double], attackedMap: AttributionMap)],
+                             imageShape: [Int], normalization: (mean: [Double], std: [Double])?, scale: Int = 4) throws -> Data {
         let (c, h, w) = (imageShape[0], imageShape[1], imageShape[2])
         let cell = w * scale, gap = 4
         let width = 4 * cell + 5 * gap, height = rows.count * (h * scale + gap) + gap
@@ -44,8 +44,12 @@ public enum AttributionFigure {
         for (r, row) in rows.enumerated() {
             put(0, r, image(row.image)); put(1, r, heat(row.map)); put(2, r, image(row.attacked)); put(3, r, heat(row.attackedMap))
         }
-        let tmp = path + ".tmp"
-        guard cpng_write_rgb(tmp, UInt32(width), UInt32(height), rgb) != 0 else { throw ReportError(file: path, "libpng could not write the figure") }
-        guard rename(tmp, path) == 0 else { throw ReportError(file: path, "cannot write: \(String(cString: strerror(errno)))") }
+        var bytes: UnsafeMutableRawPointer?
+        var length = 0
+        guard cpng_encode_rgb(UInt32(width), UInt32(height), rgb, &bytes, &length) != 0, let bytes else {
+            throw ReportError(file: "attribution figure", "libpng could not encode a \(width)×\(height) image (out of memory)")
+        }
+        defer { free(bytes) }
+        return Data(bytes: bytes, count: length)
     }
 }

@@ -11,7 +11,10 @@ import Foundation
 /// File: "AGCKPT\0\0", u64 length of a JSON header, the header, the tensors' raw bytes
 /// (little-endian) in the header's order, then a trailer "AGCRC\0\0\0" + u64 crc32 of every byte before
 /// the trailer (a flipped bit, an edited header or swapped tensors fail it). Written to a temporary
-/// file, synced and renamed. Files without the trailer (written before it existed) are read unchecked.
+/// file, synced and renamed. The header's `version` is `formatVersion`; files without the trailer
+/// (written before it existed, or cut short) are refused unless the reader is told to accept them
+/// unverified (`allowUnchecked`, the CLI's --allow-unchecked-checkpoint). A file named
+/// `step-N.ckpt` must hold step N (a renamed or swapped file is refused).
 public struct Checkpoint {
     public var step: Int
     public var seed: UInt64
@@ -29,8 +32,12 @@ public struct Checkpoint {
 
     static let magic = Array("AGCKPT".utf8) + [0, 0]
     static let trailerMagic = Array("AGCRC".utf8) + [0, 0, 0]
+    /// 2: the header names its version (files before it have none and, when they also lack the
+    /// trailer, are format 1).
+    static let formatVersion = 2
 
     struct Header: Codable {
+        var version: Int?
         var step: Int
         var seed: UInt64
         var worldSize: Int
@@ -69,7 +76,7 @@ public struct Checkpoint {
             tensors.append(("\(name).running_mean", statistics[name]!.mean))
             tensors.append(("\(name).running_var", statistics[name]!.variance))
         }
-        let header = Header(step: step, seed: seed, worldSize: worldSize, optimizerSteps: optimizerSteps, dtype: parameters.dtype.rawValue, config: configText,
+        let header = Header(version: Checkpoint.formatVersion, step: step, seed: seed, worldSize: worldSize, optimizerSteps: optimizerSteps, dtype: parameters.dtype.rawValue, config: configText,
                             parameterNames: parameters.names, parameterShapes: parameters.specs.map(\.shape),
                             tensors: tensors.map { TensorEntry(name: $0.0, count: $0.1.count) })
         let json = try JSONEncoder().encode(header)
@@ -98,13 +105,18 @@ public struct Checkpoint {
         }
     }
 
+    /// The step a checkpoint file name stands for: exactly `fileName(step:)`'s spelling, so a stray
+    /// `step-+0000099.ckpt` or `step-000000099.ckpt` is no checkpoint (it would name another file).
+    public static func step(ofFileName name: String) -> Int? {
+        guard name.hasPrefix("step-"), name.hasSuffix(".ckpt") else { return nil }
+        let digits = name.dropFirst(5).dropLast(5)
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let step = Int(digits), fileName(step: step) == name else { return nil }
+        return step
+    }
+
     /// Steps of the checkpoints in `directory`, oldest first.
     public static func list(directory: String) throws -> [Int] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.compactMap { n -> Int? in
-            guard n.hasPrefix("step-"), n.hasSuffix(".ckpt") else { return nil }
-            return Int(n.dropFirst(5).dropLast(5))
-        }.sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).compactMap(step(ofFileName:)).sorted()
     }
 
     /// The newest checkpoint in `directory` (a file path is accepted too).
@@ -116,20 +128,57 @@ public struct Checkpoint {
         return Checkpoint.path(directory: path, step: step)
     }
 
-    /// Reads a checkpoint for `network`; a checkpoint of another architecture is an error naming the first difference.
-    public static func read(_ path: String, network: Network) throws -> Checkpoint {
-        guard var data = FileManager.default.contents(atPath: path) else { throw ModelFileError(file: path, "cannot be read") }
+    /// The file's bytes before the trailer, checked: a regular file (a directory, pipe or device
+    /// is refused before it is opened: a pipe would block), the magic, and the crc32 trailer
+    /// (required unless `allowUnchecked`).
+    static func verifiedContents(_ path: String, allowUnchecked: Bool) throws -> Data {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw ModelFileError(file: path, "cannot be read: \(String(cString: strerror(errno)))") }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw ModelFileError(file: path, "is a directory, not a checkpoint file")
+        default: throw ModelFileError(file: path, "is a device, pipe or socket, not a checkpoint file")
+        }
+        guard var data = FileManager.default.contents(atPath: path) else {
+            throw ModelFileError(file: path, "cannot be read: \(String(cString: strerror(errno)))")
+        }
         guard data.count >= 16, Array(data.prefix(8)) == magic else { throw ModelFileError(file: path, "not an AttrGuard checkpoint (bad magic)") }
         if data.count >= 32, Array(data[(data.count - 16)..<(data.count - 8)]) == trailerMagic {
             let stored = data[(data.count - 8)...].withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
             data = data.prefix(data.count - 16)
             guard UInt64(CRC32.of(data)) == stored else { throw ModelFileError(file: path, "checksum mismatch: the file is damaged or was edited") }
+        } else if !allowUnchecked {
+            throw ModelFileError(file: path, "no checksum trailer: the file was cut short, damaged at its end, or written by a version before "
+                                 + "checksums; --allow-unchecked-checkpoint reads it unverified")
         }
+        return data
+    }
+
+    /// The JSON header of verified checkpoint bytes and where it ends; a newer format is refused.
+    static func header(of data: Data, file path: String) throws -> (Header, end: Int) {
         let headerBytes = try declaredHeader(data[8..<16], at: 8, available: UInt64(data.count - 16), file: path)
-        let length = headerBytes.count
         let header: Header
         do { header = try JSONDecoder().decode(Header.self, from: data[headerBytes]) } catch {
             throw ModelFileError(file: path, "unreadable header (\(error))")
+        }
+        if let version = header.version, version > formatVersion {
+            throw ModelFileError(file: path, "checkpoint format \(version) is newer than this AttrGuard reads (\(formatVersion)); update AttrGuard")
+        }
+        return (header, headerBytes.upperBound)
+    }
+
+    /// The config a checkpoint was trained with (its YAML), read without knowing the network.
+    public static func configText(_ path: String, allowUnchecked: Bool = false) throws -> String {
+        try header(of: verifiedContents(path, allowUnchecked: allowUnchecked), file: path).0.config
+    }
+
+    /// Reads a checkpoint for `network`; a checkpoint of another architecture is an error naming the first difference.
+    public static func read(_ path: String, network: Network, allowUnchecked: Bool = false) throws -> Checkpoint {
+        let data = try verifiedContents(path, allowUnchecked: allowUnchecked)
+        let (header, headerEnd) = try header(of: data, file: path)
+        if let named = step(ofFileName: (path as NSString).lastPathComponent), named != header.step {
+            throw ModelFileError(file: path, "the file name says step \(named), its header step \(header.step): renamed or swapped; "
+                                 + "refusing to resume or evaluate from it")
         }
         guard let dtype = DType(rawValue: header.dtype) else { throw ModelFileError(file: path, "unknown dtype \(header.dtype)") }
         let expected = network.parameterSpecs
@@ -142,7 +191,7 @@ public struct Checkpoint {
             throw ModelFileError(file: path, "another architecture: parameter \(i) is \(theirs) in the checkpoint, \(ours) in the network "
                             + "(\(header.parameterNames.count) vs \(expected.count) parameters)")
         }
-        var offset = 16 + length
+        var offset = headerEnd
         var tensors: [String: Tensor] = [:]
         for entry in header.tensors {
             guard entry.count >= 0, entry.count <= (data.count - offset) / dtype.byteSize else {

@@ -29,6 +29,8 @@ public struct Evaluation {
     /// Attack radii (pixel units) of a sweep; empty: `attack.epsilon` alone. The report's top-level
     /// `attributions` are at `attack.epsilon` when the sweep holds it, else at the sweep's largest radius.
     public var epsilons: [Double] = []
+    /// Read a checkpoint without the checksum trailer, unverified (`--allow-unchecked-checkpoint`).
+    public var allowUncheckedCheckpoint = false
     /// PGD for adversarial accuracy: ε, step, iterations.
     public var pgd = Perturbation.pgd(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 10, randomStart: true)
     /// Softplus β replacing ReLU in the attack's gradient.
@@ -71,7 +73,7 @@ public struct Evaluation {
 
     private func evaluate(config: TrainingConfig, checkpoint path: String, communicator: Communicator) throws -> Report {
         let network = try Network(layers: config.layers, inputShape: config.inputShape)
-        let ckpt = try Checkpoint.read(path, network: network)
+        let ckpt = try Checkpoint.read(path, network: network, allowUnchecked: allowUncheckedCheckpoint)
         let test = try loadDatasets(config).test
         var report = try run(config: config, network: network, parameters: ckpt.parameters, statistics: ckpt.statistics,
                              test: test, communicator: communicator)

@@ -89,20 +89,3 @@ public enum Safetensors {
         } catch let e as NetworkError { throw ModelFileError(file: path, "\(e.field): \(e.message)") }
     }
 }
-
-extension Checkpoint {
-    /// The config a checkpoint was trained with (its YAML), read without knowing the network.
-    public static func configText(_ path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw ModelFileError(file: path, "cannot be read") }
-        defer { try? handle.close() }
-        let head = handle.readData(ofLength: 16)
-        guard head.count == 16, Array(head.prefix(8)) == magic else { throw ModelFileError(file: path, "not an AttrGuard checkpoint (bad magic)") }
-        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.uint64Value ?? 0
-        let length = try declaredHeader(head[8..<16], at: 8, available: size >= 16 ? size - 16 : 0, file: path).count
-        let json = handle.readData(ofLength: length)
-        guard json.count == length, let header = try? JSONDecoder().decode(Header.self, from: json) else {
-            throw ModelFileError(file: path, "truncated or unreadable header")
-        }
-        return header.config
-    }
-}

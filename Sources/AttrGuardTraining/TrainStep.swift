@@ -22,7 +22,8 @@ public struct TrainingState {
     }
 }
 
-/// A training step that cannot go on (a non-finite loss or gradient, ranks whose weights differ), naming the step.
+/// A training step that cannot go on (a non-finite loss or gradient, ranks whose weights differ), naming the step
+/// counted from 1, as the progress line counts.
 public struct TrainingError: Error, CustomStringConvertible {
     public let step: Int
     public let message: String
@@ -60,12 +61,12 @@ public func trainStep(_ state: inout TrainingState, objective: Objective, pertur
     let local = terms.scalars.map(\.value.value.item)
     let averaged = try communicator?.allreduce(local, op: .average) ?? local
     if let bad = zip(names, averaged).first(where: { !$0.1.isFinite }) {
-        throw TrainingError(step: state.step, message: "\(bad.0) is \(bad.1); stopping before the update")
+        throw TrainingError(step: state.step + 1, message: "\(bad.0) is \(bad.1); stopping before the update")
     }
     // ‖∇θ total‖₂ of the averaged gradient: a plateau or a blow-up shows here before the loss moves.
     let gradNorm = l2Norm(flat)
     guard gradNorm.isFinite else {
-        throw TrainingError(step: state.step, message: "the gradient is not finite (‖g‖ = \(gradNorm)); stopping before the update")
+        throw TrainingError(step: state.step + 1, message: "the gradient is not finite (‖g‖ = \(gradNorm)); stopping before the update")
     }
     state.optimizer.step(parameters: &state.parameters, gradient: flat, learningRate: learningRate)
     state.statistics = model.statistics

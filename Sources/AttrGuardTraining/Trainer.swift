@@ -25,6 +25,14 @@ public struct Trainer {
     /// A signal number when this process has been asked to stop (preemption), else 0; polled
     /// once a step and agreed on by all ranks.
     public var stopRequest: () -> Int32 = { 0 }
+    /// Told `true` when the step loop starts polling `stopRequest` and `false` when it stops: a
+    /// stop request outside that window (loading, resuming, after the last step) has nothing to
+    /// finish, so the CLI ends the process at once rather than deferring it to a poll that never comes.
+    public var stopPolling: (Bool) -> Void = { _ in }
+    /// A fresh run may replace an earlier run's non-empty `log.metrics` (`--overwrite-log`).
+    public var overwriteLog = false
+    /// Resume may read a checkpoint without the checksum trailer, unverified (`--allow-unchecked-checkpoint`).
+    public var allowUncheckedCheckpoint = false
 
     public init(config: TrainingConfig, communicator: Communicator) {
         self.config = config
@@ -59,6 +67,8 @@ public struct Trainer {
         if let threads = config.threads { KernelThreads.configureLibraries(threads) }
         return try KernelThreads.$count.withValue(config.threads ?? KernelThreads.fromEnvironment) {
             var run = try TrainingRun(self, resume: resume, stopAfter: stopAfter)
+            stopPolling(true)
+            defer { stopPolling(false) }
             while run.state.step < run.stopAt {
                 let batch = try run.nextBatch()
                 try run.step(batch)
@@ -69,7 +79,7 @@ public struct Trainer {
                 let done = run.state.step, last = done == run.stopAt || stop != 0
                 let evaluate = config.evalEvery > 0 && done % config.evalEvery == 0
                 let checkpoint = config.checkpointDir != nil && (last || config.checkpointEvery > 0 && done % config.checkpointEvery == 0)
-                if evaluate || checkpoint || last { try run.averageStatistics() }
+                try run.averageStatistics()
                 if evaluate || (last && stop == 0) { try run.evaluate(batch) }   // a stop request saves its time for the checkpoint
                 if checkpoint { try run.checkpoint() }
                 if stop != 0 {
@@ -93,6 +103,8 @@ private struct TrainingRun {
     let stepsPerEpoch: Int, totalSteps: Int, stopAt: Int
     /// The run's gradient reducer (bucket layout from the parameters; nil on one rank or with `sync: weights`).
     let buckets: GradientBuckets?
+    /// Rank 0's lock on checkpoint.dir, held for the invocation (one writer per run directory).
+    let runLock: RunDirectoryLock?
     var state: TrainingState
     var plan: EpochPlan
     var metrics: MetricsLog
@@ -132,6 +144,7 @@ private struct TrainingRun {
         stepsPerEpoch = plan.steps
         totalSteps = min(config.maxSteps ?? Int.max, config.epochs * stepsPerEpoch)
         schedule = config.resolvedSchedule(stepsPerEpoch: stepsPerEpoch, totalSteps: totalSteps)
+        runLock = try config.checkpointDir.flatMap { communicator.rank == 0 ? try RunDirectoryLock(directory: $0, what: "checkpoint.dir") : nil }
         if let dir = config.checkpointDir {
             // A fresh run must not mix its checkpoints (and metrics) with an earlier run's: the "keep
             // newest" rule would delete the new ones and --resume would pick the old model.
@@ -151,8 +164,8 @@ private struct TrainingRun {
             ? GradientBuckets(layoutOf: state.parameters, bucketBytes: config.bucketBytes, communicator: communicator) : nil
         loader = BatchLoader(store: train, augmentation: config.augmentation, normalization: config.normalization, seed: config.seed)
         // On resume, records past the checkpoint's step were logged by the interrupted run and are logged again.
-        metrics = try MetricsLog(path: communicator.rank == 0 ? config.metricsPath : nil, append: resume,
-                                 keepingSteps: resume ? state.step : nil)
+        metrics = try MetricsLog(path: communicator.rank == 0 ? config.metricsPath : nil, resume: resume,
+                                 keepingSteps: resume ? state.step : nil, overwrite: trainer.overwriteLog)
         let first = state.step
         stopAt = min(totalSteps, stopAfter.map { first + $0 } ?? totalSteps)
         windowStart = clock.now; runStart = clock.now; firstStep = first
@@ -170,7 +183,7 @@ private struct TrainingRun {
         var loaded: (String, Checkpoint)?
         for step in try Checkpoint.list(directory: dir).reversed() where loaded == nil {
             let candidate = Checkpoint.path(directory: dir, step: step)
-            do { loaded = (candidate, try Checkpoint.read(candidate, network: network)) } catch {
+            do { loaded = (candidate, try Checkpoint.read(candidate, network: network, allowUnchecked: trainer.allowUncheckedCheckpoint)) } catch {
                 if trainer.communicator.rank == 0 { trainer.progress("skipping \(error); trying the previous checkpoint") }
             }
         }
@@ -269,9 +282,13 @@ private struct TrainingRun {
         windowStart = clock.now; windowSteps = 0
     }
 
-    /// Running statistics come from each rank's own batches: averaged (one fused all-reduce) before
-    /// they are evaluated or saved.
+    /// Running statistics come from each rank's own batches: averaged after every step (one small
+    /// fused all-reduce), so the statistics at any step (a stop request's checkpoint included) are
+    /// those an uninterrupted run holds there, and a resume from it is bit-identical. (The running
+    /// averages are linear in the batch statistics: averaging each step or only before use differ
+    /// by rounding alone.)
     mutating func averageStatistics() throws {
+        guard communicator.size > 1 && !state.statistics.isEmpty else { return }
         let names = state.statistics.keys.sorted()   // the same order on every rank
         try communicator.allreduce(names.flatMap { [state.statistics[$0]!.mean, state.statistics[$0]!.variance] }, op: .average)
     }
@@ -307,12 +324,19 @@ private struct TrainingRun {
         }
     }
 
-    /// Rank 0 writes the step's checkpoint (never from weights that overflowed: every rank holds the same ones).
+    /// Rank 0 writes the step's checkpoint, never from weights that diverged (every rank holds the
+    /// same ones): not finite, or an l2 norm past `train.max_weight_norm` (a run blowing up while
+    /// still finite), end the run here, before a write that would rotate good checkpoints out of `keep`.
     func checkpoint() throws {
         guard let dir = config.checkpointDir else { return }
         let done = state.step
-        guard l2Norm(state.parameters.flat).isFinite else {
+        let norm = l2Norm(state.parameters.flat)
+        guard norm.isFinite else {
             throw TrainingError(step: done, message: "the weights are not finite; not checkpointed" + lastCheckpointNote)
+        }
+        guard config.maxWeightNorm == 0 || norm <= config.maxWeightNorm else {
+            throw TrainingError(step: done, message: String(format: "the weights diverged: l2 norm %.3g > train.max_weight_norm %.3g; not checkpointed", norm,
+                                                            config.maxWeightNorm) + lastCheckpointNote + " (lower optim.lr, or raise train.max_weight_norm if this norm is expected)")
         }
         if communicator.rank == 0 {
             try Checkpoint(step: done, seed: config.seed, worldSize: communicator.size, configText: config.text,
@@ -352,41 +376,55 @@ func weightHash(_ flat: Tensor) -> UInt64 {
     return UInt64(a) << 32 | UInt64(b)
 }
 
-/// JSON lines of metrics, flushed per line (rank 0 only; a nil path writes nothing).
+/// JSON lines of metrics (rank 0 only; a nil path writes nothing), each record appended whole and
+/// synced through `AppendLog` (refuses devices, pipes and sockets; locked against a second writer).
 struct MetricsLog {
-    private var handle: FileHandle?
+    private var log: AppendLog?
 
-    /// - Parameter keepingSteps: when appending, first drop the records whose step is past this one.
-    init(path: String?, append: Bool, keepingSteps: Int? = nil) throws {
+    /// - Parameters:
+    ///   - resume: continue the file: records past `keepingSteps` (logged by the interrupted run
+    ///     after its checkpoint, to be logged again) and a partial last record are cut off.
+    ///   - overwrite: a fresh run may empty an earlier run's file (else it is refused).
+    init(path: String?, resume: Bool, keepingSteps: Int? = nil, overwrite: Bool = false) throws {
         guard let path else { return }
         let url = URL(fileURLWithPath: path)
         do { try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true) } catch {
             throw ConfigError(file: path, key: "log.metrics", message: "cannot create its directory "
-                              + "\(url.deletingLastPathComponent().path): \((error as NSError).localizedDescription)")
+                              + "\(url.deletingLastPathComponent().path): \((error as NSError).localizedFailureReason ?? error.localizedDescription)")
         }
-        if append, let last = keepingSteps, let text = try? String(contentsOfFile: path, encoding: .utf8) {
-            let kept = text.split(separator: "\n").filter { line in
-                let step = (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["step"] as? Int
-                return step.map { $0 <= last } ?? true
-            }
-            if kept.count < text.split(separator: "\n").count {
-                try writeAtomically(Data((kept.joined(separator: "\n") + (kept.isEmpty ? "" : "\n")).utf8), to: path)
-            }
+        let log: AppendLog
+        do { log = try AppendLog(path: path, what: "log.metrics") } catch let e as DataError {
+            throw ConfigError(file: path, key: "log.metrics", message: e.message)
         }
-        if !append || !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw ConfigError(file: path, key: "log.metrics", message: "cannot create the metrics file: \(String(cString: strerror(errno)))")
+        let data = try log.contents()
+        if !resume && !data.isEmpty {
+            guard overwrite else {
+                let records = data.split(separator: 0x0A).count
+                throw ConfigError(file: path, key: "log.metrics", message: "holds \(records) record(s) of an earlier run; continue that run with "
+                                  + "--resume, pass --overwrite-log to replace them, or give this run another log.metrics (nothing was written)")
             }
+            try log.truncate(to: 0)
         }
-        handle = try FileHandle(forWritingTo: url)
-        try handle?.seekToEnd()
+        if resume, !data.isEmpty { try log.truncate(to: Self.keptLength(data, last: keepingSteps)) }
+        self.log = log
+    }
+
+    /// Bytes of `data` to keep on resume: up to the end of the last complete record (newline
+    /// included) that parses and whose step is at most `last`.
+    static func keptLength(_ data: Data, last: Int?) -> Int {
+        var kept = 0, start = data.startIndex
+        while let newline = data[start...].firstIndex(of: 0x0A) {
+            let record = (try? JSONSerialization.jsonObject(with: data[start..<newline])) as? [String: Any]
+            if let record, (record["step"] as? Int).map({ last == nil || $0 <= last! }) ?? false { kept = newline + 1 - data.startIndex }
+            start = newline + 1
+        }
+        return kept
     }
 
     mutating func write(_ record: [String: Any]) throws {
-        guard let handle else { return }
+        guard let log else { return }
         var line = try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys])
         line.append(0x0A)
-        try handle.write(contentsOf: line)
+        do { try log.append(line) } catch let e as DataError { throw ConfigError(file: log.path, key: "log.metrics", message: e.message) }
     }
 }
-

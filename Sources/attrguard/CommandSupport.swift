@@ -12,12 +12,13 @@ struct CheckpointOptions: ParsableArguments {
     @Option(help: "Checkpoint file, or a checkpoint directory (its newest).") var checkpoint: String
     @Option(help: "Config (default: the one stored in the checkpoint).") var config: String?
     @Option(name: .customLong("set"), help: "Override a config key (repeatable).") var overrides: [String] = []
+    @Flag(help: "Read a checkpoint without a checksum trailer (an old or damaged file), unverified.") var allowUncheckedCheckpoint = false
 
     /// The checkpoint file and the config it is read with (file or directory; stored config unless one is given).
     func resolve() throws -> (path: String, config: TrainingConfig) {
         let path = try Checkpoint.latest(in: checkpoint)
         let cfg = try config.map { try TrainingConfig.load(path: $0, overrides: overrides) }
-            ?? TrainingConfig.parse(yaml: Checkpoint.configText(path), file: "\(path) (stored config)", overrides: overrides)
+            ?? TrainingConfig.parse(yaml: Checkpoint.configText(path, allowUnchecked: allowUncheckedCheckpoint), file: "\(path) (stored config)", overrides: overrides)
         return (path, cfg)
     }
 }

@@ -120,6 +120,7 @@ struct EvalCommand: ParsableCommand {
             let (path, cfg) = try source.resolve()
             var e = try evaluation(mapPixels: cfg.inputShape[1] * cfg.inputShape[2])
             e.progress = { line in print(line); fflushStandardOutput() }
+            e.allowUncheckedCheckpoint = source.allowUncheckedCheckpoint
             if comm.rank == 0 {   // before the evaluation, not after it
                 try prepareWritableDirectory(out, what: "--out", fileInTheWay: "--out names a file; give a directory for the report and figure")
             }
@@ -131,13 +132,13 @@ struct EvalCommand: ParsableCommand {
                 try writeAtomically(try report.json(), to: "\(out)/report.json")
                 var written = ["\(out)/report.json"]
                 if !result.figure.isEmpty {
-                    try AttributionFigure.write(result.figure, imageShape: result.imageShape, normalization: cfg.normalization,
-                                                to: "\(out)/attributions.png")
+                    try writeAtomically(try AttributionFigure.pngData(result.figure, imageShape: result.imageShape, normalization: cfg.normalization),
+                                        to: "\(out)/attributions.png")
                     written.append("\(out)/attributions.png")
                 }
                 for method in e.methods {
                     if let figure = SweepFigure.figure(report: report, method: method.rawValue) {
-                        try figure.writePNG(to: "\(out)/sweep-\(method.rawValue).png")
+                        try writeAtomically(try figure.pngData(), to: "\(out)/sweep-\(method.rawValue).png")
                         written.append("\(out)/sweep-\(method.rawValue).png")
                     }
                 }
@@ -161,7 +162,7 @@ struct ExportCommand: ParsableCommand {
         do {
             let (path, cfg) = try source.resolve()
             let network = try Network(layers: cfg.layers, inputShape: cfg.inputShape)
-            let c = try Checkpoint.read(path, network: network)
+            let c = try Checkpoint.read(path, network: network, allowUnchecked: source.allowUncheckedCheckpoint)
             try Safetensors.write(parameters: c.parameters, statistics: c.statistics,
                                   metadata: ["format": "pt", "producer": "attrguard", "step": "\(c.step)", "config": cfg.text], to: out)
             print("exported \(c.parameters.names.count) parameters (\(network.parameterCount) values) and \(c.statistics.count) batch-norm statistics to \(out)")

@@ -13,6 +13,8 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("set"), help: "Override a config key, e.g. --set optim.lr=0.05 (repeatable).") var overrides: [String] = []
     @Flag(help: "Continue from the newest checkpoint in checkpoint.dir.") var resume = false
     @Option(help: "Stop after this many steps (a planned interruption: the schedule still spans the whole run).") var stopAfter: Int?
+    @Flag(help: "Resume from a checkpoint without a checksum trailer (an old or damaged file), unverified.") var allowUncheckedCheckpoint = false
+    @Flag(help: "A fresh run may replace an earlier run's non-empty log.metrics (else it is refused).") var overwriteLog = false
 
     func run() throws {
         StopSignals.install()
@@ -21,6 +23,9 @@ struct TrainCommand: ParsableCommand {
             var trainer = Trainer(config: cfg, communicator: comm)
             trainer.progress = { line in print(line); fflushStandardOutput() }
             trainer.stopRequest = { StopSignals.pending }
+            trainer.stopPolling = { StopSignals.deferring($0) }
+            trainer.overwriteLog = overwriteLog
+            trainer.allowUncheckedCheckpoint = allowUncheckedCheckpoint
             do {
                 let summary = try trainer.run(resume: resume, stopAfter: stopAfter)
                 if comm.rank == 0 { print("train: done after \(summary.steps) steps") }

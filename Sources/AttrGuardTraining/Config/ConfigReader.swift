@@ -20,26 +20,41 @@ final class ConfigReader {
 
     init(file: String, root: [String: Any]) { self.file = file; self.root = root }
 
-    /// Yams' untyped loader traps on a mapping key that is not a plain scalar (`? [a]: b`, found
-    /// by fuzzing): such keys are turned away first.
-    private static func checkKeys(_ node: Node, file: String) throws {
-        if let mapping = node.mapping {
-            for (key, value) in mapping {
-                guard key.scalar != nil else {
-                    throw ConfigError(file: file, key: "-", message: "a mapping key must be a plain word, got a \(key.mapping != nil ? "mapping" : "list") (line \(key.mark?.line ?? 0))")
-                }
-                try checkKeys(value, file: file)
+    /// Nodes a config may expand to, aliases counted at every use, and how deep it may nest.
+    static let maxNodes = 100_000, maxDepth = 64
+
+    /// Checks the composed tree before anything is built from it: aliases are shared when Yams
+    /// composes but expanded by every walk after, so an alias bomb (each level doubling the last)
+    /// is refused here by counting nodes as expanded, stopping at `maxNodes`; and Yams' untyped
+    /// loader traps on a mapping key that is not a plain scalar (`? [a]: b`, found by fuzzing).
+    private static func checkTree(_ node: Node, file: String) throws {
+        var count = 0
+        func walk(_ node: Node, depth: Int) throws {
+            count += 1
+            guard count <= maxNodes else {
+                throw ConfigError(file: file, key: "-", message: "expands to more than \(maxNodes) values (aliases, *name, nested in each other?); "
+                                  + "a config this large is refused")
             }
-        } else if let sequence = node.sequence {
-            for item in sequence { try checkKeys(item, file: file) }
+            guard depth <= maxDepth else { throw ConfigError(file: file, key: "-", message: "nests deeper than \(maxDepth) levels") }
+            if let mapping = node.mapping {
+                for (key, value) in mapping {
+                    guard key.scalar != nil else {
+                        throw ConfigError(file: file, key: "-", message: "a mapping key must be a plain word, got a \(key.mapping != nil ? "mapping" : "list") (line \(key.mark?.line ?? 0))")
+                    }
+                    try walk(value, depth: depth + 1)
+                }
+            } else if let sequence = node.sequence {
+                for item in sequence { try walk(item, depth: depth + 1) }
+            }
         }
+        try walk(node, depth: 0)
     }
 
     /// Parses YAML text, applies `a.b=value` overrides (values parsed as YAML scalars).
     static func parse(yaml: String, file: String, overrides: [String]) throws -> ConfigReader {
         let loaded: Any?
         do {
-            if let node = try Yams.compose(yaml: yaml) { try checkKeys(node, file: file) }
+            if let node = try Yams.compose(yaml: yaml) { try checkTree(node, file: file) }
             loaded = try Yams.load(yaml: yaml)
         } catch let e as ConfigError { throw e } catch {
             throw ConfigError(file: file, key: "-", message: "not valid YAML (\(error))")
@@ -51,7 +66,10 @@ final class ConfigReader {
             guard let eq = o.firstIndex(of: "="), eq != o.startIndex else {
                 throw ConfigError(file: "--set", key: o, message: "expected KEY=VALUE, e.g. optim.lr=0.05")
             }
-            let path = o[..<eq].split(separator: ".").map(String.init)
+            let path = o[..<eq].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            if let i = path.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+                throw ConfigError(file: "--set", key: o, message: "key part \(i + 1) of '\(o[..<eq])' is empty; write KEY=VALUE with dotted words, e.g. optim.lr=0.05")
+            }
             let text = String(o[o.index(after: eq)...])
             let value: Any = (try? Yams.load(yaml: text)).flatMap { $0 } ?? text
             tree = set(tree, path: path[...], value: value)

@@ -78,13 +78,20 @@ public struct TrainingConfig: Sendable {
     public var checkpointKeep: Int
     /// `log.metrics`: the JSON-lines metrics file rank 0 writes.
     public var metricsPath: String?
+    /// The divergence guard: weights whose l2 norm exceeds this (or is not finite) end the run
+    /// before they are checkpointed, so the last good checkpoints stay (0: only the finite check).
+    public var maxWeightNorm: Double
     /// The effective YAML (after --set overrides), stored in checkpoints.
     public var text: String
 
     /// Reads `path`, applies `overrides` (`a.b=value`), validates everything.
     public static func load(path: String, overrides: [String] = []) throws -> TrainingConfig {
-        guard let yaml = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw ConfigError(file: path, key: "-", message: "cannot read the file")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(file: path, key: "-", message: "cannot read the file: \(String(cString: strerror(errno)))")
+        }
+        guard let yaml = String(data: data, encoding: .utf8) else {
+            let valid = String(decoding: data, as: UTF8.self).prefix { $0 != "\u{FFFD}" }.utf8.count
+            throw ConfigError(file: path, key: "-", message: "is not UTF-8 text (first bad byte near offset \(valid)); save it as UTF-8")
         }
         return try parse(yaml: yaml, file: path, overrides: overrides)
     }
@@ -105,16 +112,26 @@ public struct TrainingConfig: Sendable {
         seed = UInt64(try r.int("seed", 0, min: 0))
         dtype = DType(rawValue: try r.string("train.dtype", "float32", oneOf: ["float32", "float64"]))!
         (dataset, dataPath, testPath) = try Self.readDataSource(r)
-        syntheticTrainPerClass = try r.int("data.train_per_class", 500, min: 1)
-        syntheticTestPerClass = try r.int("data.test_per_class", 100, min: 1)
-        trainSubset = try r.int("data.train_subset", 0, min: 0)
-        augmentation = try Self.readAugmentation(r)
-        let size = try r.int("data.image_size", dataset == .packed ? nil : 32, min: 1)
+        // Every size that allocates has an upper bound, so a typo is an error rather than an attempt at terabytes.
+        syntheticTrainPerClass = try r.int("data.train_per_class", 500, min: 1, max: 100_000)
+        syntheticTestPerClass = try r.int("data.test_per_class", 100, min: 1, max: 100_000)
+        trainSubset = try r.int("data.train_subset", 0, min: 0, max: 1 << 31)
+        let size = try r.int("data.image_size", dataset == .packed ? nil : 32, min: 1, max: 1_024)
+        augmentation = try Self.readAugmentation(r, imageSize: size)
         inputShape = [3, size, size]
         normalization = try Self.readNormalization(r)
         // ε and PGD steps are given in pixel units (x/255); with normalisation they scale by 1/std per channel.
         pixelRange = normalization.map { PixelRange.normalized(mean: $0.mean, std: $0.std) } ?? PixelRange(low: 0, high: 1)
         layers = try Self.readLayers(r, inputShape: inputShape)
+        if dataset == .synthetic {
+            let classes = try Network(layers: layers, inputShape: inputShape).outputShape[0]
+            let bytes = Double(syntheticTrainPerClass + syntheticTestPerClass) * Double(classes) * Double(3 * size * size)
+            guard bytes <= 16 * 1_073_741_824 else {
+                throw r.error("data.train_per_class", String(format: "%d + %d images per class of %d classes at %d×%d would take %.0f GiB; "
+                                                            + "the synthetic set is limited to 16 GiB", syntheticTrainPerClass,
+                                                            syntheticTestPerClass, classes, size, size, bytes / 1_073_741_824))
+            }
+        }
         objective = try Self.readObjective(r)
         perturbation = try Self.readPerturbation(r, for: objective)
         optimizer = try Self.readOptimizer(r)
@@ -127,18 +144,21 @@ public struct TrainingConfig: Sendable {
         if syncBatchNorm && sync == .weights {
             throw r.error("model.sync_batchnorm", "needs train.sync: gradients (with weights averaged every K steps the ranks train different models)")
         }
-        syncEvery = try r.int("train.sync_every", 8, min: 1)
+        syncEvery = try r.int("train.sync_every", 8, min: 1, max: 1 << 30)
         bucketBytes = Int(try r.double("train.bucket_mb", 25, min: 0.001, max: 65_536) * 1_048_576)
         threads = r.has("train.threads") ? try r.int("train.threads", min: 1, max: 1_024) : nil
-        logEvery = try r.int("train.log_every", 10, min: 1)
-        evalEvery = try r.int("train.eval_every", 0, min: 0)
-        evalSamples = try r.int("train.eval_samples", 0, min: 0)
-        evalAttributionSamples = try r.int("train.eval_attribution_samples", 0, min: 0)
-        consistencyEvery = try r.int("train.consistency_every", 50, min: 0)
+        logEvery = try r.int("train.log_every", 10, min: 1, max: 1 << 40)
+        evalEvery = try r.int("train.eval_every", 0, min: 0, max: 1 << 40)
+        evalSamples = try r.int("train.eval_samples", 0, min: 0, max: 1 << 31)
+        evalAttributionSamples = try r.int("train.eval_attribution_samples", 0, min: 0, max: 100_000)
+        consistencyEvery = try r.int("train.consistency_every", 50, min: 0, max: 1 << 40)
+        maxWeightNorm = try r.double("train.max_weight_norm", 1e6, min: 0, max: 1e30)
         checkpointDir = r.has("checkpoint.dir") ? try r.string("checkpoint.dir") : nil
-        checkpointEvery = try r.int("checkpoint.every", 0, min: 0)
-        checkpointKeep = try r.int("checkpoint.keep", 3, min: 1)
+        if checkpointDir?.isEmpty == true { throw r.error("checkpoint.dir", "is empty; give a directory, or leave the key out for no checkpoints") }
+        checkpointEvery = try r.int("checkpoint.every", 0, min: 0, max: 1 << 40)
+        checkpointKeep = try r.int("checkpoint.keep", 3, min: 1, max: 100_000)
         metricsPath = r.has("log.metrics") ? try r.string("log.metrics") : nil
+        if metricsPath?.isEmpty == true { throw r.error("log.metrics", "is empty; give a file, or leave the key out for no metrics log") }
         text = r.yaml()
     }
 
@@ -147,11 +167,11 @@ public struct TrainingConfig: Sendable {
         return (dataset, try r.string("data.path", dataset == .synthetic ? "" : nil), try r.string("data.test_path", dataset == .packed ? nil : ""))
     }
 
-    private static func readAugmentation(_ r: ConfigReader) throws -> Augmentation {
+    private static func readAugmentation(_ r: ConfigReader, imageSize: Int) throws -> Augmentation {
         switch try r.string("data.augmentation", "crop_flip", oneOf: ["none", "crop_flip", "resized_crop_flip"]) {
         case "none": return .none
-        case "crop_flip": return .cropFlip(padding: try r.int("data.crop_padding", 4, min: 0))
-        default: return .resizedCropFlip(minScale: try r.double("data.min_scale", 0.35, min: 0.01))
+        case "crop_flip": return .cropFlip(padding: try r.int("data.crop_padding", 4, min: 0, max: imageSize))
+        default: return .resizedCropFlip(minScale: try r.double("data.min_scale", 0.35, min: 0.01, max: 1))
         }
     }
 
@@ -166,11 +186,17 @@ public struct TrainingConfig: Sendable {
     /// model.*: a named architecture or a layer list, checked by building the network once.
     private static func readLayers(_ r: ConfigReader, inputShape: [Int]) throws -> [LayerSpec] {
         let size = inputShape[1]
-        let classes = try r.int("model.classes", 10, min: 2)
+        let name = try r.string("model.name", oneOf: ["smallcnn", "resnet18", "layers"])
+        if name == "layers" {
+            for key in ["model.classes", "model.activation", "model.beta", "model.stem"] where r.has(key) {
+                throw r.error(key, "applies to model.name smallcnn and resnet18; a layer list sets it in its layers")
+            }
+        }
+        let classes = try r.int("model.classes", 10, min: 2, max: 100_000)
         let activation: Activation = try r.string("model.activation", "softplus", oneOf: ["softplus", "relu"]) == "relu"
-            ? .relu : .softplus(beta: try r.double("model.beta", 10, min: 1e-6))
+            ? .relu : .softplus(beta: try r.double("model.beta", 10, min: 1e-6, max: 1e4))
         let layers: [LayerSpec]
-        switch try r.string("model.name", oneOf: ["smallcnn", "resnet18", "layers"]) {
+        switch name {
         case "smallcnn":
             guard size % 4 == 0 else { throw r.error("data.image_size", "smallcnn needs a multiple of 4, got \(size)") }
             layers = Architectures.smallCNN(classes: classes, activation: activation, inputSize: size)
@@ -194,9 +220,9 @@ public struct TrainingConfig: Sendable {
         let target = AttributionTarget(rawValue: try r.string("method.attribution_of", "loss", oneOf: ["loss", "logit"]))!
         let name = try r.string("method.name", oneOf: Objective.names)
         let detach = name == "l2cos" ? try r.bool("method.detach_source_grad", false) : false
-        _ = try r.double("method.cos_eps", 1e-8, min: 0)   // accepted (and checked) for every method, as it always was
+        _ = try r.double("method.cos_eps", 1e-8, min: 0, max: 1e-2)   // accepted (and checked) for every method, as it always was
         return try Objective.named(name, target: target, detachSource: detach) { key, fallback in
-            key == "ig_steps" ? Double(try r.int("method.ig_steps", 4, min: 1, max: 1_000)) : try r.double("method.\(key)", fallback, min: 0)
+            key == "ig_steps" ? Double(try r.int("method.ig_steps", 4, min: 1, max: 1_000)) : try r.double("method.\(key)", fallback, min: 0, max: 1e6)
         }!
     }
 
@@ -208,14 +234,15 @@ public struct TrainingConfig: Sendable {
         case .igr, .pgd: defaultKind = "pgd"
         default: defaultKind = "none"
         }
-        let eps = try r.double("method.perturbation.epsilon", 8.0 / 255, min: 0)
+        // Radii and steps in pixel units of a [0, 1] image: more than 1 leaves the image.
+        let eps = try r.double("method.perturbation.epsilon", 8.0 / 255, min: 0, max: 1)
         let perturbation: Perturbation
         switch try r.string("method.perturbation.kind", defaultKind, oneOf: ["none", "uniform", "pgd"]) {
         case "none": perturbation = .none
         case "uniform": perturbation = .uniform(epsilon: eps)
         default:
-            perturbation = .pgd(epsilon: eps, stepSize: try r.double("method.perturbation.step_size", 2.0 / 255, min: 0),
-                                steps: try r.int("method.perturbation.steps", 7, min: 1),
+            perturbation = .pgd(epsilon: eps, stepSize: try r.double("method.perturbation.step_size", 2.0 / 255, min: 0, max: 1),
+                                steps: try r.int("method.perturbation.steps", 7, min: 1, max: 10_000),
                                 randomStart: try r.bool("method.perturbation.random_start", true))
         }
         if objective.needsPerturbation, perturbation == .none {
@@ -227,26 +254,34 @@ public struct TrainingConfig: Sendable {
     private static func readOptimizer(_ r: ConfigReader) throws -> Optimizer {
         switch try r.string("optim.name", "sgd", oneOf: ["sgd", "adamw"]) {
         case "sgd":
-            return .sgd(SGD(momentum: try r.double("optim.momentum", 0.9, min: 0), nesterov: try r.bool("optim.nesterov", false),
-                            weightDecay: try r.double("optim.weight_decay", 5e-4, min: 0),
+            return .sgd(SGD(momentum: try r.double("optim.momentum", 0.9, min: 0, max: 0.999_999), nesterov: try r.bool("optim.nesterov", false),
+                            weightDecay: try r.double("optim.weight_decay", 5e-4, min: 0, max: 1),
                             decoupledWeightDecay: try r.bool("optim.decoupled_weight_decay", false)))
         default:
-            return .adamW(AdamW(beta1: try r.double("optim.beta1", 0.9, min: 0), beta2: try r.double("optim.beta2", 0.999, min: 0),
-                                epsilon: try r.double("optim.eps", 1e-8, min: 0), weightDecay: try r.double("optim.weight_decay", 1e-2, min: 0)))
+            return .adamW(AdamW(beta1: try r.double("optim.beta1", 0.9, min: 0, max: 0.999_999),
+                                beta2: try r.double("optim.beta2", 0.999, min: 0, max: 0.999_999),
+                                epsilon: try r.double("optim.eps", 1e-8, min: 1e-30, max: 1),
+                                weightDecay: try r.double("optim.weight_decay", 1e-2, min: 0, max: 1)))
         }
     }
 
     /// optim.lr and schedule.*; positions may be given in epochs (converted to steps once the data size is known).
     private static func readSchedule(_ r: ConfigReader) throws -> (LearningRateSchedule, byEpochs: Bool) {
-        let lr = try r.double("optim.lr", min: 0)
+        let lr = try r.double("optim.lr", min: 0, max: 100)
         let byEpochs = try r.string("schedule.unit", "epochs", oneOf: ["epochs", "steps"]) == "epochs"
-        let warmup = try r.int("schedule.warmup", 0, min: 0)
+        let warmup = try r.int("schedule.warmup", 0, min: 0, max: 1 << 30)
         let kind: LearningRateSchedule.Kind
         switch try r.string("schedule.kind", "cosine", oneOf: ["constant", "step", "multistep", "cosine"]) {
         case "constant": kind = .constant
-        case "step": kind = .step(every: try r.int("schedule.every", min: 1), gamma: try r.double("schedule.gamma", 0.1, min: 0))
-        case "multistep": kind = .multiStep(milestones: try r.intList("schedule.milestones", []), gamma: try r.double("schedule.gamma", 0.1, min: 0))
-        default: kind = .cosine(totalSteps: 0, minimum: try r.double("schedule.min_lr", 0, min: 0))
+        case "step": kind = .step(every: try r.int("schedule.every", min: 1, max: 1 << 30), gamma: try r.double("schedule.gamma", 0.1, min: 0, max: 1))
+        case "multistep":
+            let milestones = try r.intList("schedule.milestones", [])
+            if let bad = milestones.first(where: { $0 < 1 || $0 > 1 << 30 }) { throw r.error("schedule.milestones", "each must be in 1...\(1 << 30), got \(bad)") }
+            guard zip(milestones, milestones.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                throw r.error("schedule.milestones", "must increase strictly, got \(milestones)")
+            }
+            kind = .multiStep(milestones: milestones, gamma: try r.double("schedule.gamma", 0.1, min: 0, max: 1))
+        default: kind = .cosine(totalSteps: 0, minimum: try r.double("schedule.min_lr", 0, min: 0, max: lr))
         }
         return (LearningRateSchedule(base: lr, kind: kind, warmupSteps: warmup), byEpochs)
     }

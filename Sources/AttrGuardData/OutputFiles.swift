@@ -35,7 +35,7 @@ public func writeAtomically(_ data: Data, to path: String) throws {
 
 /// The file a write to `path` should replace: symbolic links followed (up to 40), and refused
 /// if it exists and is not a regular file.
-private func resolvedWriteTarget(_ path: String) throws -> String {
+func resolvedWriteTarget(_ path: String) throws -> String {
     var target = path
     for _ in 0..<40 {
         var st = stat()
