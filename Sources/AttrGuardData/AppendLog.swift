@@ -18,7 +18,7 @@ public final class AppendLog {
         self.path = path
         let target = try resolvedWriteTarget(path)
         // O_NONBLOCK: a pipe that appears between the check and the open must not block the open.
-        let fd = open(target, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        let fd = open(target, O_RDWR | O_CREAT | O_APPEND | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw DataError(file: path, "\(what) cannot be opened for writing: \(String(cString: strerror(errno)))") }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
@@ -30,7 +30,7 @@ public final class AppendLog {
             close(fd)
             throw DataError(file: path, "\(what) cannot be locked: \(why)")
         }
-        _ = fcntl(fd, F_SETFL, O_WRONLY | O_APPEND)
+        _ = fcntl(fd, F_SETFL, O_APPEND)
         if truncate && ftruncate(fd, 0) != 0 {
             let why = String(cString: strerror(errno))
             close(fd)

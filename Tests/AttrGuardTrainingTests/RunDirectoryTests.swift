@@ -90,9 +90,10 @@ import Testing
         try #require(s1 == 0, "\(o1)")
         let newest = "\(dir)/checkpoints/step-00000020.ckpt"
         let good = try Data(contentsOf: URL(fileURLWithPath: newest))
-        func exportStatus(_ bytes: Data) throws -> (Int32, String) {
+        func exportStatus(_ bytes: Data, unchecked: Bool = false) throws -> (Int32, String) {
             try bytes.write(to: URL(fileURLWithPath: "\(dir)/x.ckpt"))
-            return try runAttrguard(["export", "--checkpoint", "\(dir)/x.ckpt", "--out", "\(dir)/x.safetensors"])
+            return try runAttrguard(["export", "--checkpoint", "\(dir)/x.ckpt", "--out", "\(dir)/x.safetensors"]
+                                    + (unchecked ? ["--allow-unchecked-checkpoint"] : []))
         }
         #expect(try exportStatus(good).0 == 0)
         // One flipped bit in the weights, and an edited step in the header: both caught.
@@ -105,11 +106,12 @@ import Testing
         if let r = edited.range(of: Data("\"step\":20".utf8)) { edited.replaceSubrange(r, with: Data("\"step\":90".utf8)) }
         let (se, oe) = try exportStatus(edited)
         #expect(se != 0 && oe.contains("checksum mismatch"), "\(oe)")
-        // A file written before the trailer existed (no trailer) still reads.
-        #expect(try exportStatus(good.prefix(good.count - 16)).0 == 0)
+        // A file without the trailer (written before it existed) reads only when asked to, unverified.
+        #expect(try exportStatus(good.prefix(good.count - 16)).0 == 1)
+        #expect(try exportStatus(good.prefix(good.count - 16), unchecked: true).0 == 0)
         // Its header length damaged to 2^64 − 1 (once a trap in Int()): named, not a crash.
         var huge = Data(good.prefix(good.count - 16)); huge.replaceSubrange(8..<16, with: Data(repeating: 0xFF, count: 8))
-        let (sh, oh) = try exportStatus(huge)
+        let (sh, oh) = try exportStatus(huge, unchecked: true)
         #expect(sh == 1 && oh.contains("x.ckpt: truncated header"), "\(oh)")
 
         // The newest checkpoint cut short: --resume names it and continues from step 10.

@@ -116,7 +116,9 @@ final class ConfigReader {
             if let fallback { return fallback }
             throw error(key, "missing")
         }
-        guard let d = (v as? Double) ?? (v as? Int).map(Double.init), d.isFinite else { throw error(key, "expected a number, got \(v)") }
+        // Yams leaves some spellings of numbers as strings ("-0"): those parse as numbers too.
+        let text = (v as? String).flatMap { $0.wholeMatch(of: /[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?/) != nil ? Double($0) : nil }
+        guard let d = (v as? Double) ?? (v as? Int).map(Double.init) ?? text, d.isFinite else { throw error(key, "expected a number, got \(v)") }
         if let min, d < min { throw error(key, "must be at least \(min), got \(d)") }
         if let max, d > max { throw error(key, "must be at most \(max), got \(d)") }
         return d

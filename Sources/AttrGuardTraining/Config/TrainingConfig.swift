@@ -86,8 +86,18 @@ public struct TrainingConfig: Sendable {
 
     /// Reads `path`, applies `overrides` (`a.b=value`), validates everything.
     public static func load(path: String, overrides: [String] = []) throws -> TrainingConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        // Read through open()/read(), so a pipe works too (`--config <(sed … base.yaml)`).
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ConfigError(file: path, key: "-", message: "is a directory; give a YAML file")
+        }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
             throw ConfigError(file: path, key: "-", message: "cannot read the file: \(String(cString: strerror(errno)))")
+        }
+        defer { try? handle.close() }
+        let data: Data
+        do { data = try handle.readToEnd() ?? Data() } catch {
+            throw ConfigError(file: path, key: "-", message: "cannot read the file: \((error as NSError).localizedFailureReason ?? error.localizedDescription)")
         }
         guard let yaml = String(data: data, encoding: .utf8) else {
             let valid = String(decoding: data, as: UTF8.self).prefix { $0 != "\u{FFFD}" }.utf8.count
@@ -188,7 +198,7 @@ public struct TrainingConfig: Sendable {
         let size = inputShape[1]
         let name = try r.string("model.name", oneOf: ["smallcnn", "resnet18", "layers"])
         if name == "layers" {
-            for key in ["model.classes", "model.activation", "model.beta", "model.stem"] where r.has(key) {
+            for key in ["model.activation", "model.beta", "model.stem"] where r.has(key) {
                 throw r.error(key, "applies to model.name smallcnn and resnet18; a layer list sets it in its layers")
             }
         }
@@ -209,8 +219,13 @@ public struct TrainingConfig: Sendable {
                 throw r.error(e.layer + (e.field.isEmpty ? "" : ".\(e.field)"), e.message)
             }
         }
-        do { _ = try Network(layers: layers, inputShape: inputShape) } catch let e as NetworkError {
+        let network: Network
+        do { network = try Network(layers: layers, inputShape: inputShape) } catch let e as NetworkError {
             throw r.error(e.layer.hasPrefix("model.") ? e.layer : "model.\(e.layer)", "\(e.field): \(e.message)")
+        }
+        // A layer list's classes are its last layer's outputs: model.classes, when given, must agree (not be ignored).
+        if name == "layers" && r.has("model.classes") && network.outputShape != [classes] {
+            throw r.error("model.classes", "is \(classes), but the layer list ends in \(network.outputShape.map(String.init).joined(separator: "×")) outputs")
         }
         return layers
     }
