@@ -93,9 +93,7 @@ public enum PackedDataset {
         guard get(48, UInt32.self) == CRC32.of(UnsafeRawBufferPointer(rebasing: bytes[headerSize..<metaEnd])) else {
             throw DataError(file: path, "class-name/label checksum mismatch")
         }
-        if verifyPixels && get(52, UInt32.self) != CRC32.of(UnsafeRawBufferPointer(rebasing: bytes[pixelStart..<(pixelStart + pixelCount)])) {
-            throw DataError(file: path, "pixel checksum mismatch")
-        }
+        let pixelsDamaged = verifyPixels && get(52, UInt32.self) != CRC32.of(UnsafeRawBufferPointer(rebasing: bytes[pixelStart..<(pixelStart + pixelCount)]))
         let names = String(decoding: bytes[headerSize..<(headerSize + namesLength)], as: UTF8.self)
             .split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         guard names.count == classCount else { throw DataError(file: path, "\(names.count) class names for \(classCount) classes") }
@@ -107,10 +105,16 @@ public enum PackedDataset {
             labels.append(y)
         }
         let checksums = (0..<chunks).map { get(tableStart + 4 * $0, UInt32.self) }
-        return ImageStore(base: (mapping.base + pixelStart).assumingMemoryBound(to: UInt8.self), labels: labels,
-                          imageShape: shape, classNames: names, owner: mapping,
-                          checks: ChunkChecks(file: path, imagesPerChunk: chunkImages, checksums: checksums, base: mapping.base + pixelStart,
-                                              imageBytes: shape.reduce(1, *), count: count))
+        let store = ImageStore(base: (mapping.base + pixelStart).assumingMemoryBound(to: UInt8.self), labels: labels,
+                               imageShape: shape, classNames: names, owner: mapping,
+                               checks: ChunkChecks(file: path, imagesPerChunk: chunkImages, checksums: checksums, base: mapping.base + pixelStart,
+                                                   imageBytes: shape.reduce(1, *), count: count))
+        if pixelsDamaged {
+            // Which images: the chunk checks name the first damaged chunk's range.
+            try store.verify(Array(stride(from: 0, to: count, by: chunkImages)))
+            throw DataError(file: path, "pixel checksum mismatch, though every chunk's own checksum holds (a damaged chunk table or header field)")
+        }
+        return store
     }
 }
 

@@ -202,6 +202,10 @@ private struct TrainingRun {
         let size = trainer.communicator.size
         if trainer.communicator.rank == 0 {
             trainer.progress("resumed from \(path) at step \(c.step)" + (c.worldSize != size ? " (written by \(c.worldSize) ranks, now \(size))" : ""))
+            if c.worldSize != size && !network.batchNormLayers.isEmpty && !config.syncBatchNorm {
+                trainer.progress("warning: batch norm normalizes each rank's own \(config.globalBatch / size) images (model.sync_batchnorm is off), "
+                                 + "\(config.globalBatch / c.worldSize) before: from here the run differs from one continued on \(c.worldSize) ranks")
+            }
         }
     }
 

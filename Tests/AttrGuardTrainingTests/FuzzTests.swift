@@ -49,14 +49,19 @@ import Testing
         var t = Array(text)
         for _ in 0..<(1 + Int(rng.next() % 3)) {
             let i = t.isEmpty ? 0 : Int(rng.next() % UInt64(t.count))
-            switch rng.next() % 5 {
+            switch rng.next() % 6 {
             case 0: if let j = t[i...].firstIndex(where: \.isNumber) {
                 t.insert(contentsOf: ["99999999999999999999", "-", "1e308", "0", "9223372036854775807", "nan", ".5"][Int(rng.next() % 7)], at: j)
             }
             case 1: t.insert(contentsOf: [":", "{", "}", "[", "-", "\n", "'", "#", "  "][Int(rng.next() % 9)], at: i)
             case 2: if !t.isEmpty { t.removeSubrange(i..<min(t.count, i + 1 + Int(rng.next() % 12))) }
             case 3: if let j = t[i...].firstIndex(where: \.isNumber) { t[j] = ["0", "9", "-", "x"][Int(rng.next() % 4)] }
-            default: t = Array(t.prefix(i))
+            case 4: t = Array(t.prefix(i))
+            default:
+                // Anchors and aliases: new ones, references multiplied (toward an alias bomb), merges.
+                let name = "a\(rng.next() % 4)"
+                let token = ["&\(name) ", "*\(name)", "[*\(name), *\(name), *\(name), *\(name)]", "<<: *\(name)\n", "&\(name) [*\(name)]"][Int(rng.next() % 5)]
+                t.insert(contentsOf: token, at: i)
             }
         }
         return String(t)
@@ -118,6 +123,45 @@ import Testing
         _ = try fuzz("config", seed: 3, config, textual: true) { path in
             let cfg = try TrainingConfig.load(path: path)
             _ = try Network(layers: cfg.layers, inputShape: cfg.inputShape)
+        }
+    }
+
+    /// YAML built on anchors and aliases (nested lists of references, merges), mutated: read or
+    /// refused (an expansion past ConfigReader.maxNodes among them), never a hang.
+    @Test func yamlAliases() throws {
+        let dir = try temporaryDirectory()
+        var yaml = equivalenceConfig(method: "l2cos", directory: dir, steps: 2)
+            .replacingOccurrences(of: "optim: {lr: 0.05, momentum: 0.9, weight_decay: 5.0e-4}",
+                                  with: "defaults: &a0 {lr: 0.05, momentum: 0.9}\noptim:\n  <<: *a0\n  weight_decay: 5.0e-4")
+        yaml = "x0: &a1 [1, 2, 3, 4]\nx1: &a2 [*a1, *a1, *a1, *a1]\nx2: &a3 [*a2, *a2, *a2, *a2]\n" + yaml
+        let r = try fuzz("yaml-aliases", seed: 7, Data(yaml.utf8), textual: true) { path in
+            let cfg = try TrainingConfig.load(path: path)
+            _ = try Network(layers: cfg.layers, inputShape: cfg.inputShape)
+        }
+        #expect(r.rejected > Self.mutants * 9 / 10)   // x0…x2 and defaults are unknown keys: nearly nothing is accepted
+    }
+
+    /// CIFAR-10 binary files (a batch file and the record-count list) of a small synthetic set, mutated.
+    @Test func cifar10Files() throws {
+        let dir = try temporaryDirectory()
+        try SyntheticDataset.write(directory: dir, trainPerClass: 2, testPerClass: 1)
+        let batch = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/data_batch_3.bin"))
+        let counts = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/\(CIFAR10.recordCountsFile)"))
+        @Sendable func restore() throws {
+            try batch.write(to: URL(fileURLWithPath: "\(dir)/data_batch_3.bin"))
+            try counts.write(to: URL(fileURLWithPath: "\(dir)/\(CIFAR10.recordCountsFile)"))
+        }
+        let b = try fuzz("cifar10-batch", seed: 8, batch) { path in
+            try restore()
+            _ = rename(path, "\(dir)/data_batch_3.bin")
+            _ = try CIFAR10.load(directory: dir, split: .train)
+        }
+        #expect(b.rejected > 0)
+        _ = try fuzz("cifar10-record-counts", seed: 9, counts, textual: true) { path in
+            try restore()
+            _ = rename(path, "\(dir)/\(CIFAR10.recordCountsFile)")
+            _ = try CIFAR10.load(directory: dir, split: .train)
+            _ = try CIFAR10.load(directory: dir, split: .test)
         }
     }
 
