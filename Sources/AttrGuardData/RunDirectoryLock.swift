@@ -23,11 +23,16 @@ public final class RunDirectoryLock {
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let why = errno
-            var holder = [UInt8](repeating: 0, count: 256)
-            let n = pread(fd, &holder, holder.count, 0)
-            close(fd)
+            defer { close(fd) }
             guard why == EWOULDBLOCK else { throw DataError(file: path, "cannot lock \(what): \(String(cString: strerror(why)))") }
-            let text = String(decoding: holder.prefix(max(0, n)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            // The holder writes its line just after it locks: a run started at the same moment waits briefly for it.
+            var text = ""
+            for _ in 0..<20 where text.isEmpty {
+                var holder = [UInt8](repeating: 0, count: 256)
+                let n = pread(fd, &holder, holder.count, 0)
+                text = String(decoding: holder.prefix(max(0, n)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                if text.isEmpty { usleep(10_000) }
+            }
             throw DataError(file: directory, "\(what) is in use by another run (\(text.isEmpty ? "holder unknown" : text)); "
                             + "wait for it to end or give this run another \(what) (nothing was written)")
         }

@@ -79,7 +79,11 @@ public struct Checkpoint {
         let header = Header(version: Checkpoint.formatVersion, step: step, seed: seed, worldSize: worldSize, optimizerSteps: optimizerSteps, dtype: parameters.dtype.rawValue, config: configText,
                             parameterNames: parameters.names, parameterShapes: parameters.specs.map(\.shape),
                             tensors: tensors.map { TensorEntry(name: $0.0, count: $0.1.count) })
-        let json = try JSONEncoder().encode(header)
+        // Keys sorted: the same state gives the same bytes in every process (a resumed run's
+        // checkpoint is byte-identical to an uninterrupted run's).
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let json = try encoder.encode(header)
         var data = Data(Checkpoint.magic)
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { data.append(contentsOf: $0) }
         data.append(json)

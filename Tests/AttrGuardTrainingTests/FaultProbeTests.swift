@@ -297,6 +297,15 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/metrics.jsonl"))
     }
 
+    /// The fault drill itself (launch/fault-drill.sh), small: kill -9 mid-run, a stop request to a
+    /// 2-rank job, full disks when root, two runs into one directory; every trial as expected.
+    @Test func faultDrillPasses() throws {
+        let drill = try Child(repositoryRoot.appendingPathComponent("launch/fault-drill.sh").path,
+                              ["--kills", "2", "--stops", "1", "--pairs", "1", "--seed", "7"])
+        let status = drill.wait(timeout: 300)
+        #expect(status == 0 && drill.text.contains("trials as expected"), "\(drill.text)")
+    }
+
     // The unclear messages, made clear.
     @Test func messagesNameTheFileOrKeyAndTheReason() throws {
         let dir = try trainedRun()
