@@ -11,30 +11,14 @@ public final class AppendLog {
     public let path: String
     private let fd: Int32
 
-    /// - Parameters:
-    ///   - truncate: empty the file once it is locked (a run told to overwrite an earlier log).
-    ///   - what: names the log in errors ("log.metrics").
-    public init(path: String, what: String, truncate: Bool = false) throws {
+    /// - Parameter what: names the log in errors ("log.metrics").
+    public init(path: String, what: String) throws {
         self.path = path
-        let target = try resolvedWriteTarget(path)
-        // O_NONBLOCK: a pipe that appears between the check and the open must not block the open.
-        let fd = open(target, O_RDWR | O_CREAT | O_APPEND | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw DataError(file: path, "\(what) cannot be opened for writing: \(String(cString: strerror(errno)))") }
-        var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
-            close(fd)
-            throw DataError(file: path, "\(what) is not a regular file; refusing to write to it")
-        }
+        let fd = try openRegularFile(resolvedWriteTarget(path), file: path, what: what, append: true)
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let why = errno == EWOULDBLOCK ? "another process is writing it (a second run with the same \(what)?)" : String(cString: strerror(errno))
             close(fd)
             throw DataError(file: path, "\(what) cannot be locked: \(why)")
-        }
-        _ = fcntl(fd, F_SETFL, O_APPEND)
-        if truncate && ftruncate(fd, 0) != 0 {
-            let why = String(cString: strerror(errno))
-            close(fd)
-            throw DataError(file: path, "\(what) cannot be emptied: \(why)")
         }
         self.fd = fd
     }
@@ -45,14 +29,7 @@ public final class AppendLog {
     /// file is cut back to where it was, so no partial record stays, and the error says why.
     public func append(_ record: Data) throws {
         let start = lseek(fd, 0, SEEK_END)
-        var failure: String?
-        record.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count && failure == nil {
-                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 { if errno != EINTR { failure = String(cString: strerror(errno)) } } else { offset += n }
-            }
-        }
+        var failure = writeAll(fd, record)
         if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
         if let failure {
             if start >= 0 { _ = ftruncate(fd, start) }

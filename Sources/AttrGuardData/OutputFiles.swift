@@ -16,6 +16,18 @@ public func writeAtomically(_ data: Data, to path: String) throws {
     let tmp = target + ".tmp-\(getpid())"
     let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
     guard fd >= 0 else { throw DataError(file: path, "cannot write: \(String(cString: strerror(errno))) (creating \(tmp))") }
+    var failure = writeAll(fd, data)
+    if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
+    if close(fd) != 0 && failure == nil { failure = String(cString: strerror(errno)) }
+    if failure == nil && rename(tmp, target) != 0 { failure = String(cString: strerror(errno)) }
+    if let failure {
+        unlink(tmp)
+        throw DataError(file: path, "cannot write: \(failure)")
+    }
+}
+
+/// Writes all of `data` to `fd` (short writes and EINTR retried): nil, or the system's reason.
+func writeAll(_ fd: Int32, _ data: Data) -> String? {
     var failure: String?
     data.withUnsafeBytes { raw in
         var offset = 0
@@ -24,13 +36,22 @@ public func writeAtomically(_ data: Data, to path: String) throws {
             if n < 0 { if errno != EINTR { failure = String(cString: strerror(errno)) } } else { offset += n }
         }
     }
-    if failure == nil && fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
-    if close(fd) != 0 && failure == nil { failure = String(cString: strerror(errno)) }
-    if failure == nil && rename(tmp, target) != 0 { failure = String(cString: strerror(errno)) }
-    if let failure {
-        unlink(tmp)
-        throw DataError(file: path, "cannot write: \(failure)")
+    return failure
+}
+
+/// Opens `path` read-write, created if missing (appending with `append`), as a regular file only:
+/// O_NOFOLLOW and O_NONBLOCK so a link or pipe that appears after the caller's checks is neither
+/// followed nor waited on, then anything but a regular file is refused. `file` names it in errors.
+func openRegularFile(_ path: String, file: String, what: String, append: Bool) throws -> Int32 {
+    let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (append ? O_APPEND : 0), 0o644)
+    guard fd >= 0 else { throw DataError(file: file, "\(what) cannot be opened for writing: \(String(cString: strerror(errno)))") }
+    var st = stat()
+    guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+        close(fd)
+        throw DataError(file: file, "\(what) is not a regular file; refusing to write to it")
     }
+    _ = fcntl(fd, F_SETFL, append ? O_APPEND : 0)   // blocking again
+    return fd
 }
 
 /// The file a write to `path` should replace: symbolic links followed (up to 40), and refused

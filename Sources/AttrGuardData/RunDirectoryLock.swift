@@ -14,13 +14,7 @@ public final class RunDirectoryLock {
         self.directory = directory
         try prepareWritableDirectory(directory, what: what, fileInTheWay: "\(what) is a file, not a directory")
         let path = (directory as NSString).appendingPathComponent(Self.fileName)
-        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw DataError(file: path, "cannot open the lock file of \(what): \(String(cString: strerror(errno)))") }
-        var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
-            close(fd)
-            throw DataError(file: path, "the lock file of \(what) is not a regular file")
-        }
+        let fd = try openRegularFile(path, file: path, what: "the lock file of \(what)", append: false)
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let why = errno
             defer { close(fd) }

@@ -81,6 +81,7 @@ import Testing
         #expect(s == 1 && o.contains("checkpoint.dir is in use by another run (pid \(getpid()) on host") && !o.contains("epoch 1 step"), "\(o)")
         #expect(try Checkpoint.list(directory: "\(dir)/checkpoints").isEmpty)
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/metrics.jsonl"))
+        #expect(holder != nil)
         holder = nil
         // Released with its holder (as the kernel releases a dead process's): the run goes ahead.
         let (s2, o2) = try runAttrguard(["train", "--config", "\(dir)/c.yaml"], timeout: 60)
