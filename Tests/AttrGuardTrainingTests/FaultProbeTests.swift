@@ -1,3 +1,5 @@
+import AttrGuardAttribution
+import AttrGuardCore
 import AttrGuardData
 import AttrGuardNN
 import AttrGuardTestSupport
@@ -208,6 +210,9 @@ import Testing
         for (name, stat) in x.statistics {
             #expect(stat.mean.doubles == y.statistics[name]!.mean.doubles && stat.variance.doubles == y.statistics[name]!.variance.doubles, "\(name)")
         }
+        // Continued on another rank count without synchronized batch norm: said, not silent.
+        let (s4, o4) = try runAttrguard(["train", "--config", "\(b)/c.yaml", "--resume", "--set", "train.max_steps=22"])
+        #expect(s4 == 0 && o4.contains("(written by 2 ranks, now 1)") && o4.contains("warning: batch norm normalizes each rank's own 8 images"), "\(o4)")
     }
 
     // 12. A checkpoint's name must agree with its header: a renamed one is refused, naming both steps.
@@ -308,6 +313,17 @@ import Testing
     }
 
     // The unclear messages, made clear.
+    @Test func aNonFiniteStepIsCountedAsTheProgressLineCountsIt() throws {
+        let network = try Network(layers: [.flatten, .linear(in: 12, out: 3, bias: true)], inputShape: [3, 2, 2])
+        var rng = RandomStream(seed: 1)
+        var state = TrainingState(network: network, parameters: ParameterSet(network: network, dtype: .float64, rng: &rng), optimizer: .sgd(SGD()))
+        var values = [Double](repeating: 0.5, count: 24); values[3] = .nan
+        let x = Tensor(shape: [2, 3, 2, 2], values: values, dtype: .float64)
+        #expect { _ = try trainStep(&state, objective: .standard, perturbation: .none, x: x, labels: [0, 1], learningRate: 0.1,
+                                     range: PixelRange(low: 0, high: 1), noise: PerturbationNoise(seed: 0, count: 2), communicator: nil) }
+            throws: { ($0 as? TrainingError)?.step == 1 && "\($0)".hasPrefix("step 1: ") }
+    }
+
     @Test func messagesNameTheFileOrKeyAndTheReason() throws {
         let dir = try trainedRun()
         // A flipped byte in the header is a checksum mismatch, for the stored config too.
