@@ -9,25 +9,30 @@ public struct ObjectiveTerms {
     public var regularizer: Variable
     /// ce + regularizer: what the parameter gradient is taken of.
     public var total: Variable
-    /// l2cos's two parts (λ not applied); igr's cosine part. nil where the method has none.
-    public var l2Term: Variable?, cosTerm: Variable?
-    /// The method's attributions [B,C,H,W]: g(x) and g(x') (gradnorm, l2cos), IG(x) and IG(x') (igr).
+    /// l2cos's two parts (λ not applied); igr's cosine part; trades' KL part. nil where the method has none.
+    public var l2Term: Variable?, cosTerm: Variable?, klTerm: Variable?
+    /// [B, classes] of the forward on x' (trades).
+    public var logitsPerturbed: Variable?
+    /// The method's attributions [B,C,H,W]: g(x) and g(x') (gradnorm, l2cos), IG(x) and IG(x') (igr),
+    /// g(x) and the Hessian-vector product Hv (hessian).
     public var attribution: Variable?, attributionPerturbed: Variable?
 
     /// The scalar terms' names in the order a progress line shows them (the total first).
-    public static let progressOrder = ["total", "ce", "regularizer", "l2_term", "cos_term"]
+    public static let progressOrder = ["total", "ce", "regularizer", "l2_term", "cos_term", "kl_term"]
 
     /// The scalar terms as the log and the metrics name them, in that order (absent ones left out).
     public var scalars: [(name: String, value: Variable)] {
-        [("ce", ce), ("regularizer", regularizer), ("l2_term", l2Term), ("cos_term", cosTerm), ("total", total)]
+        [("ce", ce), ("regularizer", regularizer), ("l2_term", l2Term), ("cos_term", cosTerm), ("kl_term", klTerm), ("total", total)]
             .compactMap { name, v in v.map { (name, $0) } }
     }
 
     /// Every term by the golden files' keys: `logits`, `ce`, `regularizer`, `total`, `l2_term`,
-    /// `cos_term`, and `input_grad`/`input_grad_adv` or `attribution`/`attribution_adv`.
+    /// `cos_term`, `kl_term`, `logits_adv`, and `input_grad`/`input_grad_adv`,
+    /// `attribution`/`attribution_adv` or `input_grad`/`hessian_vector_product`.
     public func named(for objective: Objective) -> [String: Variable] {
         var d = Dictionary(uniqueKeysWithValues: scalars.map { ($0.name, $0.value) })
         d["logits"] = logits
+        if let logitsPerturbed { d["logits_adv"] = logitsPerturbed }
         let (a, b) = objective.attributionNames
         if let attribution { d[a] = attribution }
         if let attributionPerturbed { d[b] = attributionPerturbed }
@@ -49,6 +54,14 @@ public enum Objective: Sendable, Equatable {
     case igr(lambda: Double, steps: Int, cosEps: Double, target: AttributionTarget)
     /// CE on x' alone (adversarial training when x' comes from PGD).
     case pgd
+    /// λ · meanᵢ ‖(H vᵢ)ᵢ‖², H the input Hessian of Σ target (the authors' target: the true-class
+    /// logit), vᵢ ~ N(0, I) per sample (`probe`): "Hessian norm at the input", the baseline of the
+    /// l2+cosine paper (github joshua840/RobustAGA, project/module/pl_hessian_classifier.py,
+    /// `default_step`). Its parameter gradient is a third derivative of the network.
+    case hessian(lambda: Double, target: AttributionTarget)
+    /// β · meanᵢ KL(softmax f(xᵢ) ‖ softmax f(x'ᵢ)), x' from `Perturbation.trades` (TRADES, Zhang
+    /// et al. 2019; github yaodongyu/TRADES, trades.py `trades_loss`: `loss_natural + beta * loss_robust`).
+    case trades(beta: Double)
 
     public var name: String {
         switch self {
@@ -57,11 +70,19 @@ public enum Objective: Sendable, Equatable {
         case .l2cos: return "l2cos"
         case .igr: return "igr"
         case .pgd: return "pgd"
+        case .hessian: return "hessian"
+        case .trades: return "trades"
         }
     }
 
     /// The names configs, golden cases and reports use, in `named(_:…)`'s order.
-    public static let names = ["standard", "gradnorm", "l2cos", "igr", "pgd"]
+    public static let names = ["standard", "gradnorm", "l2cos", "igr", "pgd", "hessian", "trades"]
+
+    /// The hyper-parameter keys each method reads (beside `attribution_of` and `cos_eps`, which every method accepts).
+    public static let keys: [String: [String]] = [
+        "standard": [], "pgd": [], "gradnorm": ["lambda"], "l2cos": ["lambda_l2", "lambda_cos", "detach_source_grad"],
+        "igr": ["lambda", "ig_steps"], "hessian": ["lambda"], "trades": ["beta"],
+    ]
 
     /// The one place an objective is built from its name (nil for an unknown name).
     /// `number(key, default)` reads a hyper-parameter — `lambda`, `lambda_l2`, `lambda_cos`,
@@ -79,6 +100,8 @@ public enum Objective: Sendable, Equatable {
         case "igr":
             return .igr(lambda: try number("lambda", nil), steps: Int(try number("ig_steps", 4)), cosEps: try number("cos_eps", 1e-8), target: target)
         case "pgd": return .pgd
+        case "hessian": return .hessian(lambda: try number("lambda", nil), target: target)
+        case "trades": return .trades(beta: try number("beta", 6))
         default: return nil
         }
     }
@@ -87,7 +110,8 @@ public enum Objective: Sendable, Equatable {
     public var weights: [(key: String, value: Double)] {
         switch self {
         case .standard, .pgd: return []
-        case let .gradNorm(lambda, _), let .igr(lambda, _, _, _): return [("lambda", lambda)]
+        case let .gradNorm(lambda, _), let .igr(lambda, _, _, _), let .hessian(lambda, _): return [("lambda", lambda)]
+        case let .trades(beta): return [("beta", beta)]
         case let .l2cos(l2, cos, _, _, _): return [("lambda_l2", l2), ("lambda_cos", cos)]
         }
     }
@@ -95,28 +119,36 @@ public enum Objective: Sendable, Equatable {
     /// The golden files' keys of the method's attributions at x and x'.
     var attributionNames: (String, String) {
         if case .igr = self { return ("attribution", "attribution_adv") }
+        if case .hessian = self { return ("input_grad", "hessian_vector_product") }
         return ("input_grad", "input_grad_adv")
     }
 
     /// Whether the objective reads x'.
     public var needsPerturbation: Bool {
         switch self {
-        case .l2cos, .igr, .pgd: return true
-        case .standard, .gradNorm: return false
+        case .l2cos, .igr, .pgd, .trades: return true
+        case .standard, .gradNorm, .hessian: return false
         }
     }
 
+    /// Whether the objective reads a Hessian probe v (`terms(probe:)`).
+    public var needsProbe: Bool {
+        if case .hessian = self { return true }
+        return false
+    }
+
     /// Builds every term on the tape. The CE forward on x is shared with g(x) where the
-    /// method needs g(x): the same batch gives the same batch-norm statistics, so this equals
-    /// separate forward calls and saves one.
-    public func terms(_ model: inout Model, x: Tensor, perturbed: Tensor?, labels: [Int]) throws -> ObjectiveTerms {
+    /// method needs g(x), and with f(x) in trades' KL: the same batch gives the same batch-norm
+    /// statistics, so this equals separate forward calls and saves one. `probe` is hessian's v [B,C,H,W].
+    public func terms(_ model: inout Model, x: Tensor, perturbed: Tensor?, probe: Tensor? = nil, labels: [Int]) throws -> ObjectiveTerms {
         func needX() -> Tensor {
             guard let perturbed else { fatalError("objective \(name) needs a perturbed batch x'") }
             return perturbed
         }
         // Each method gives the logits its CE is computed on, its regularizer and its intermediates.
         let logits: Variable, regularizer: Variable
-        var l2Term: Variable?, cosTerm: Variable?, attribution: Variable?, attributionPerturbed: Variable?
+        var l2Term: Variable?, cosTerm: Variable?, klTerm: Variable?, logitsPerturbed: Variable?
+        var attribution: Variable?, attributionPerturbed: Variable?
         switch self {
         case .standard:
             logits = model.logits(Variable(x))
@@ -144,9 +176,25 @@ public enum Objective: Sendable, Equatable {
         case .pgd:
             logits = model.logits(Variable(needX()))
             regularizer = Variable(Tensor.scalar(0, dtype: x.dtype))
+        case let .hessian(lambda, target):
+            guard let probe else { fatalError("objective hessian needs a probe v") }
+            let input = Variable(x, requiresGrad: true)
+            let z = model.logits(input)
+            let g = try grad(of: target.score(z, labels: labels), wrt: [input], createGraph: true)[0]
+            // Σₙ ⟨vₙ, gₙ⟩: its input gradient is every sample's Hₙvₙ in one backward (the authors' einsum, then grad of its sum).
+            let hv = try grad(of: (g * Variable(probe)).sum(), wrt: [input], createGraph: true)[0]
+            let flat = hv.flattenedBatch()
+            (logits, regularizer) = (z, (flat * flat).sum(axes: [1]).mean() * lambda)
+            (attribution, attributionPerturbed) = (g, hv)
+        case let .trades(beta):
+            // TRADES evaluates f(x) twice (its CE and the KL's target): one batch, the same values; one call here.
+            let z = model.logits(Variable(x)), zAdv = model.logits(Variable(needX()))
+            let kl = klDivergencePerSample(z, zAdv).mean()
+            (logits, regularizer) = (z, kl * beta)
+            (klTerm, logitsPerturbed) = (kl, zAdv)
         }
         let ce = crossEntropy(logits, labels: labels)
         return ObjectiveTerms(logits: logits, ce: ce, regularizer: regularizer, total: ce + regularizer, l2Term: l2Term, cosTerm: cosTerm,
-                              attribution: attribution, attributionPerturbed: attributionPerturbed)
+                              klTerm: klTerm, logitsPerturbed: logitsPerturbed, attribution: attribution, attributionPerturbed: attributionPerturbed)
     }
 }

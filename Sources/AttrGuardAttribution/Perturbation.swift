@@ -9,6 +9,17 @@ public enum Perturbation: Sendable, Equatable {
     /// ℓ∞ PGD on the CE loss (Madry et al.): optional random start, `steps` sign steps of `stepSize`,
     /// projection onto the ε-ball and the pixel range after each step.
     case pgd(epsilon: Double, stepSize: Double, steps: Int, randomStart: Bool)
+    /// TRADES' inner maximisation (github yaodongyu/TRADES, trades.py `trades_loss`, `l_inf`): start
+    /// at x + 0.001·N(0, I), then `steps` sign steps of `stepSize` on Σᵢ KL(f(xᵢ) ‖ f(x'ᵢ)) with the
+    /// model in evaluation mode (`model.eval()` there), each projected onto the ε-ball and the pixel range.
+    case trades(epsilon: Double, stepSize: Double, steps: Int)
+
+    /// How the attack's model runs batch norm: running statistics for TRADES (as its authors'),
+    /// the batch's own, frozen, otherwise.
+    public var attackMode: ForwardMode {
+        if case .trades = self { return .evaluation }
+        return .trainingFrozenStatistics
+    }
 }
 
 /// Where inputs live, per channel: the valid range, and how a pixel-space ε maps to input
@@ -71,6 +82,11 @@ public struct PerturbationNoise: Sendable {
         return Tensor(shape: x.shape, values: values, dtype: x.dtype)
     }
 
+    /// The hessian objective's probe v ~ N(0, I) shaped like x [B, ...] (the authors' `torch.randn_like(x)`).
+    public func hessianProbe(_ x: Tensor) -> Tensor {
+        draws(x, .hessianProbe) { rng, _ in rng.normal() }
+    }
+
     /// U[−ε_c, ε_c] noise shaped like x [B, ...], ε_c = ε · range.scale[c].
     func uniform(_ x: Tensor, epsilon: Double, range: PixelRange, purpose: RandomPurpose = .perturbation, draw: Int? = nil) -> Tensor {
         draws(x, purpose, draw: draw) { rng, i in rng.uniform(-1, 1) * epsilon * range.scale[range.channel(i, x.shape)] }
@@ -98,5 +114,18 @@ public func perturb(_ x: Tensor, labels: [Int], with p: Perturbation, model: ino
             xa = projectToBall(stepped, center: x, epsilon: eps, range: range)
         }
         return xa
+    case let .trades(eps, alpha, steps):
+        let start = noise.draws(x, .tradesStart) { rng, i in 0.001 * rng.normal() * range.scale[range.channel(i, x.shape)] }
+        var xa = binary(.add, x, start)
+        let natural = Variable(model.logits(Variable(x)).value)   // the KL's fixed target
+        let stepScale = Tensor(shape: [x.count], values: (0..<x.count).map { alpha * range.scale[range.channel($0, x.shape)] }, dtype: x.dtype)
+            .reshaped(x.shape)
+        for _ in 0..<steps {
+            let input = Variable(xa, requiresGrad: true)
+            let kl = klDivergencePerSample(natural, model.logits(input)).sum()
+            let g = try grad(of: kl, wrt: [input])[0].value
+            xa = projectToBall(binary(.add, xa, binary(.mul, stepScale, unary(.sign, g))), center: x, epsilon: eps, range: range)
+        }
+        return projectToBall(xa, center: x, epsilon: eps, range: range)
     }
 }

@@ -13,6 +13,8 @@ public struct GoldenCase {
     public let parameters: [String: Tensor]
     public let x: Tensor
     public let xAdv: Tensor
+    /// hessian's probe v (`inputs.v`), nil when the case has none.
+    public let probe: Tensor?
     public let labels: [Int]
     public let objective: Objective
     /// Expected tensors (scalars as shape []), and per-parameter dictionaries.
@@ -59,6 +61,8 @@ public struct GoldenCase {
         }
         xAdv = try inputs["x_adv"].map { try GoldenCase.tensor($0, file: path, key: "inputs.x_adv") } ?? x
         guard xAdv.shape == x.shape else { throw ConfigError(file: path, key: "inputs.x_adv", message: "shape \(xAdv.shape) differs from x \(x.shape)") }
+        probe = try inputs["v"].map { try GoldenCase.tensor($0, file: path, key: "inputs.v") }
+        if let probe, probe.shape != x.shape { throw ConfigError(file: path, key: "inputs.v", message: "shape \(probe.shape) differs from x \(x.shape)") }
         let yRaw = inputs["y"].flatMap { ($0 as? [Int]) ?? (($0 as? [String: Any])?["data"] as? [Int]) }
         guard let y = yRaw else { throw ConfigError(file: path, key: "inputs.y", message: "expected a list of integer labels") }
         let classes = network.outputShape.first ?? 0
@@ -68,6 +72,7 @@ public struct GoldenCase {
         }
         labels = y
         objective = try GoldenCase.objective(method: try field("method"), hparams: root["hparams"] ?? [String: Any](), file: path)
+        if objective.needsProbe && probe == nil { throw ConfigError(file: path, key: "inputs.v", message: "missing (method \(objective.name) needs its probe v)") }
         guard let exp = try field("expected") as? [String: Any] else { throw ConfigError(file: path, key: "expected", message: "expected an object") }
         var single: [String: Tensor] = [:], groups: [String: [String: Tensor]] = [:]
         for (key, value) in exp {

@@ -37,7 +37,8 @@ public enum GoldenCheck {
         // Training-mode batch norm with each forward call's own statistics; running stats are not part of a case.
         var model = Model(network: c.network, parameters: bound, statistics: c.network.initialStatistics(dtype: dtype),
                           mode: .trainingFrozenStatistics)
-        let terms = try c.objective.terms(&model, x: c.x.converted(to: dtype), perturbed: c.xAdv.converted(to: dtype), labels: c.labels)
+        let terms = try c.objective.terms(&model, x: c.x.converted(to: dtype), perturbed: c.xAdv.converted(to: dtype),
+                                          probe: c.probe?.converted(to: dtype), labels: c.labels)
         let computed: [String: Tensor] = terms.named(for: c.objective).mapValues(\.value)
         var groups: [String: [String: Tensor]] = [:]
         let totalGrads = try grad(of: terms.total, wrt: bound.variables)

@@ -41,10 +41,10 @@ public func trainStep(_ state: inout TrainingState, objective: Objective, pertur
     let bound = state.parameters.variables()
     var model = Model(network: state.network, parameters: bound, statistics: state.statistics, mode: .training)
     var attack = Model(network: state.network, parameters: BoundParameters(names: bound.names, variables: bound.variables.map(\.detached)),
-                       statistics: state.statistics, mode: .trainingFrozenStatistics)
+                       statistics: state.statistics, mode: perturbation.attackMode)
     let perturbed = objective.needsPerturbation
         ? try perturb(x, labels: labels, with: perturbation, model: &attack, range: range, noise: noise) ?? x : nil
-    let terms = try objective.terms(&model, x: x, perturbed: perturbed, labels: labels)
+    let terms = try objective.terms(&model, x: x, perturbed: perturbed, probe: objective.needsProbe ? noise.hessianProbe(x) : nil, labels: labels)
     let flat: Tensor
     if let communicator, communicator.size > 1 {
         // Buckets start their all-reduce as soon as their gradients are final, during the backward.

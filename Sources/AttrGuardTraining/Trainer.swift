@@ -313,6 +313,7 @@ private struct TrainingRun {
             e.figureSamples = 0
             if case let .uniform(eps) = config.perturbation { e.attack.epsilon = eps }
             if case let .pgd(eps, _, _, _) = config.perturbation { e.attack.epsilon = eps }
+            if case let .trades(eps, _, _) = config.perturbation { e.attack.epsilon = eps }
             let report = try e.run(config: config, network: network, parameters: state.parameters, statistics: state.statistics,
                                    test: test, communicator: communicator)
             for key in ["topk_intersection", "kendall", "lens_topk_intersection"] {

@@ -12,7 +12,34 @@ func goldenFiles() -> [String] {
     return files.filter { $0.hasSuffix(".json") }.sorted().map { goldenDirectory.appendingPathComponent($0).path }
 }
 
+/// The project's own PyTorch float64 references for objectives the shared cases do not cover
+/// (hessian, trades; written by Tests/scripts/make_golden.py), always present.
+func projectGoldenFiles() -> [String] {
+    let dir = repositoryRoot.appendingPathComponent("Tests/golden")
+    let files = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
+    return files.filter { $0.hasSuffix(".json") }.sorted().map { dir.appendingPathComponent($0).path }
+}
+
 @Suite struct GoldenTests {
+    /// Hessian (a third derivative in its parameter gradient) and TRADES on a plain and a
+    /// batch-norm residual net, two seeds each, in both precisions.
+    @Test(arguments: [DType.float64, .float32])
+    func projectGoldenCasesPass(dtype: DType) throws {
+        let files = projectGoldenFiles()
+        #expect(files.count >= 8)
+        var methods = Set<String>()
+        for file in files {
+            let c = try GoldenCase(contentsOf: file)
+            methods.insert(c.objective.name)
+            let results = try GoldenCheck.run(c, dtype: dtype)
+            #expect(results.contains { $0.field.hasPrefix("regularizer_param_grads.") } && results.count > 15, "\(c.name)")
+            let worst = results.max { $0.error < $1.error }!
+            print("golden \(c.name) \(dtype): \(results.count) fields, worst \(worst.field) \(worst.error)")
+            for r in results { #expect(r.passed, "\(c.name) \(r.field) error \(r.error) \(r.note)") }
+        }
+        #expect(methods.isSuperset(of: ["hessian", "trades"]))
+    }
+
     /// The shared PyTorch float64 references, in both precisions, every field within tolerance.
     @Test(arguments: [DType.float64, .float32])
     func sharedGoldenCasesPass(dtype: DType) throws {

@@ -18,6 +18,18 @@ public func crossEntropyPerSample(_ logits: Variable, labels: [Int]) -> Variable
     return (logits.logSumExp() - (logits * target).sum(axes: [1])).reshaped([labels.count])
 }
 
+/// log softmax of logits [N, C] over the classes: z − logsumexp(z), [N, C].
+public func logSoftmax(_ logits: Variable) -> Variable {
+    logits - logits.logSumExp()
+}
+
+/// Per-sample KL(softmax(p) ‖ softmax(q)) [N] of logits p, q [N, C]: Σ_c P (log P − log Q), the
+/// gradient flowing through both (as PyTorch's KLDivLoss(log_softmax(q), softmax(p)) with p on the tape).
+public func klDivergencePerSample(_ p: Variable, _ q: Variable) -> Variable {
+    let logP = logSoftmax(p)
+    return (logP.exp() * (logP - logSoftmax(q))).sum(axes: [1]).reshaped([p.shape[0]])
+}
+
 /// Σᵢ CE(zᵢ, yᵢ) or its mean.
 public func crossEntropy(_ logits: Variable, labels: [Int], reduction: Reduction = .mean) -> Variable {
     let perSample = crossEntropyPerSample(logits, labels: labels)

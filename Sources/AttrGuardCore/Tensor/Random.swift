@@ -19,6 +19,10 @@ public enum RandomPurpose: UInt64, Sendable {
     case attackRestart = 0x5E57
     /// Random perturbation similarity's draws, per (sample key, draw).
     case randomPerturbation = 0x7A9D
+    /// The hessian objective's probe v ~ N(0, I), per sample key.
+    case hessianProbe = 0x4E55
+    /// TRADES' start x + 0.001·N(0, I), per sample key.
+    case tradesStart = 0x7AD5
 }
 
 /// Deterministic random streams. Every random draw in AttrGuard comes from a generator seeded

@@ -234,6 +234,13 @@ public struct TrainingConfig: Sendable {
     private static func readObjective(_ r: ConfigReader) throws -> Objective {
         let target = AttributionTarget(rawValue: try r.string("method.attribution_of", "loss", oneOf: ["loss", "logit"]))!
         let name = try r.string("method.name", oneOf: Objective.names)
+        // A regularizer key of another method is named with the methods that read it (not left as an unknown key).
+        for (other, keys) in Objective.keys.sorted(by: { $0.key < $1.key }) where other != name {
+            for key in keys where r.has("method.\(key)") && !(Objective.keys[name] ?? []).contains(key) {
+                let readers = Objective.keys.filter { $0.value.contains(key) }.keys.sorted().joined(separator: ", ")
+                throw r.error("method.\(key)", "is a hyper-parameter of \(readers), not of \(name)")
+            }
+        }
         let detach = name == "l2cos" ? try r.bool("method.detach_source_grad", false) : false
         _ = try r.double("method.cos_eps", 1e-8, min: 0, max: 1e-2)   // accepted (and checked) for every method, as it always was
         return try Objective.named(name, target: target, detachSource: detach) { key, fallback in
@@ -247,14 +254,19 @@ public struct TrainingConfig: Sendable {
         switch objective {
         case .l2cos: defaultKind = "uniform"
         case .igr, .pgd: defaultKind = "pgd"
+        case .trades: defaultKind = "trades"
         default: defaultKind = "none"
         }
         // Radii and steps in pixel units of a [0, 1] image: more than 1 leaves the image.
         let eps = try r.double("method.perturbation.epsilon", 8.0 / 255, min: 0, max: 1)
         let perturbation: Perturbation
-        switch try r.string("method.perturbation.kind", defaultKind, oneOf: ["none", "uniform", "pgd"]) {
+        switch try r.string("method.perturbation.kind", defaultKind, oneOf: ["none", "uniform", "pgd", "trades"]) {
         case "none": perturbation = .none
         case "uniform": perturbation = .uniform(epsilon: eps)
+        case "trades":
+            // The TRADES authors' CIFAR-10 settings: ε 0.031, step 0.007, 10 steps (train_trades_cifar10.py).
+            perturbation = .trades(epsilon: eps, stepSize: try r.double("method.perturbation.step_size", 0.007, min: 0, max: 1),
+                                   steps: try r.int("method.perturbation.steps", 10, min: 0, max: 10_000))
         default:
             perturbation = .pgd(epsilon: eps, stepSize: try r.double("method.perturbation.step_size", 2.0 / 255, min: 0, max: 1),
                                 steps: try r.int("method.perturbation.steps", 7, min: 1, max: 10_000),
