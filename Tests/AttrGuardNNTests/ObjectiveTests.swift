@@ -11,9 +11,11 @@ import Testing
         (.l2cos(lambdaL2: 1, lambdaCos: 1, cosEps: 1e-12, target: .loss), .uniform(epsilon: 8.0 / 255)),
         (.igr(lambda: 1, steps: 2, cosEps: 1e-12, target: .logit), .pgd(epsilon: 8.0 / 255, stepSize: 8.0 / 255, steps: 1, randomStart: false)),
         (.pgd, .pgd(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 3, randomStart: true)),
+        (.hessian(lambda: 0.01, target: .logit), .none),
+        (.trades(beta: 6), .trades(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 3)),
     ]
 
-    @Test(arguments: 0..<5)
+    @Test(arguments: 0..<7)
     func totalLossFallsOnAFixedBatch(index: Int) throws {
         let (objective, perturbation) = Self.objectives[index]
         let layers: [LayerSpec] = [.conv2d(in: 3, out: 6, kernel: 3, stride: 1, padding: 1, bias: true), .softplus(beta: 10),
@@ -32,10 +34,10 @@ import Testing
         for step in 0..<20 {
             let bound = params.variables()
             var model = Model(network: net, parameters: bound, statistics: stats, mode: .training)
-            var attack = Model(network: net, parameters: bound, statistics: stats, mode: .trainingFrozenStatistics)
-            let xp = try perturb(x, labels: labels, with: perturbation, model: &attack, range: PixelRange(),
-                                 noise: PerturbationNoise(seed: 9 &+ UInt64(step), count: 8))
-            let terms = try objective.terms(&model, x: x, perturbed: xp, labels: labels)
+            var attack = Model(network: net, parameters: bound, statistics: stats, mode: perturbation.attackMode)
+            let noise = PerturbationNoise(seed: 9 &+ UInt64(step), count: 8)
+            let xp = try perturb(x, labels: labels, with: perturbation, model: &attack, range: PixelRange(), noise: noise)
+            let terms = try objective.terms(&model, x: x, perturbed: xp, probe: objective.needsProbe ? noise.hessianProbe(x) : nil, labels: labels)
             for (name, v) in terms.scalars { #expect(v.value.item.isFinite, "\(objective.name) \(name)") }
             totals.append(terms.total.value.item)
             let grads = try grad(of: terms.total, wrt: bound.variables)
@@ -46,8 +48,54 @@ import Testing
         #expect(totals[19] < 0.8 * totals[0], "\(objective.name): \(totals)")
         if objective != .standard && objective != .pgd {
             var final = Model(network: net, parameters: params.variables(), statistics: stats, mode: .training)
-            #expect(try objective.terms(&final, x: x, perturbed: x, labels: labels).regularizer.value.item >= 0)
+            let probe = objective.needsProbe ? PerturbationNoise(seed: 1, count: 8).hessianProbe(x) : nil
+            #expect(try objective.terms(&final, x: x, perturbed: x, probe: probe, labels: labels).regularizer.value.item >= 0)
         }
+    }
+
+    /// The hessian regularizer's parameter gradient is a third derivative of the network (∂θ of
+    /// ‖∇ₓ⟨v, ∇ₓf⟩‖²): in Float64 it matches central finite differences of R(θ), along random
+    /// directions and per coordinate, on a plain and on a batch-norm net.
+    @Test(arguments: [false, true])
+    func hessianRegularizerGradientIsThirdOrderExact(batchNorm: Bool) throws {
+        var layers: [LayerSpec] = [.conv2d(in: 3, out: 4, kernel: 3, stride: 1, padding: 1, bias: !batchNorm)]
+        if batchNorm { layers.append(.batchnorm2d(features: 4, eps: 1e-5, momentum: 0.1)) }
+        layers += [.softplus(beta: 3), .conv2d(in: 4, out: 3, kernel: 3, stride: 2, padding: 1, bias: true), .softplus(beta: 3),
+                   .globalAvgPool, .flatten, .linear(in: 3, out: 3, bias: true)]
+        let net = try Network(layers: layers, inputShape: [3, 4, 4])
+        var rng = RandomStream(seed: 21)
+        let params = ParameterSet(network: net, dtype: .float64, rng: &rng)
+        let x = Tensor.uniform([3, 3, 4, 4], low: 0, high: 1, dtype: .float64, rng: &rng)
+        let labels = [0, 2, 1]
+        let probe = PerturbationNoise(seed: 4, count: 3).hessianProbe(x)
+        let objective = Objective.hessian(lambda: 0.7, target: .logit)
+        func regularizer(_ flat: [Double]) throws -> (Double, [Double]) {
+            var values: [String: Tensor] = [:]
+            for (spec, offset) in zip(params.specs, params.offsets) {
+                values[spec.name] = Tensor(shape: spec.shape, values: Array(flat[offset..<(offset + Shape.count(spec.shape))]), dtype: .float64)
+            }
+            let p = try ParameterSet(network: net, values: values, dtype: .float64, source: "test")
+            let bound = p.variables()
+            var model = Model(network: net, parameters: bound, statistics: net.initialStatistics(dtype: .float64), mode: .trainingFrozenStatistics)
+            let r = try objective.terms(&model, x: x, perturbed: nil, probe: probe, labels: labels).regularizer
+            return (r.value.item, p.pack(try grad(of: r, wrt: bound.variables)).doubles)
+        }
+        let theta = params.flat.doubles
+        let (r0, analytic) = try regularizer(theta)
+        #expect(r0 > 0 && analytic.contains { $0 != 0 })
+        let h = 1e-5
+        var worst = 0.0
+        var directions: [[Double]] = (0..<3).map { _ in theta.map { _ in rng.normal() } }
+        for i in stride(from: 0, to: theta.count, by: max(1, theta.count / 12)) {
+            var e = [Double](repeating: 0, count: theta.count); e[i] = 1; directions.append(e)
+        }
+        for d in directions {
+            let plus = try regularizer(zip(theta, d).map { $0 + h * $1 }).0, minus = try regularizer(zip(theta, d).map { $0 - h * $1 }).0
+            let numeric = (plus - minus) / (2 * h), exact = zip(analytic, d).reduce(0) { $0 + $1.0 * $1.1 }
+            worst = max(worst, abs(numeric - exact) / max(abs(exact), 1e-3 * (analytic.map(abs).max() ?? 1)))
+        }
+        print("hessian regularizer, batch norm \(batchNorm): R = \(r0), worst relative error against finite differences \(worst)")
+        #expect(worst < 1e-6)
     }
 
     @Test func normalisedInputsGetPerChannelBallsAndRanges() throws {
