@@ -31,15 +31,33 @@ public func inputGradient(_ model: inout Model, _ x: Tensor, labels: [Int], targ
 /// on the tape (an attack), the path points are too, so IG can be differentiated in x.
 public func integratedGradients(_ model: inout Model, _ x: Variable, labels: [Int], target: AttributionTarget,
                                 steps m: Int, createGraph: Bool) throws -> Variable {
+    try pathIntegral(&model, difference: x, labels: labels, target: target, steps: m, createGraph: createGraph) { x * (Double($0) / Double(m)) }
+}
+
+/// Integrated gradients along the straight path from `baseline` to `x`, right Riemann sum:
+/// (x − baseline) ⊙ (1/m) Σ_{k=1..m} g(baseline + k/m · (x − baseline)), each point its own forward
+/// call. With baseline = the clean image and x = its perturbation this is IG-NORM's attribution
+/// (Chen et al. 2019; github jfc43/robust-attribution-regularization, GTSRB/model.py `self.IG`).
+public func integratedGradients(_ model: inout Model, from baseline: Variable, to x: Variable, labels: [Int], target: AttributionTarget,
+                                steps m: Int, createGraph: Bool) throws -> Variable {
+    let difference = x - baseline
+    return try pathIntegral(&model, difference: difference, labels: labels, target: target, steps: m, createGraph: createGraph) {
+        baseline + difference * (Double($0) / Double(m))
+    }
+}
+
+/// difference ⊙ (1/m) Σ_{k=1..m} g(point(k)): the path sum both integrated-gradient forms share.
+private func pathIntegral(_ model: inout Model, difference: Variable, labels: [Int], target: AttributionTarget, steps m: Int,
+                          createGraph: Bool, point: (Int) -> Variable) throws -> Variable {
     require(m >= 1, "integrated gradients: steps must be at least 1, got \(m)")
     var total: Variable?
     for k in 1...m {
-        let point = x * (Double(k) / Double(m))
+        let p = point(k)
         // A constant point becomes a leaf: ∇ needs something on the tape to differentiate.
-        let input = point.requiresGrad ? point : Variable(point.value, requiresGrad: true)
+        let input = p.requiresGrad ? p : Variable(p.value, requiresGrad: true)
         let score = target.score(model.logits(input), labels: labels)
         let g = try grad(of: score, wrt: [input], createGraph: createGraph)[0]
         total = total.map { $0 + g } ?? g
     }
-    return x * (total! * (1.0 / Double(m)))
+    return difference * (total! * (1.0 / Double(m)))
 }

@@ -62,6 +62,12 @@ public enum Objective: Sendable, Equatable {
     /// β · meanᵢ KL(softmax f(xᵢ) ‖ softmax f(x'ᵢ)), x' from `Perturbation.trades` (TRADES, Zhang
     /// et al. 2019; github yaodongyu/TRADES, trades.py `trades_loss`: `loss_natural + beta * loss_robust`).
     case trades(beta: Double)
+    /// IG-NORM (Chen, Wu, Rastogi, Liang, Jha, NeurIPS 2019; github jfc43/robust-attribution-regularization,
+    /// GTSRB/model.py `loss_with_IG_regularizer`): CE on x plus λ · meanᵢ ‖IG(x → x')ᵢ‖₁, IG of the CE
+    /// along the path from x to x' (m steps), x' from `Perturbation.integratedGradientNorm`.
+    case igNorm(lambda: Double, steps: Int)
+    /// IG-SUM-NORM (same file, `adv_loss_with_IG_regularizer`): CE on x' instead of x, plus the same term.
+    case igSumNorm(lambda: Double, steps: Int)
 
     public var name: String {
         switch self {
@@ -72,16 +78,19 @@ public enum Objective: Sendable, Equatable {
         case .pgd: return "pgd"
         case .hessian: return "hessian"
         case .trades: return "trades"
+        case .igNorm: return "ig_norm"
+        case .igSumNorm: return "ig_sum_norm"
         }
     }
 
     /// The names configs, golden cases and reports use, in `named(_:…)`'s order.
-    public static let names = ["standard", "gradnorm", "l2cos", "igr", "pgd", "hessian", "trades"]
+    public static let names = ["standard", "gradnorm", "l2cos", "igr", "pgd", "hessian", "trades", "ig_norm", "ig_sum_norm"]
 
     /// The hyper-parameter keys each method reads (beside `attribution_of` and `cos_eps`, which every method accepts).
     public static let keys: [String: [String]] = [
         "standard": [], "pgd": [], "gradnorm": ["lambda"], "l2cos": ["lambda_l2", "lambda_cos", "detach_source_grad"],
         "igr": ["lambda", "ig_steps"], "hessian": ["lambda"], "trades": ["beta"],
+        "ig_norm": ["lambda", "ig_steps"], "ig_sum_norm": ["lambda", "ig_steps"],
     ]
 
     /// The one place an objective is built from its name (nil for an unknown name).
@@ -102,6 +111,9 @@ public enum Objective: Sendable, Equatable {
         case "pgd": return .pgd
         case "hessian": return .hessian(lambda: try number("lambda", nil), target: target)
         case "trades": return .trades(beta: try number("beta", 6))
+        // m = 50 path points: the authors' configs ("m": 50).
+        case "ig_norm": return .igNorm(lambda: try number("lambda", nil), steps: Int(try number("ig_steps", 50)))
+        case "ig_sum_norm": return .igSumNorm(lambda: try number("lambda", nil), steps: Int(try number("ig_steps", 50)))
         default: return nil
         }
     }
@@ -110,7 +122,8 @@ public enum Objective: Sendable, Equatable {
     public var weights: [(key: String, value: Double)] {
         switch self {
         case .standard, .pgd: return []
-        case let .gradNorm(lambda, _), let .igr(lambda, _, _, _), let .hessian(lambda, _): return [("lambda", lambda)]
+        case let .gradNorm(lambda, _), let .igr(lambda, _, _, _), let .hessian(lambda, _), let .igNorm(lambda, _), let .igSumNorm(lambda, _):
+            return [("lambda", lambda)]
         case let .trades(beta): return [("beta", beta)]
         case let .l2cos(l2, cos, _, _, _): return [("lambda_l2", l2), ("lambda_cos", cos)]
         }
@@ -118,7 +131,10 @@ public enum Objective: Sendable, Equatable {
 
     /// The golden files' keys of the method's attributions at x and x'.
     var attributionNames: (String, String) {
-        if case .igr = self { return ("attribution", "attribution_adv") }
+        switch self {
+        case .igr, .igNorm, .igSumNorm: return ("attribution", "attribution_adv")
+        default: break
+        }
         if case .hessian = self { return ("input_grad", "hessian_vector_product") }
         return ("input_grad", "input_grad_adv")
     }
@@ -126,7 +142,7 @@ public enum Objective: Sendable, Equatable {
     /// Whether the objective reads x'.
     public var needsPerturbation: Bool {
         switch self {
-        case .l2cos, .igr, .pgd, .trades: return true
+        case .l2cos, .igr, .pgd, .trades, .igNorm, .igSumNorm: return true
         case .standard, .gradNorm, .hessian: return false
         }
     }
@@ -186,6 +202,13 @@ public enum Objective: Sendable, Equatable {
             let flat = hv.flattenedBatch()
             (logits, regularizer) = (z, (flat * flat).sum(axes: [1]).mean() * lambda)
             (attribution, attributionPerturbed) = (g, hv)
+        case let .igNorm(lambda, steps), let .igSumNorm(lambda, steps):
+            // The CE forward first (on x, or on x' for the sum form), then the path's calls.
+            if case .igSumNorm = self { logits = model.logits(Variable(needX())) } else { logits = model.logits(Variable(x)) }
+            let a = try integratedGradients(&model, from: Variable(x), to: Variable(needX()), labels: labels, target: .loss,
+                                            steps: steps, createGraph: true)
+            regularizer = a.abs().flattenedBatch().sum(axes: [1]).mean() * lambda
+            attribution = a
         case let .trades(beta):
             // TRADES evaluates f(x) twice (its CE and the KL's target): one batch, the same values; one call here.
             let z = model.logits(Variable(x)), zAdv = model.logits(Variable(needX()))

@@ -13,6 +13,11 @@ public enum Perturbation: Sendable, Equatable {
     /// at x + 0.001·N(0, I), then `steps` sign steps of `stepSize` on Σᵢ KL(f(xᵢ) ‖ f(x'ᵢ)) with the
     /// model in evaluation mode (`model.eval()` there), each projected onto the ε-ball and the pixel range.
     case trades(epsilon: Double, stepSize: Double, steps: Int)
+    /// IG-NORM's and IG-SUM-NORM's inner maximisation (github jfc43/robust-attribution-regularization,
+    /// GTSRB/pgd_attack.py, loss_func `ar_approx` / `adv_ar_approx`): optional uniform random start,
+    /// `steps` sign steps of `stepSize` on [Σᵢ CE(f(x'ᵢ)) when `withCE`] + λ·Σᵢ ‖IG(x → x')ᵢ‖₁ with
+    /// `pathSteps` path points (their m / approx_factor), projected onto the ε-ball and the pixel range.
+    case integratedGradientNorm(epsilon: Double, stepSize: Double, steps: Int, randomStart: Bool, pathSteps: Int, lambda: Double, withCE: Bool)
 
     /// How the attack's model runs batch norm: running statistics for TRADES (as its authors'),
     /// the batch's own, frozen, otherwise.
@@ -127,5 +132,19 @@ public func perturb(_ x: Tensor, labels: [Int], with p: Perturbation, model: ino
             xa = projectToBall(binary(.add, xa, binary(.mul, stepScale, unary(.sign, g))), center: x, epsilon: eps, range: range)
         }
         return projectToBall(xa, center: x, epsilon: eps, range: range)
+    case let .integratedGradientNorm(eps, alpha, steps, randomStart, pathSteps, lambda, withCE):
+        var xa = x
+        if randomStart { xa = projectToBall(binary(.add, x, noise.uniform(x, epsilon: eps, range: range)), center: x, epsilon: eps, range: range) }
+        let stepScale = Tensor(shape: [x.count], values: (0..<x.count).map { alpha * range.scale[range.channel($0, x.shape)] }, dtype: x.dtype)
+            .reshaped(x.shape)
+        for _ in 0..<steps {
+            let input = Variable(xa, requiresGrad: true)
+            let ig = try integratedGradients(&model, from: Variable(x), to: input, labels: labels, target: .loss, steps: pathSteps, createGraph: true)
+            var objective = ig.abs().sum() * lambda
+            if withCE { objective = objective + crossEntropy(model.logits(input), labels: labels, reduction: .sum) }
+            let g = try grad(of: objective, wrt: [input])[0].value
+            xa = projectToBall(binary(.add, xa, binary(.mul, stepScale, unary(.sign, g))), center: x, epsilon: eps, range: range)
+        }
+        return xa
     }
 }

@@ -13,9 +13,13 @@ import Testing
         (.pgd, .pgd(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 3, randomStart: true)),
         (.hessian(lambda: 0.01, target: .logit), .none),
         (.trades(beta: 6), .trades(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 3)),
+        (.igNorm(lambda: 0.1, steps: 3),
+         .integratedGradientNorm(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 2, randomStart: true, pathSteps: 2, lambda: 0.1, withCE: false)),
+        (.igSumNorm(lambda: 0.1, steps: 3),
+         .integratedGradientNorm(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 2, randomStart: true, pathSteps: 2, lambda: 0.1, withCE: true)),
     ]
 
-    @Test(arguments: 0..<7)
+    @Test(arguments: 0..<9)
     func totalLossFallsOnAFixedBatch(index: Int) throws {
         let (objective, perturbation) = Self.objectives[index]
         let layers: [LayerSpec] = [.conv2d(in: 3, out: 6, kernel: 3, stride: 1, padding: 1, bias: true), .softplus(beta: 10),

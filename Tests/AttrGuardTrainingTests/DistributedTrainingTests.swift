@@ -14,6 +14,8 @@ func equivalenceConfig(method: String, directory: String, steps: Int) -> String 
         methodBlock = "{name: igr, attribution_of: logit, lambda: 1.0, ig_steps: 2, perturbation: {kind: pgd, epsilon: 0.0313725, step_size: 0.0313725, steps: 1, random_start: true}}"
     case "hessian": methodBlock = "{name: hessian, attribution_of: logit, lambda: 0.001}"
     case "trades": methodBlock = "{name: trades, beta: 6.0, perturbation: {kind: trades, epsilon: 0.0313725, step_size: 0.0078431, steps: 2}}"
+    case "ig_norm", "ig_sum_norm":
+        methodBlock = "{name: \(method), lambda: 0.1, ig_steps: 3, perturbation: {kind: ig_norm, epsilon: 0.0313725, step_size: 0.0078431, steps: 2, path_steps: 2}}"
     default: methodBlock = "{name: l2cos, lambda_l2: 1.0, lambda_cos: 1.0, perturbation: {kind: uniform, epsilon: 0.0313725}}"
     }
     return """
@@ -75,8 +77,9 @@ func relativeDifference(_ a: [Double], _ b: [Double]) -> Double {
     }
 
     /// The papers' baselines keep one model across rank counts too: their per-sample draws
-    /// (hessian's probe v, TRADES' start) are keyed by sample, not by rank. Float64, 1 vs 2 ranks.
-    @Test(arguments: ["hessian", "trades"])
+    /// (hessian's probe v, TRADES' start, IG-NORM's random start) are keyed by sample, not by rank.
+    /// Float64, 1 vs 2 ranks.
+    @Test(arguments: ["hessian", "trades", "ig_norm", "ig_sum_norm"])
     func baselinesTrainTheSameModelOnOneAndTwoRanks(method: String) throws {
         var weights: [Int: [Double]] = [:]
         for ranks in [1, 2] {
@@ -300,7 +303,9 @@ func childPIDs(of pid: Int32) -> [Int32] {
         for f in files {
             let cfg = try TrainingConfig.load(path: "\(dir)/\(f)")
             let net = try Network(layers: cfg.layers, inputShape: cfg.inputShape)
-            let method = f.replacingOccurrences(of: ".yaml", with: "").split(separator: "-").last.map(String.init) ?? ""
+            // DATASET-METHOD.yaml, the method's words joined by dashes (cifar10-ig-norm.yaml is ig_norm).
+            let method = f.replacingOccurrences(of: ".yaml", with: "").split(separator: "-", maxSplits: 1).last
+                .map { $0.replacingOccurrences(of: "-", with: "_") } ?? ""
             // quickstart is l2cos; cifar10-small's method is chosen per run by launch/reproduce.sh.
             if f != "quickstart.yaml" && f != "cifar10-small.yaml" { #expect(cfg.objective.name == method, "\(f)") }
             print("config \(f): \(cfg.objective.name), \(net.parameterCount) parameters, input \(cfg.inputShape)")

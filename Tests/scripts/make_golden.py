@@ -10,8 +10,12 @@ Objectives, written from their authors' code (configs/README.md cites file and l
            CE and the gradient (RobustAGA pl_hessian_classifier.py default_step).
   trades   total = mean CE(f(x)) + beta * mean_n KL(softmax f(x)_n || softmax f(x_adv)_n), the KL
            differentiated through both sides (TRADES trades.py trades_loss); x_adv is given.
+  ig_norm  total = mean CE(f(x)) + lambda * mean_n ||IG(x -> x_adv)_n||_1, IG of the summed CE along
+           the straight path from x to x_adv, m right-Riemann points, each its own forward call
+           (robust-attribution-regularization GTSRB/model.py loss_with_IG_regularizer).
+  ig_sum_norm  the same with CE on x_adv (adv_loss_with_IG_regularizer).
 Expected fields: logits, ce, regularizer, total, param_grads, regularizer_param_grads, and
-input_grad + hessian_vector_product (hessian) or kl_term + logits_adv (trades).
+input_grad + hessian_vector_product (hessian), kl_term + logits_adv (trades) or attribution (ig_*).
 """
 import argparse
 import json
@@ -142,6 +146,18 @@ def case(name, layers, input_shape, batch, method, hparams, seed, adv_radius=8 /
         kl = F.kl_div(F.log_softmax(logits_adv, dim=1), F.softmax(logits, dim=1), reduction="sum") / batch
         reg = hparams["beta"] * kl
         expected.update(kl_term=kl.item(), logits_adv=tensor(logits_adv))
+    elif method in ("ig_norm", "ig_sum_norm"):
+        inputs["x_adv"] = tensor(x_adv)
+        logits = forward(x_adv if method == "ig_sum_norm" else x, params)
+        ce = F.cross_entropy(logits, y)
+        m = hparams["ig_steps"]
+        path = 0
+        for k in range(1, m + 1):
+            z = (x + (x_adv - x) * (k / m)).requires_grad_(True)
+            path = path + torch.autograd.grad(F.cross_entropy(forward(z, params), y, reduction="sum"), z, create_graph=True)[0]
+        ig = (x_adv - x) * (path * (1.0 / m))
+        reg = hparams["lambda"] * ig.abs().flatten(1).sum(1).mean()
+        expected.update(attribution=tensor(ig))
     else:
         raise ValueError(method)
     total = ce + reg
@@ -171,6 +187,9 @@ def main():
         # ~4e-4, a difference float32 logits cannot resolve to 1e-3 (PyTorch's own float32 misses it too).
         cases.append(case(f"seq-softplus-trades-s{seed}", SEQ, (3, 6, 6), 3, "trades", {"beta": 6.0}, seed, adv_radius=0.3))
         cases.append(case(f"resnet-bn-trades-s{seed}", RESNET_BN, (3, 8, 8), 4, "trades", {"beta": 6.0}, seed, adv_radius=0.3))
+        for method in ("ig_norm", "ig_sum_norm"):
+            cases.append(case(f"seq-softplus-{method.replace('_', '-')}-s{seed}", SEQ, (3, 6, 6), 3, method, {"lambda": 2.0, "ig_steps": 3}, seed))
+            cases.append(case(f"resnet-bn-{method.replace('_', '-')}-s{seed}", RESNET_BN, (3, 8, 8), 4, method, {"lambda": 2.0, "ig_steps": 3}, seed))
     for c in cases:
         with open(os.path.join(out, c["name"] + ".json"), "w") as f:
             json.dump(c, f)

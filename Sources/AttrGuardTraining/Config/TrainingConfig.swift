@@ -244,7 +244,7 @@ public struct TrainingConfig: Sendable {
         let detach = name == "l2cos" ? try r.bool("method.detach_source_grad", false) : false
         _ = try r.double("method.cos_eps", 1e-8, min: 0, max: 1e-2)   // accepted (and checked) for every method, as it always was
         return try Objective.named(name, target: target, detachSource: detach) { key, fallback in
-            key == "ig_steps" ? Double(try r.int("method.ig_steps", 4, min: 1, max: 1_000)) : try r.double("method.\(key)", fallback, min: 0, max: 1e6)
+            key == "ig_steps" ? Double(try r.int("method.ig_steps", Int(fallback ?? 4), min: 1, max: 1_000)) : try r.double("method.\(key)", fallback, min: 0, max: 1e6)
         }!
     }
 
@@ -255,14 +255,28 @@ public struct TrainingConfig: Sendable {
         case .l2cos: defaultKind = "uniform"
         case .igr, .pgd: defaultKind = "pgd"
         case .trades: defaultKind = "trades"
+        case .igNorm, .igSumNorm: defaultKind = "ig_norm"
         default: defaultKind = "none"
         }
         // Radii and steps in pixel units of a [0, 1] image: more than 1 leaves the image.
         let eps = try r.double("method.perturbation.epsilon", 8.0 / 255, min: 0, max: 1)
         let perturbation: Perturbation
-        switch try r.string("method.perturbation.kind", defaultKind, oneOf: ["none", "uniform", "pgd", "trades"]) {
+        switch try r.string("method.perturbation.kind", defaultKind, oneOf: ["none", "uniform", "pgd", "trades", "ig_norm"]) {
         case "none": perturbation = .none
         case "uniform": perturbation = .uniform(epsilon: eps)
+        case "ig_norm":
+            // The authors' attack: ε 8/255, 7 steps of 2/255, random start, the IG term on m / approx_factor = 50 / 10 points.
+            let (lambda, withCE): (Double, Bool)
+            switch objective {
+            case let .igNorm(l, _): (lambda, withCE) = (l, false)
+            case let .igSumNorm(l, _): (lambda, withCE) = (l, true)
+            default: throw r.error("method.perturbation.kind", "ig_norm maximises IG-NORM's own term: it needs method.name ig_norm or ig_sum_norm, not \(objective.name)")
+            }
+            perturbation = .integratedGradientNorm(epsilon: eps, stepSize: try r.double("method.perturbation.step_size", 2.0 / 255, min: 0, max: 1),
+                                                   steps: try r.int("method.perturbation.steps", 7, min: 0, max: 10_000),
+                                                   randomStart: try r.bool("method.perturbation.random_start", true),
+                                                   pathSteps: try r.int("method.perturbation.path_steps", 5, min: 1, max: 1_000),
+                                                   lambda: lambda, withCE: withCE)
         case "trades":
             // The TRADES authors' CIFAR-10 settings: ε 0.031, step 0.007, 10 steps (train_trades_cifar10.py).
             perturbation = .trades(epsilon: eps, stepSize: try r.double("method.perturbation.step_size", 0.007, min: 0, max: 1),
