@@ -40,9 +40,24 @@ public struct ObjectiveTerms {
     }
 }
 
+/// What the cross-entropy part of a regularized objective is taken on (`method.base`).
+public enum ObjectiveBase: Sendable, Equatable {
+    /// CE on x' (adversarial training when x' comes from PGD).
+    case pgd
+    /// CE on x plus β · meanᵢ KL(f(xᵢ) ‖ f(x'ᵢ)) (TRADES).
+    case trades(beta: Double)
+
+    public var name: String {
+        switch self {
+        case .pgd: return "pgd"
+        case .trades: return "trades"
+        }
+    }
+}
+
 /// A training objective: CE on x plus a regularizer R on attributions at x and at x'.
 /// x' (the perturbed batch) is given: perturbations are drawn separately (Perturbation.swift).
-public enum Objective: Sendable, Equatable {
+public indirect enum Objective: Sendable, Equatable {
     case standard
     /// λ · meanᵢ ‖g(x)ᵢ‖²
     case gradNorm(lambda: Double, target: AttributionTarget)
@@ -68,6 +83,10 @@ public enum Objective: Sendable, Equatable {
     case igNorm(lambda: Double, steps: Int)
     /// IG-SUM-NORM (same file, `adv_loss_with_IG_regularizer`): CE on x' instead of x, plus the same term.
     case igSumNorm(lambda: Double, steps: Int)
+    /// A regularized objective whose CE part is adversarial (`method.base`: AT+IGR, TRADES+IGR, …):
+    /// `regularized`'s regularizer, plus CE on x' (pgd) or CE on x + β·KL(f(x) ‖ f(x')) (trades).
+    /// One x' per step serves both the adversarial part and the regularizer.
+    case based(ObjectiveBase, Objective)
 
     public var name: String {
         switch self {
@@ -80,6 +99,7 @@ public enum Objective: Sendable, Equatable {
         case .trades: return "trades"
         case .igNorm: return "ig_norm"
         case .igSumNorm: return "ig_sum_norm"
+        case let .based(base, inner): return "\(inner.name)+\(base.name)"
         }
     }
 
@@ -125,6 +145,9 @@ public enum Objective: Sendable, Equatable {
         case let .gradNorm(lambda, _), let .igr(lambda, _, _, _), let .hessian(lambda, _), let .igNorm(lambda, _), let .igSumNorm(lambda, _):
             return [("lambda", lambda)]
         case let .trades(beta): return [("beta", beta)]
+        case let .based(base, inner):
+            if case let .trades(beta) = base { return inner.weights + [("beta", beta)] }
+            return inner.weights
         case let .l2cos(l2, cos, _, _, _): return [("lambda_l2", l2), ("lambda_cos", cos)]
         }
     }
@@ -133,6 +156,7 @@ public enum Objective: Sendable, Equatable {
     var attributionNames: (String, String) {
         switch self {
         case .igr, .igNorm, .igSumNorm: return ("attribution", "attribution_adv")
+        case let .based(_, inner): return inner.attributionNames
         default: break
         }
         if case .hessian = self { return ("input_grad", "hessian_vector_product") }
@@ -142,15 +166,18 @@ public enum Objective: Sendable, Equatable {
     /// Whether the objective reads x'.
     public var needsPerturbation: Bool {
         switch self {
-        case .l2cos, .igr, .pgd, .trades, .igNorm, .igSumNorm: return true
+        case .l2cos, .igr, .pgd, .trades, .igNorm, .igSumNorm, .based: return true
         case .standard, .gradNorm, .hessian: return false
         }
     }
 
     /// Whether the objective reads a Hessian probe v (`terms(probe:)`).
     public var needsProbe: Bool {
-        if case .hessian = self { return true }
-        return false
+        switch self {
+        case .hessian: return true
+        case let .based(_, inner): return inner.needsProbe
+        default: return false
+        }
     }
 
     /// Builds every term on the tape. The CE forward on x is shared with g(x) where the
@@ -209,6 +236,19 @@ public enum Objective: Sendable, Equatable {
                                             steps: steps, createGraph: true)
             regularizer = a.abs().flattenedBatch().sum(axes: [1]).mean() * lambda
             attribution = a
+        case let .based(base, inner):
+            // The regularized objective as usual (its CE forward on x included), then the adversarial part.
+            let t = try inner.terms(&model, x: x, perturbed: needX(), probe: probe, labels: labels)
+            (l2Term, cosTerm, attribution, attributionPerturbed) = (t.l2Term, t.cosTerm, t.attribution, t.attributionPerturbed)
+            let zAdv = model.logits(Variable(needX()))
+            logitsPerturbed = zAdv
+            switch base {
+            case .pgd:
+                (logits, regularizer) = (zAdv, t.regularizer)
+            case let .trades(beta):
+                let kl = klDivergencePerSample(t.logits, zAdv).mean()
+                (logits, regularizer, klTerm) = (t.logits, t.regularizer + kl * beta, kl)
+            }
         case let .trades(beta):
             // TRADES evaluates f(x) twice (its CE and the KL's target): one batch, the same values; one call here.
             let z = model.logits(Variable(x)), zAdv = model.logits(Variable(needX()))

@@ -128,6 +128,14 @@ public struct GoldenCase {
         guard let objective else {
             throw ConfigError(file: file, key: "method", message: "unknown method '\(method)' (\(Objective.names.joined(separator: ", ")))")
         }
+        // `hparams.base`: the CE part on x' (pgd) or TRADES' CE + β·KL (trades), as `method.base`.
+        switch h["base"] as? String {
+        case nil: guard h["base"] == nil else { throw ConfigError(file: file, key: "hparams.base", message: "expected a string") }
+        case "standard": break
+        case "pgd": return .based(.pgd, objective)
+        case "trades": return .based(.trades(beta: try number("beta", 6)), objective)
+        case let other?: throw ConfigError(file: file, key: "hparams.base", message: "expected standard, pgd or trades, got \(other)")
+        }
         return objective
     }
 }

@@ -14,6 +14,8 @@ func equivalenceConfig(method: String, directory: String, steps: Int) -> String 
         methodBlock = "{name: igr, attribution_of: logit, lambda: 1.0, ig_steps: 2, perturbation: {kind: pgd, epsilon: 0.0313725, step_size: 0.0313725, steps: 1, random_start: true}}"
     case "hessian": methodBlock = "{name: hessian, attribution_of: logit, lambda: 0.001}"
     case "trades": methodBlock = "{name: trades, beta: 6.0, perturbation: {kind: trades, epsilon: 0.0313725, step_size: 0.0078431, steps: 2}}"
+    case "igr+trades":
+        methodBlock = "{name: igr, base: trades, beta: 6.0, attribution_of: logit, lambda: 1.0, ig_steps: 2, perturbation: {kind: trades, epsilon: 0.0313725, step_size: 0.0078431, steps: 2}}"
     case "ig_norm", "ig_sum_norm":
         methodBlock = "{name: \(method), lambda: 0.1, ig_steps: 3, perturbation: {kind: ig_norm, epsilon: 0.0313725, step_size: 0.0078431, steps: 2, path_steps: 2}}"
     default: methodBlock = "{name: l2cos, lambda_l2: 1.0, lambda_cos: 1.0, perturbation: {kind: uniform, epsilon: 0.0313725}}"
@@ -79,7 +81,7 @@ func relativeDifference(_ a: [Double], _ b: [Double]) -> Double {
     /// The papers' baselines keep one model across rank counts too: their per-sample draws
     /// (hessian's probe v, TRADES' start, IG-NORM's random start) are keyed by sample, not by rank.
     /// Float64, 1 vs 2 ranks.
-    @Test(arguments: ["hessian", "trades", "ig_norm", "ig_sum_norm"])
+    @Test(arguments: ["hessian", "trades", "ig_norm", "ig_sum_norm", "igr+trades"])
     func baselinesTrainTheSameModelOnOneAndTwoRanks(method: String) throws {
         var weights: [Int: [Double]] = [:]
         for ranks in [1, 2] {
@@ -307,9 +309,34 @@ func childPIDs(of pid: Int32) -> [Int32] {
             let method = f.replacingOccurrences(of: ".yaml", with: "").split(separator: "-", maxSplits: 1).last
                 .map { $0.replacingOccurrences(of: "-", with: "_") } ?? ""
             // quickstart is l2cos; cifar10-small's method is chosen per run by launch/reproduce.sh.
-            if f != "quickstart.yaml" && f != "cifar10-small.yaml" { #expect(cfg.objective.name == method, "\(f)") }
+            let name = cfg.objective.name.replacingOccurrences(of: "+", with: "_")   // igr+trades in cifar10-igr-trades.yaml
+            if f != "quickstart.yaml" && f != "cifar10-small.yaml" { #expect(name == method, "\(f)") }
             print("config \(f): \(cfg.objective.name), \(net.parameterCount) parameters, input \(cfg.inputShape)")
         }
+    }
+
+    /// The baselines' bad inputs: a regularizer key on another method, `method.base` without its
+    /// perturbation block or with the wrong kind, a base under an objective that has no regularizer.
+    @Test(arguments: [
+        (["method.name=igr", "method.lambda=1", "method.beta=6"], "method.beta: is a hyper-parameter of trades, not of igr"),
+        (["method.name=trades", "method.lambda=1"], "method.lambda: is a hyper-parameter of gradnorm, hessian, ig_norm, ig_sum_norm, igr, not of trades"),
+        (["method.name=igr", "method.lambda=1", "method.base=pgd"], "method.perturbation: missing: method.base pgd trains on adversarial examples"),
+        (["method.name=igr", "method.lambda=1", "method.base=trades", "method.perturbation.kind=pgd"],
+         "method.perturbation.kind: method.base trades draws its adversarial x′ with kind trades, got pgd"),
+        (["method.name=pgd", "method.base=trades", "method.perturbation.kind=trades"], "method.base: trades is the CE part of a regularized objective"),
+        (["method.name=l2cos", "method.lambda_l2=1", "method.lambda_cos=1", "method.perturbation.kind=ig_norm"],
+         "method.perturbation.kind: ig_norm maximises IG-NORM's own term: it needs method.name ig_norm or ig_sum_norm, not l2cos"),
+    ])
+    func baselineConfigErrorsNameTheKey(sets: [String], message: String) throws {
+        let dir = try temporaryDirectory()
+        let text = """
+        model: {name: layers, layers: [{type: conv2d, in: 3, out: 4, kernel: 3, stride: 2}, {type: global_avgpool}, {type: flatten}, {type: linear, in: 4, out: 10}]}
+        data: {dataset: synthetic, train_per_class: 4, test_per_class: 1}
+        method: {name: standard}
+        optim: {lr: 0.1}
+        """
+        try text.write(toFile: "\(dir)/c.yaml", atomically: true, encoding: .utf8)
+        #expect { try TrainingConfig.load(path: "\(dir)/c.yaml", overrides: sets) } throws: { "\($0)".contains(message) }
     }
 
     /// Every run of launch/reproduce.sh's small suite is a valid config (the overrides are read from the script).

@@ -14,6 +14,7 @@ Objectives, written from their authors' code (configs/README.md cites file and l
            the straight path from x to x_adv, m right-Riemann points, each its own forward call
            (robust-attribution-regularization GTSRB/model.py loss_with_IG_regularizer).
   ig_sum_norm  the same with CE on x_adv (adv_loss_with_IG_regularizer).
+  igr + base trades  mean CE(f(x)) + beta * KL(f(x) || f(x_adv)) + lambda * mean(1 - cos(IG(x), IG(x_adv))).
 Expected fields: logits, ce, regularizer, total, param_grads, regularizer_param_grads, and
 input_grad + hessian_vector_product (hessian), kl_term + logits_adv (trades) or attribution (ig_*).
 """
@@ -158,6 +159,31 @@ def case(name, layers, input_shape, batch, method, hparams, seed, adv_radius=8 /
         ig = (x_adv - x) * (path * (1.0 / m))
         reg = hparams["lambda"] * ig.abs().flatten(1).sum(1).mean()
         expected.update(attribution=tensor(ig))
+    elif method == "igr":
+        # igr on top of TRADES (hparams.base = trades): CE(f(x)) + beta * KL(f(x) || f(x_adv))
+        # + lambda * mean(1 - cos(IG(x), IG(x_adv))), IG from a zero baseline, each point its own call.
+        inputs["x_adv"] = tensor(x_adv)
+        logits = forward(x, params)
+        ce = F.cross_entropy(logits, y)
+        m = hparams["ig_steps"]
+
+        def ig(inp):
+            path = 0
+            for k in range(1, m + 1):
+                z = (inp * (k / m)).requires_grad_(True)
+                out = forward(z, params)
+                score = out[range(batch), y].sum() if hparams["attribution_of"] == "logit" else F.cross_entropy(out, y, reduction="sum")
+                path = path + torch.autograd.grad(score, z, create_graph=True)[0]
+            return inp * (path * (1.0 / m))
+        a, b = ig(x), ig(x_adv)
+        af, bf = a.flatten(1), b.flatten(1)
+        cos = (af * bf).sum(1) / torch.clamp(af.norm(dim=1) * bf.norm(dim=1), min=hparams["cos_eps"])
+        cos_term = (1 - cos).mean()
+        logits_adv = forward(x_adv, params)
+        kl = F.kl_div(F.log_softmax(logits_adv, dim=1), F.softmax(logits, dim=1), reduction="sum") / batch
+        reg = hparams["lambda"] * cos_term + hparams["beta"] * kl
+        expected.update(attribution=tensor(a), attribution_adv=tensor(b), cos_term=cos_term.item(), kl_term=kl.item(),
+                        logits_adv=tensor(logits_adv))
     else:
         raise ValueError(method)
     total = ce + reg
@@ -187,6 +213,9 @@ def main():
         # ~4e-4, a difference float32 logits cannot resolve to 1e-3 (PyTorch's own float32 misses it too).
         cases.append(case(f"seq-softplus-trades-s{seed}", SEQ, (3, 6, 6), 3, "trades", {"beta": 6.0}, seed, adv_radius=0.3))
         cases.append(case(f"resnet-bn-trades-s{seed}", RESNET_BN, (3, 8, 8), 4, "trades", {"beta": 6.0}, seed, adv_radius=0.3))
+        igr_trades = {"attribution_of": "logit", "lambda": 0.9, "ig_steps": 3, "cos_eps": 1e-12, "base": "trades", "beta": 6.0}
+        cases.append(case(f"seq-softplus-igr-trades-s{seed}", SEQ, (3, 6, 6), 3, "igr", igr_trades, seed, adv_radius=0.3))
+        cases.append(case(f"resnet-bn-igr-trades-s{seed}", RESNET_BN, (3, 8, 8), 4, "igr", igr_trades, seed, adv_radius=0.3))
         for method in ("ig_norm", "ig_sum_norm"):
             cases.append(case(f"seq-softplus-{method.replace('_', '-')}-s{seed}", SEQ, (3, 6, 6), 3, method, {"lambda": 2.0, "ig_steps": 3}, seed))
             cases.append(case(f"resnet-bn-{method.replace('_', '-')}-s{seed}", RESNET_BN, (3, 8, 8), 4, method, {"lambda": 2.0, "ig_steps": 3}, seed))

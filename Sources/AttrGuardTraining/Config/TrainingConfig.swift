@@ -230,22 +230,40 @@ public struct TrainingConfig: Sendable {
         return layers
     }
 
-    /// method.*: the objective and its λ.
+    /// method.*: the objective, its λ, and `method.base` (what its CE part is taken on).
     private static func readObjective(_ r: ConfigReader) throws -> Objective {
         let target = AttributionTarget(rawValue: try r.string("method.attribution_of", "loss", oneOf: ["loss", "logit"]))!
         let name = try r.string("method.name", oneOf: Objective.names)
+        let base = try r.string("method.base", "standard", oneOf: ["standard", "pgd", "trades"])
+        let regularized = ["gradnorm", "l2cos", "igr", "hessian", "ig_norm", "ig_sum_norm"]
+        if base != "standard" {
+            guard regularized.contains(name) else {
+                throw r.error("method.base", "\(base) is the CE part of a regularized objective (\(regularized.joined(separator: ", "))); "
+                              + "method.name \(name) has none to put it under" + (name == base ? " (it is \(base) training already)" : ""))
+            }
+            guard r.has("method.perturbation") else {
+                throw r.error("method.perturbation", "missing: method.base \(base) trains on adversarial examples; give "
+                              + "method.perturbation {kind: \(base), epsilon, step_size, steps} (one x′ serves the CE part and the regularizer)")
+            }
+        }
+        let allowed = (Objective.keys[name] ?? []) + (base == "trades" ? ["beta"] : [])
         // A regularizer key of another method is named with the methods that read it (not left as an unknown key).
         for (other, keys) in Objective.keys.sorted(by: { $0.key < $1.key }) where other != name {
-            for key in keys where r.has("method.\(key)") && !(Objective.keys[name] ?? []).contains(key) {
+            for key in keys where r.has("method.\(key)") && !allowed.contains(key) {
                 let readers = Objective.keys.filter { $0.value.contains(key) }.keys.sorted().joined(separator: ", ")
                 throw r.error("method.\(key)", "is a hyper-parameter of \(readers), not of \(name)")
             }
         }
         let detach = name == "l2cos" ? try r.bool("method.detach_source_grad", false) : false
         _ = try r.double("method.cos_eps", 1e-8, min: 0, max: 1e-2)   // accepted (and checked) for every method, as it always was
-        return try Objective.named(name, target: target, detachSource: detach) { key, fallback in
+        let objective = try Objective.named(name, target: target, detachSource: detach) { key, fallback in
             key == "ig_steps" ? Double(try r.int("method.ig_steps", Int(fallback ?? 4), min: 1, max: 1_000)) : try r.double("method.\(key)", fallback, min: 0, max: 1e6)
         }!
+        switch base {
+        case "pgd": return .based(.pgd, objective)
+        case "trades": return .based(.trades(beta: try r.double("method.beta", 6, min: 0, max: 1e6)), objective)
+        default: return objective
+        }
     }
 
     /// method.perturbation.*: how x' is drawn (uniform for l2cos and PGD for igr and pgd by default).
@@ -256,6 +274,7 @@ public struct TrainingConfig: Sendable {
         case .igr, .pgd: defaultKind = "pgd"
         case .trades: defaultKind = "trades"
         case .igNorm, .igSumNorm: defaultKind = "ig_norm"
+        case let .based(base, _): defaultKind = base.name
         default: defaultKind = "none"
         }
         // Radii and steps in pixel units of a [0, 1] image: more than 1 leaves the image.
@@ -285,6 +304,17 @@ public struct TrainingConfig: Sendable {
             perturbation = .pgd(epsilon: eps, stepSize: try r.double("method.perturbation.step_size", 2.0 / 255, min: 0, max: 1),
                                 steps: try r.int("method.perturbation.steps", 7, min: 1, max: 10_000),
                                 randomStart: try r.bool("method.perturbation.random_start", true))
+        }
+        if case let .based(base, _) = objective {
+            let kind: String
+            switch perturbation {
+            case .pgd: kind = "pgd"
+            case .trades: kind = "trades"
+            default: kind = "another"
+            }
+            guard kind == base.name else {
+                throw r.error("method.perturbation.kind", "method.base \(base.name) draws its adversarial x′ with kind \(base.name), got \(kind == "another" ? "a different kind" : kind)")
+            }
         }
         if objective.needsPerturbation, perturbation == .none {
             throw r.error("method.perturbation.kind", "\(objective.name) needs x' (uniform or pgd)")
