@@ -9,8 +9,8 @@ public struct ObjectiveTerms {
     public var regularizer: Variable
     /// ce + regularizer: what the parameter gradient is taken of.
     public var total: Variable
-    /// l2cos's two parts (λ not applied); igr's cosine part; trades' KL part. nil where the method has none.
-    public var l2Term: Variable?, cosTerm: Variable?, klTerm: Variable?
+    /// l2cos's two parts (λ not applied); igr's cosine part; trades' KL part; art's ranking loss. nil where the method has none.
+    public var l2Term: Variable?, cosTerm: Variable?, klTerm: Variable?, rankingTerm: Variable?
     /// [B, classes] of the forward on x' (trades).
     public var logitsPerturbed: Variable?
     /// The method's attributions [B,C,H,W]: g(x) and g(x') (gradnorm, l2cos), IG(x) and IG(x') (igr),
@@ -18,11 +18,11 @@ public struct ObjectiveTerms {
     public var attribution: Variable?, attributionPerturbed: Variable?
 
     /// The scalar terms' names in the order a progress line shows them (the total first).
-    public static let progressOrder = ["total", "ce", "regularizer", "l2_term", "cos_term", "kl_term"]
+    public static let progressOrder = ["total", "ce", "regularizer", "l2_term", "cos_term", "kl_term", "ranking_term"]
 
     /// The scalar terms as the log and the metrics name them, in that order (absent ones left out).
     public var scalars: [(name: String, value: Variable)] {
-        [("ce", ce), ("regularizer", regularizer), ("l2_term", l2Term), ("cos_term", cosTerm), ("kl_term", klTerm), ("total", total)]
+        [("ce", ce), ("regularizer", regularizer), ("l2_term", l2Term), ("cos_term", cosTerm), ("kl_term", klTerm), ("ranking_term", rankingTerm), ("total", total)]
             .compactMap { name, v in v.map { (name, $0) } }
     }
 
@@ -83,6 +83,17 @@ public indirect enum Objective: Sendable, Equatable {
     case igNorm(lambda: Double, steps: Int)
     /// IG-SUM-NORM (same file, `adv_loss_with_IG_regularizer`): CE on x' instead of x, plus the same term.
     case igSumNorm(lambda: Double, steps: Int)
+    /// ART (Singh, Kumari, Mangla, Sinha, Balasubramanian, Krishnamurthy, "Attributional Robustness
+    /// Training using Input-Gradient Spatial Alignment", ECCV 2020; github nupurkmr9/Attributional-Robustness,
+    /// cifar/cifar_robust_train.py `saliency_train`, cifar/loss_art.py): CE on x' plus λ · a triplet
+    /// ranking loss over X = [x; x'] (one forward of 2B images): per image, the largest cosine
+    /// distance between it and the true-class input gradient of itself or its pair, against the
+    /// smallest between it and the strongest wrong class's gradient, through SoftMarginLoss. x' from
+    /// `Perturbation.attributionAlignment`.
+    /// `gradientBatch`: the count the authors' gradient means (`top_scores.mean()`) divide by: the
+    /// global batch in training, so N ranks train the 1-rank model (their cosines add 1e-8 to the
+    /// gradient norms, so the scale shows); nil: this call's own 2B.
+    case art(lambda: Double, gradientBatch: Int? = nil)
     /// A regularized objective whose CE part is adversarial (`method.base`: AT+IGR, TRADES+IGR, …):
     /// `regularized`'s regularizer, plus CE on x' (pgd) or CE on x + β·KL(f(x) ‖ f(x')) (trades).
     /// One x' per step serves both the adversarial part and the regularizer.
@@ -99,18 +110,19 @@ public indirect enum Objective: Sendable, Equatable {
         case .trades: return "trades"
         case .igNorm: return "ig_norm"
         case .igSumNorm: return "ig_sum_norm"
+        case .art: return "art"
         case let .based(base, inner): return "\(inner.name)+\(base.name)"
         }
     }
 
     /// The names configs, golden cases and reports use, in `named(_:…)`'s order.
-    public static let names = ["standard", "gradnorm", "l2cos", "igr", "pgd", "hessian", "trades", "ig_norm", "ig_sum_norm"]
+    public static let names = ["standard", "gradnorm", "l2cos", "igr", "pgd", "hessian", "trades", "ig_norm", "ig_sum_norm", "art"]
 
     /// The hyper-parameter keys each method reads (beside `attribution_of` and `cos_eps`, which every method accepts).
     public static let keys: [String: [String]] = [
         "standard": [], "pgd": [], "gradnorm": ["lambda"], "l2cos": ["lambda_l2", "lambda_cos", "detach_source_grad"],
         "igr": ["lambda", "ig_steps"], "hessian": ["lambda"], "trades": ["beta"],
-        "ig_norm": ["lambda", "ig_steps"], "ig_sum_norm": ["lambda", "ig_steps"],
+        "ig_norm": ["lambda", "ig_steps"], "ig_sum_norm": ["lambda", "ig_steps"], "art": ["lambda"],
     ]
 
     /// The one place an objective is built from its name (nil for an unknown name).
@@ -134,6 +146,7 @@ public indirect enum Objective: Sendable, Equatable {
         // m = 50 path points: the authors' configs ("m": 50).
         case "ig_norm": return .igNorm(lambda: try number("lambda", nil), steps: Int(try number("ig_steps", 50)))
         case "ig_sum_norm": return .igSumNorm(lambda: try number("lambda", nil), steps: Int(try number("ig_steps", 50)))
+        case "art": return .art(lambda: try number("lambda", 0.5))   // `total_loss = loss + 0.5*exemplar_loss`
         default: return nil
         }
     }
@@ -142,7 +155,8 @@ public indirect enum Objective: Sendable, Equatable {
     public var weights: [(key: String, value: Double)] {
         switch self {
         case .standard, .pgd: return []
-        case let .gradNorm(lambda, _), let .igr(lambda, _, _, _), let .hessian(lambda, _), let .igNorm(lambda, _), let .igSumNorm(lambda, _):
+        case let .gradNorm(lambda, _), let .igr(lambda, _, _, _), let .hessian(lambda, _), let .igNorm(lambda, _), let .igSumNorm(lambda, _),
+             let .art(lambda, _):
             return [("lambda", lambda)]
         case let .trades(beta): return [("beta", beta)]
         case let .based(base, inner):
@@ -166,7 +180,7 @@ public indirect enum Objective: Sendable, Equatable {
     /// Whether the objective reads x'.
     public var needsPerturbation: Bool {
         switch self {
-        case .l2cos, .igr, .pgd, .trades, .igNorm, .igSumNorm, .based: return true
+        case .l2cos, .igr, .pgd, .trades, .igNorm, .igSumNorm, .art, .based: return true
         case .standard, .gradNorm, .hessian: return false
         }
     }
@@ -190,7 +204,7 @@ public indirect enum Objective: Sendable, Equatable {
         }
         // Each method gives the logits its CE is computed on, its regularizer and its intermediates.
         let logits: Variable, regularizer: Variable
-        var l2Term: Variable?, cosTerm: Variable?, klTerm: Variable?, logitsPerturbed: Variable?
+        var l2Term: Variable?, cosTerm: Variable?, klTerm: Variable?, rankingTerm: Variable?, logitsPerturbed: Variable?
         var attribution: Variable?, attributionPerturbed: Variable?
         switch self {
         case .standard:
@@ -236,6 +250,11 @@ public indirect enum Objective: Sendable, Equatable {
                                             steps: steps, createGraph: true)
             regularizer = a.abs().flattenedBatch().sum(axes: [1]).mean() * lambda
             attribution = a
+        case let .art(lambda, gradientBatch):
+            let (ranking, g) = try artRanking(&model, x: x, perturbed: needX(), labels: labels, gradientBatch: gradientBatch.map { 2 * $0 })
+            logits = model.logits(Variable(needX()))
+            regularizer = ranking * lambda
+            (rankingTerm, attribution) = (ranking, g)
         case let .based(base, inner):
             // The regularized objective as usual (its CE forward on x included), then the adversarial part.
             let t = try inner.terms(&model, x: x, perturbed: needX(), probe: probe, labels: labels)
@@ -258,6 +277,6 @@ public indirect enum Objective: Sendable, Equatable {
         }
         let ce = crossEntropy(logits, labels: labels)
         return ObjectiveTerms(logits: logits, ce: ce, regularizer: regularizer, total: ce + regularizer, l2Term: l2Term, cosTerm: cosTerm,
-                              klTerm: klTerm, logitsPerturbed: logitsPerturbed, attribution: attribution, attributionPerturbed: attributionPerturbed)
+                              klTerm: klTerm, rankingTerm: rankingTerm, logitsPerturbed: logitsPerturbed, attribution: attribution, attributionPerturbed: attributionPerturbed)
     }
 }

@@ -18,6 +18,10 @@ public enum Perturbation: Sendable, Equatable {
     /// `steps` sign steps of `stepSize` on [Σᵢ CE(f(x'ᵢ)) when `withCE`] + λ·Σᵢ ‖IG(x → x')ᵢ‖₁ with
     /// `pathSteps` path points (their m / approx_factor), projected onto the ε-ball and the pixel range.
     case integratedGradientNorm(epsilon: Double, stepSize: Double, steps: Int, randomStart: Bool, pathSteps: Int, lambda: Double, withCE: Bool)
+    /// ART's attack (AttributionAlignment.swift): uniform start, `steps` sign steps up the ranking
+    /// loss of the image against its true- and wrong-class gradients on the top-k pixels.
+    /// `gradientBatch` as `Objective.art`'s.
+    case attributionAlignment(epsilon: Double, stepSize: Double, steps: Int, topK: Int, gradientBatch: Int? = nil)
 
     /// How the attack's model runs batch norm: running statistics for TRADES (as its authors'),
     /// the batch's own, frozen, otherwise.
@@ -132,6 +136,9 @@ public func perturb(_ x: Tensor, labels: [Int], with p: Perturbation, model: ino
             xa = projectToBall(binary(.add, xa, binary(.mul, stepScale, unary(.sign, g))), center: x, epsilon: eps, range: range)
         }
         return projectToBall(xa, center: x, epsilon: eps, range: range)
+    case let .attributionAlignment(eps, alpha, steps, topK, gradientBatch):
+        return try attributionAlignmentAttack(&model, x, labels: labels, epsilon: eps, stepSize: alpha, steps: steps, topK: topK,
+                                              gradientBatch: gradientBatch, range: range, noise: noise)
     case let .integratedGradientNorm(eps, alpha, steps, randomStart, pathSteps, lambda, withCE):
         var xa = x
         if randomStart { xa = projectToBall(binary(.add, x, noise.uniform(x, epsilon: eps, range: range)), center: x, epsilon: eps, range: range) }

@@ -20,9 +20,10 @@ import Testing
         (.based(.trades(beta: 6), .igr(lambda: 1, steps: 2, cosEps: 1e-12, target: .logit)), .trades(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 2)),
         (.based(.pgd, .l2cos(lambdaL2: 1, lambdaCos: 1, cosEps: 1e-12, target: .loss)),
          .pgd(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 2, randomStart: true)),
+        (.art(lambda: 0.5), .attributionAlignment(epsilon: 8.0 / 255, stepSize: 5.0 / 255, steps: 2, topK: 50)),
     ]
 
-    @Test(arguments: 0..<11)
+    @Test(arguments: 0..<12)
     func totalLossFallsOnAFixedBatch(index: Int) throws {
         let (objective, perturbation) = Self.objectives[index]
         let layers: [LayerSpec] = [.conv2d(in: 3, out: 6, kernel: 3, stride: 1, padding: 1, bias: true), .softplus(beta: 10),

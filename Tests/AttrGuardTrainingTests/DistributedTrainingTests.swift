@@ -16,6 +16,7 @@ func equivalenceConfig(method: String, directory: String, steps: Int) -> String 
     case "trades": methodBlock = "{name: trades, beta: 6.0, perturbation: {kind: trades, epsilon: 0.0313725, step_size: 0.0078431, steps: 2}}"
     case "igr+trades":
         methodBlock = "{name: igr, base: trades, beta: 6.0, attribution_of: logit, lambda: 1.0, ig_steps: 2, perturbation: {kind: trades, epsilon: 0.0313725, step_size: 0.0078431, steps: 2}}"
+    case "art": methodBlock = "{name: art, lambda: 0.5, perturbation: {kind: art, epsilon: 0.0313725, step_size: 0.0196078, steps: 2, top_k: 20}}"
     case "ig_norm", "ig_sum_norm":
         methodBlock = "{name: \(method), lambda: 0.1, ig_steps: 3, perturbation: {kind: ig_norm, epsilon: 0.0313725, step_size: 0.0078431, steps: 2, path_steps: 2}}"
     default: methodBlock = "{name: l2cos, lambda_l2: 1.0, lambda_cos: 1.0, perturbation: {kind: uniform, epsilon: 0.0313725}}"
@@ -79,9 +80,9 @@ func relativeDifference(_ a: [Double], _ b: [Double]) -> Double {
     }
 
     /// The papers' baselines keep one model across rank counts too: their per-sample draws
-    /// (hessian's probe v, TRADES' start, IG-NORM's random start) are keyed by sample, not by rank.
+    /// (hessian's probe v, TRADES', IG-NORM's and ART's starts) are keyed by sample, not by rank.
     /// Float64, 1 vs 2 ranks.
-    @Test(arguments: ["hessian", "trades", "ig_norm", "ig_sum_norm", "igr+trades"])
+    @Test(arguments: ["hessian", "trades", "ig_norm", "ig_sum_norm", "igr+trades", "art"])
     func baselinesTrainTheSameModelOnOneAndTwoRanks(method: String) throws {
         var weights: [Int: [Double]] = [:]
         for ranks in [1, 2] {
@@ -319,7 +320,7 @@ func childPIDs(of pid: Int32) -> [Int32] {
     /// perturbation block or with the wrong kind, a base under an objective that has no regularizer.
     @Test(arguments: [
         (["method.name=igr", "method.lambda=1", "method.beta=6"], "method.beta: is a hyper-parameter of trades, not of igr"),
-        (["method.name=trades", "method.lambda=1"], "method.lambda: is a hyper-parameter of gradnorm, hessian, ig_norm, ig_sum_norm, igr, not of trades"),
+        (["method.name=trades", "method.lambda=1"], "method.lambda: is a hyper-parameter of art, gradnorm, hessian, ig_norm, ig_sum_norm, igr, not of trades"),
         (["method.name=igr", "method.lambda=1", "method.base=pgd"], "method.perturbation: missing: method.base pgd trains on adversarial examples"),
         (["method.name=igr", "method.lambda=1", "method.base=trades", "method.perturbation.kind=pgd"],
          "method.perturbation.kind: method.base trades draws its adversarial x′ with kind trades, got pgd"),

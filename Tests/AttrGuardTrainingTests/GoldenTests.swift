@@ -21,12 +21,12 @@ func projectGoldenFiles() -> [String] {
 }
 
 @Suite struct GoldenTests {
-    /// Hessian (a third derivative in its parameter gradient), TRADES, IG-NORM, IG-SUM-NORM and IGR on top of TRADES on a plain and a
+    /// Hessian (a third derivative in its parameter gradient), TRADES, IG-NORM, IG-SUM-NORM, ART and IGR on top of TRADES on a plain and a
     /// batch-norm residual net, two seeds each, in both precisions.
     @Test(arguments: [DType.float64, .float32])
     func projectGoldenCasesPass(dtype: DType) throws {
         let files = projectGoldenFiles()
-        #expect(files.count >= 20)
+        #expect(files.count >= 24)
         var methods = Set<String>()
         for file in files {
             let c = try GoldenCase(contentsOf: file)
@@ -37,7 +37,7 @@ func projectGoldenFiles() -> [String] {
             print("golden \(c.name) \(dtype): \(results.count) fields, worst \(worst.field) \(worst.error)")
             for r in results { #expect(r.passed, "\(c.name) \(r.field) error \(r.error) \(r.note)") }
         }
-        #expect(methods.isSuperset(of: ["hessian", "trades", "ig_norm", "ig_sum_norm", "igr+trades"]))
+        #expect(methods.isSuperset(of: ["hessian", "trades", "ig_norm", "ig_sum_norm", "igr+trades", "art"]))
     }
 
     /// The shared PyTorch float64 references, in both precisions, every field within tolerance.

@@ -14,6 +14,8 @@ Objectives, written from their authors' code (configs/README.md cites file and l
            the straight path from x to x_adv, m right-Riemann points, each its own forward call
            (robust-attribution-regularization GTSRB/model.py loss_with_IG_regularizer).
   ig_sum_norm  the same with CE on x_adv (adv_loss_with_IG_regularizer).
+  art      total = mean CE(f(x_adv)) + lambda * SoftMarginLoss(d_an - d_ap, 1) over X = [x; x_adv], the
+           authors' cosine_dist and hard_example_mining (Attributional-Robustness cifar/loss_art.py).
   igr + base trades  mean CE(f(x)) + beta * KL(f(x) || f(x_adv)) + lambda * mean(1 - cos(IG(x), IG(x_adv))).
 Expected fields: logits, ce, regularizer, total, param_grads, regularizer_param_grads, and
 input_grad + hessian_vector_product (hessian), kl_term + logits_adv (trades) or attribution (ig_*).
@@ -184,6 +186,31 @@ def case(name, layers, input_shape, batch, method, hparams, seed, adv_radius=8 /
         reg = hparams["lambda"] * cos_term + hparams["beta"] * kl
         expected.update(attribution=tensor(a), attribution_adv=tensor(b), cos_term=cos_term.item(), kl_term=kl.item(),
                         logits_adv=tensor(logits_adv))
+    elif method == "art":
+        # The authors' loss, their functions (cifar/loss_art.py), on X = [x; x_adv] in one forward.
+        inputs["x_adv"] = tensor(x_adv)
+        xb = torch.cat([x, x_adv], 0).requires_grad_(True)
+        yb = y.repeat(2)
+        scores = forward(xb, params)
+        top = scores.gather(1, yb.unsqueeze(1))
+        others = torch.tensor([[k for k in range(4) if k != yb[j]] for j in range(len(yb))])
+        bottom = scores.gather(1, others).max(dim=1)[0]
+        g1 = torch.autograd.grad(top.mean(), xb, retain_graph=True, create_graph=True)[0]
+        g2 = torch.autograd.grad(bottom.mean(), xb, retain_graph=True, create_graph=True)[0]
+        n = xb.shape[0]
+        xf, g1f, g2f = xb.reshape(n, -1), g1.reshape(n, -1), g2.reshape(n, -1)
+        norm1 = torch.norm(xf, 2, 1) + 1e-8
+        dist_p = 1.0 - (xf @ g1f.t()) / norm1.unsqueeze(1) / (torch.norm(g1f, 2, 1) + 1e-8)
+        dist_n = 1.0 - (xf @ g2f.t()) / norm1.unsqueeze(1) / (torch.norm(g2f, 2, 1) + 1e-8)
+        a = torch.cat((torch.arange(0, batch), torch.arange(0, batch)), 0)
+        is_pos = a.expand(n, n).eq(a.expand(n, n).t())
+        dist_ap = torch.max(dist_p[is_pos].contiguous().view(n, -1), 1)[0]
+        dist_an = torch.min(dist_n[is_pos].contiguous().view(n, -1), 1)[0]
+        ranking = torch.nn.SoftMarginLoss()(dist_an - dist_ap, torch.ones_like(dist_an))
+        logits = forward(x_adv, params)
+        ce = F.cross_entropy(logits, y)
+        reg = hparams["lambda"] * ranking
+        expected.update(ranking_term=ranking.item(), input_grad=tensor(g1))
     else:
         raise ValueError(method)
     total = ce + reg
@@ -216,6 +243,8 @@ def main():
         igr_trades = {"attribution_of": "logit", "lambda": 0.9, "ig_steps": 3, "cos_eps": 1e-12, "base": "trades", "beta": 6.0}
         cases.append(case(f"seq-softplus-igr-trades-s{seed}", SEQ, (3, 6, 6), 3, "igr", igr_trades, seed, adv_radius=0.3))
         cases.append(case(f"resnet-bn-igr-trades-s{seed}", RESNET_BN, (3, 8, 8), 4, "igr", igr_trades, seed, adv_radius=0.3))
+        cases.append(case(f"seq-softplus-art-s{seed}", SEQ, (3, 6, 6), 3, "art", {"lambda": 0.5}, seed, adv_radius=0.1))
+        cases.append(case(f"resnet-bn-art-s{seed}", RESNET_BN, (3, 8, 8), 4, "art", {"lambda": 0.5}, seed, adv_radius=0.1))
         for method in ("ig_norm", "ig_sum_norm"):
             cases.append(case(f"seq-softplus-{method.replace('_', '-')}-s{seed}", SEQ, (3, 6, 6), 3, method, {"lambda": 2.0, "ig_steps": 3}, seed))
             cases.append(case(f"resnet-bn-{method.replace('_', '-')}-s{seed}", RESNET_BN, (3, 8, 8), 4, method, {"lambda": 2.0, "ig_steps": 3}, seed))

@@ -30,6 +30,21 @@ public func klDivergencePerSample(_ p: Variable, _ q: Variable) -> Variable {
     return (logP.exp() * (logP - logSoftmax(q))).sum(axes: [1]).reshaped([p.shape[0]])
 }
 
+/// Σᵢ max_{c ≠ yᵢ} zᵢ[c]: the strongest wrong class's logit per sample, summed (the selected
+/// entry carries the gradient, as torch.max does).
+public func topOtherLogitSum(_ logits: Variable, labels: [Int]) -> Variable {
+    let (n, c) = (logits.shape[0], logits.shape[1])
+    let z = logits.value.doubles
+    let picks = (0..<n).map { i in i * c + (0..<c).filter { $0 != labels[i] }.max { z[i * c + $0] < z[i * c + $1] }! }
+    return gather(logits, indices: picks, shape: [n]).sum()
+}
+
+/// Rows of a [N, D] matrix in the order `rows` gives ([rows.count, D]).
+public func gatherRows(_ x: Variable, _ rows: [Int]) -> Variable {
+    let d = x.shape[1]
+    return gather(x, indices: rows.flatMap { r in (r * d)..<(r * d + d) }, shape: [rows.count, d])
+}
+
 /// Σᵢ CE(zᵢ, yᵢ) or its mean.
 public func crossEntropy(_ logits: Variable, labels: [Int], reduction: Reduction = .mean) -> Variable {
     let perSample = crossEntropyPerSample(logits, labels: labels)

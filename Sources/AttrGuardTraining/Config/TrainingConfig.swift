@@ -259,6 +259,10 @@ public struct TrainingConfig: Sendable {
         let objective = try Objective.named(name, target: target, detachSource: detach) { key, fallback in
             key == "ig_steps" ? Double(try r.int("method.ig_steps", Int(fallback ?? 4), min: 1, max: 1_000)) : try r.double("method.\(key)", fallback, min: 0, max: 1e6)
         }!
+        if case let .art(lambda, _) = objective {
+            // The authors' means run over the whole batch: over every rank's share here.
+            return .art(lambda: lambda, gradientBatch: try r.int("train.global_batch", 128, min: 1, max: 1 << 20))
+        }
         switch base {
         case "pgd": return .based(.pgd, objective)
         case "trades": return .based(.trades(beta: try r.double("method.beta", 6, min: 0, max: 1e6)), objective)
@@ -274,15 +278,22 @@ public struct TrainingConfig: Sendable {
         case .igr, .pgd: defaultKind = "pgd"
         case .trades: defaultKind = "trades"
         case .igNorm, .igSumNorm: defaultKind = "ig_norm"
+        case .art: defaultKind = "art"
         case let .based(base, _): defaultKind = base.name
         default: defaultKind = "none"
         }
         // Radii and steps in pixel units of a [0, 1] image: more than 1 leaves the image.
         let eps = try r.double("method.perturbation.epsilon", 8.0 / 255, min: 0, max: 1)
         let perturbation: Perturbation
-        switch try r.string("method.perturbation.kind", defaultKind, oneOf: ["none", "uniform", "pgd", "trades", "ig_norm"]) {
+        switch try r.string("method.perturbation.kind", defaultKind, oneOf: ["none", "uniform", "pgd", "trades", "ig_norm", "art"]) {
         case "none": perturbation = .none
         case "uniform": perturbation = .uniform(epsilon: eps)
+        case "art":
+            // The authors' training attack (cifar_robust_train.py): ε 8/255, 3 steps of 5/255, k_top 1000.
+            perturbation = .attributionAlignment(epsilon: eps, stepSize: try r.double("method.perturbation.step_size", 5.0 / 255, min: 0, max: 1),
+                                                 steps: try r.int("method.perturbation.steps", 3, min: 0, max: 10_000),
+                                                 topK: try r.int("method.perturbation.top_k", 1000, min: 1, max: 1 << 24),
+                                                 gradientBatch: try r.int("train.global_batch", 128, min: 1, max: 1 << 20))
         case "ig_norm":
             // The authors' attack: ε 8/255, 7 steps of 2/255, random start, the IG term on m / approx_factor = 50 / 10 points.
             let (lambda, withCE): (Double, Bool)
