@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
-# Trains every method (standard, gradnorm, PGD-AT, l2cos and igr with λ sweeps) on real CIFAR-10,
+# Trains every method (standard, gradnorm, PGD-AT, l2cos and igr with λ sweeps, and the baselines
+# hessian, TRADES and IGR on top of TRADES) on real CIFAR-10,
 # evaluates each with `attrguard eval` (saliency and integrated gradients under the top-k attack
 # and the random-sign baseline, metrics over the correctly classified test images), and writes
 # results.json, results.md, tradeoff.svg and training-curves.svg.
 #
-#   launch/reproduce.sh [--full] [--torch] [--out DIR] [--data DIR] [-np N] [--samples N] [--only a,b,...]
+#   launch/reproduce.sh [--full] [--torch] [--out DIR] [--data DIR] [-np N] [--samples N] [--only a,b,...] [--eval-methods LIST]
 #
 # Default (small): the CNN of configs/cifar10-small.yaml on the first 10,000 training images,
 # 8 epochs; the whole suite takes about 36 minutes on 2 cores (README.md, Results).
 # --full: the papers' setting, configs/cifar10-*.yaml (ResNet-18, all 50,000 images, 200 epochs);
 # meant for a cluster (sbatch a script that calls this with -np = cores); cost in README.md.
 # --torch: also run launch/reproduce_torch.py (PyTorch, same setting, -np threads) for standard,
-# gradnorm-1 and l2cos-1 and table them beside ours in results.md (needs torch, numpy, scipy in
+# gradnorm-1, l2cos-1, hessian-0.1 and trades-6 and table them beside ours in results.md (needs torch, numpy, scipy in
 # $PYTHON, default python3; never a dependency of the build or the tests).
+# --eval-methods: eval's --methods (default: eval's, saliency and integrated gradients, each attacked
+# through itself; IG's top-k attack differentiates 50-point IG at every step, ~20 min a run here).
 # A finished run (its run.json exists) is not trained again; delete its folder to redo it.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
-mode=small; out=""; np=$(getconf _NPROCESSORS_ONLN); samples=""; only=""; torch=0
+mode=small; out=""; np=$(getconf _NPROCESSORS_ONLN); samples=""; only=""; torch=0; eval_methods=()
 data="$here/../shared/datasets/cifar-10-batches-bin"
 [ -d "$data" ] || data="$here/data/cifar-10-batches-bin"
 while [ $# -gt 0 ]; do
@@ -29,6 +32,7 @@ while [ $# -gt 0 ]; do
     -np) np="$2"; shift 2 ;;
     --samples) samples="$2"; shift 2 ;;
     --only) only=",$2,"; shift 2 ;;
+    --eval-methods) eval_methods=(--methods "$2"); shift 2 ;;
     *) echo "launch/reproduce.sh: unknown argument '$1' (see the header of this script)" >&2; exit 2 ;;
   esac
 done
@@ -51,6 +55,9 @@ if [ "$mode" = small ]; then
     "l2cos-3|$base|method.name=l2cos method.lambda_l2=3 method.lambda_cos=3"
     "igr-3|$base|method.name=igr method.lambda=3 method.ig_steps=4 method.perturbation.steps=1 method.perturbation.step_size=0.0313725"
     "igr-10|$base|method.name=igr method.lambda=10 method.ig_steps=4 method.perturbation.steps=1 method.perturbation.step_size=0.0313725"
+    "hessian-0.1|$base|method.name=hessian method.lambda=0.1 method.attribution_of=logit"
+    "trades-6|$base|method.name=trades method.beta=6 method.perturbation.steps=3 method.perturbation.step_size=0.0117647"
+    "igr-10-trades|$base|method.name=igr method.base=trades method.beta=6 method.lambda=10 method.ig_steps=4 method.perturbation.kind=trades method.perturbation.steps=3 method.perturbation.step_size=0.0117647"
   )
 else
   runs=(
@@ -61,6 +68,9 @@ else
     "l2cos-10x|configs/cifar10-l2cos.yaml|method.lambda_l2=0.1 method.lambda_cos=0.5"
     "igr-3|configs/cifar10-igr.yaml|method.lambda=3"
     "igr-10|configs/cifar10-igr.yaml|method.lambda=10"
+    "hessian|configs/cifar10-hessian.yaml|"
+    "trades|configs/cifar10-trades.yaml|"
+    "igr-10-trades|configs/cifar10-igr-trades.yaml|"
   )
 fi
 
@@ -85,7 +95,7 @@ for entry in "${runs[@]}"; do
   fi
   if [ ! -f "$dir/eval/report.json" ]; then
     echo "== $name: evaluating $samples test images"
-    "$here/launch/mpirun.sh" -np "$np" eval --checkpoint "$dir/checkpoints" --samples "$samples" --out "$dir/eval" 2>&1 | tail -1
+    "$here/launch/mpirun.sh" -np "$np" eval --checkpoint "$dir/checkpoints" --samples "$samples" --out "$dir/eval" "${eval_methods[@]}" 2>&1 | tail -1
   fi
 done
 refs=()
@@ -93,7 +103,8 @@ if [ "$torch" = 1 ]; then
   [ "$mode" = small ] || { echo "launch/reproduce.sh: --torch has a PyTorch twin for the small setting only" >&2; exit 2; }
   py="${PYTHON:-python3}"
   "$py" -c "import torch, numpy, scipy" 2>/dev/null || { echo "launch/reproduce.sh: --torch needs torch, numpy and scipy in $py" >&2; exit 2; }
-  for spec in "standard|--method standard" "gradnorm-1|--method gradnorm --lambd 1" "l2cos-1|--method l2cos --lambda-l2 1 --lambda-cos 1"; do
+  for spec in "standard|--method standard" "gradnorm-1|--method gradnorm --lambd 1" "l2cos-1|--method l2cos --lambda-l2 1 --lambda-cos 1" \
+              "hessian-0.1|--method hessian --lambd 0.1" "trades-6|--method trades --beta 6 --attack-steps 3 --attack-step 0.0117647"; do
     IFS='|' read -r name args <<< "$spec"
     [ -z "$only" ] || [[ "$only" == *",$name,"* ]] || continue
     if [ ! -f "$out/torch/$name.json" ]; then

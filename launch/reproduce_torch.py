@@ -4,7 +4,8 @@
 Same network (configs/cifar10-small.yaml), data (the first 10,000 CIFAR-10 training images, pad-4
 crop + flip, pixels in [0, 1]), schedule (SGD-Nesterov 0.05, momentum 0.9, wd 5e-4, one epoch of
 linear warm-up inside a cosine over 8 epochs, batch 64), objectives (standard; l2cos with
-g = ∇x Σ CE, x' = clip(x + U[-ε, ε]), ε = 8/255) and evaluation (first N test images; saliency
+g = ∇x Σ CE, x' = clip(x + U[-ε, ε]), ε = 8/255; gradnorm; hessian as RobustAGA's; trades as
+TRADES' trades_loss) and evaluation (first N test images; saliency
 and integrated gradients (50 steps) of the predicted logit; the normalised top-k attack, k = 100,
 50 sign steps of 1/255 in the 8/255 ball, a step kept only while the label holds, the iterate with
 the lowest top-k intersection; random-sign noise; metrics over the correctly classified images).
@@ -26,12 +27,29 @@ def load_cifar(path, files, count=None):
     return rec[:, 1:].reshape(-1, 3, 32, 32).copy(), rec[:, 0].astype(np.int64)
 
 
-def net():
+class CompositeBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d from elementary ops in training mode (the batch's statistics, biased variance;
+    running statistics with the unbiased one, momentum 0.1): PyTorch's fused batch_norm has no
+    third derivative, and the hessian objective's parameter gradient is one."""
+    def forward(self, x):
+        if not self.training:
+            return super().forward(x)
+        mean = x.mean(dim=(0, 2, 3))
+        var = ((x - mean.view(1, -1, 1, 1)) ** 2).mean(dim=(0, 2, 3))
+        with torch.no_grad():
+            n = x.numel() / x.shape[1]
+            self.running_mean.mul_(1 - self.momentum).add_(self.momentum * mean)
+            self.running_var.mul_(1 - self.momentum).add_(self.momentum * var * n / (n - 1))
+        return (x - mean.view(1, -1, 1, 1)) / torch.sqrt(var.view(1, -1, 1, 1) + self.eps) * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)
+
+
+def net(third_order=False):
     sp = lambda: nn.Softplus(beta=10.0, threshold=20.0)
+    bn = CompositeBatchNorm2d if third_order else nn.BatchNorm2d
     return nn.Sequential(
-        nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), sp(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, 1, 1, bias=False), nn.BatchNorm2d(32), sp(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64), sp(), nn.MaxPool2d(2),
+        nn.Conv2d(3, 16, 3, 1, 1, bias=False), bn(16), sp(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, 1, 1, bias=False), bn(32), sp(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, 1, 1, bias=False), bn(64), sp(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(1024, 10))
 
 
@@ -72,7 +90,36 @@ def objective(model, x, y, args):
         ce = F.cross_entropy(logits, y)
         reg = g.flatten(1).pow(2).sum(1).mean()
         return ce + args.lambd * reg, {'ce': ce.item(), 'regularizer': args.lambd * reg.item()}
-    raise SystemExit(f'--method {args.method}: this script runs standard, gradnorm and l2cos')
+    if args.method == 'hessian':
+        # RobustAGA pl_hessian_classifier.py default_step: one forward, g of the true-class logits,
+        # Hv = grad of sum_n <v_n, g_n>, reg = mean_n ||Hv_n||^2, v = randn_like(x).
+        x = x.detach().requires_grad_(True)
+        logits = model(x)
+        g, = torch.autograd.grad(logits[range(len(y)), y].sum(), x, create_graph=True)
+        v = torch.randn_like(x)
+        hv, = torch.autograd.grad(torch.einsum('nchw,nchw->n', v, g).sum(), x, create_graph=True)
+        reg = torch.einsum('nchw,nchw->n', hv, hv).mean()
+        ce = F.cross_entropy(logits, y)
+        return ce + args.lambd * reg, {'ce': ce.item(), 'regularizer': args.lambd * reg.item()}
+    if args.method == 'trades':
+        # TRADES trades.py trades_loss (l_inf), with this setting's attack steps.
+        kl = nn.KLDivLoss(reduction='sum')
+        model.eval()
+        x_adv = x.detach() + 0.001 * torch.randn_like(x)
+        for _ in range(args.attack_steps):
+            x_adv.requires_grad_()
+            with torch.enable_grad():
+                loss_kl = kl(F.log_softmax(model(x_adv), dim=1), F.softmax(model(x), dim=1))
+            grad, = torch.autograd.grad(loss_kl, [x_adv])
+            x_adv = x_adv.detach() + args.attack_step * torch.sign(grad.detach())
+            x_adv = torch.min(torch.max(x_adv, x - args.epsilon), x + args.epsilon).clamp(0, 1)
+        model.train()
+        x_adv = x_adv.clamp(0, 1).detach()
+        logits = model(x)
+        ce = F.cross_entropy(logits, y)
+        robust = kl(F.log_softmax(model(x_adv), dim=1), F.softmax(model(x), dim=1)) / len(y)
+        return ce + args.beta * robust, {'ce': ce.item(), 'kl_term': robust.item()}
+    raise SystemExit(f'--method {args.method}: this script runs standard, gradnorm, l2cos, hessian and trades')
 
 
 # ---- evaluation, as AttrGuard's Evaluation / AttributionAttack ----
@@ -173,7 +220,10 @@ def main():
     p.add_argument('--method', default='standard')
     p.add_argument('--lambda-l2', type=float, default=1.0)
     p.add_argument('--lambda-cos', type=float, default=1.0)
-    p.add_argument('--lambd', type=float, default=1.0, help='gradnorm λ')
+    p.add_argument('--lambd', type=float, default=1.0, help='gradnorm and hessian λ')
+    p.add_argument('--beta', type=float, default=6.0, help='trades β')
+    p.add_argument('--attack-steps', type=int, default=10, help='trades attack steps')
+    p.add_argument('--attack-step', type=float, default=0.007, help='trades attack step size')
     p.add_argument('--epsilon', type=float, default=8 / 255)
     p.add_argument('--train-subset', type=int, default=10000)
     p.add_argument('--epochs', type=int, default=8)
@@ -191,7 +241,7 @@ def main():
     rng = np.random.default_rng(args.seed)
     train_x, train_y = load_cifar(args.data, [f'data_batch_{i}.bin' for i in range(1, 6)], args.train_subset)
     test_x, test_y = load_cifar(args.data, ['test_batch.bin'])
-    model = net()
+    model = net(third_order=args.method == 'hessian')
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     steps_per_epoch = len(train_x) // args.batch
     total = steps_per_epoch * args.epochs
@@ -223,7 +273,8 @@ def main():
                images_per_s=total * args.batch / train_seconds, eval_seconds=time.perf_counter() - t,
                attributed_images=attributed, threads=args.threads, **robustness)
     if args.method == 'l2cos': row.update(lambda_l2=args.lambda_l2, lambda_cos=args.lambda_cos)
-    if args.method == 'gradnorm': row.update(**{'lambda': args.lambd})
+    if args.method in ('gradnorm', 'hessian'): row.update(**{'lambda': args.lambd})
+    if args.method == 'trades': row.update(beta=args.beta)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     json.dump(row, open(args.out, 'w'), indent=1, sort_keys=True)
     print(json.dumps(row, sort_keys=True))
