@@ -45,27 +45,19 @@ public func artRanking(_ model: inout Model, x: Tensor, perturbed: Tensor, label
     return ((hardestPositive - hardestNegative).softplus(beta: 1).mean(), g1)
 }
 
-/// ART's attack: from x + U[−ε, ε], the top-k pixels of |g₁| fixed at the start, then `steps` sign
-/// steps of `stepSize` up the ranking loss of (x'ₖ, g₁ₖ, g₂ₖ) on those pixels (cosine with PyTorch's
-/// CosineSimilarity eps 1e-6), each projected onto the ε-ball and the pixel range.
-func attributionAlignmentAttack(_ model: inout Model, _ x: Tensor, labels: [Int], epsilon: Double, stepSize: Double, steps: Int, topK: Int,
-                                gradientBatch: Int?, range: PixelRange, noise: PerturbationNoise) throws -> Tensor {
-    var xa = projectToBall(binary(.add, x, noise.uniform(x, epsilon: epsilon, range: range)), center: x, epsilon: epsilon, range: range)
+/// ART's attack: from `start` (x + U[−ε, ε]), the top-k pixels of |g₁| fixed there, then `steps`
+/// sign steps of `stepSize` up the ranking loss of (x'ₖ, g₁ₖ, g₂ₖ) on those pixels (cosine with
+/// PyTorch's CosineSimilarity eps 1e-6), each projected onto the ε-ball and the pixel range.
+func attributionAlignmentAttack(_ model: inout Model, _ x: Tensor, labels: [Int], start: Tensor, epsilon: Double, stepSize: Double, steps: Int,
+                                topK: Int, gradientBatch: Int?, range: PixelRange) throws -> Tensor {
     let b = x.shape[0], d = x.count / b, k = min(topK, d)
-    let start = Variable(xa, requiresGrad: true)
-    let g0 = try alignmentGradients(&model, start, labels: labels, meanOver: gradientBatch, createGraph: false).0.value.doubles
+    let g0 = try alignmentGradients(&model, Variable(start, requiresGrad: true), labels: labels, meanOver: gradientBatch, createGraph: false).0.value.doubles
     let top = (0..<b).flatMap { i in (0..<d).sorted { abs(g0[i * d + $0]) > abs(g0[i * d + $1]) }.prefix(k).map { i * d + $0 } }
-    let stepScale = Tensor(shape: [x.count], values: (0..<x.count).map { stepSize * range.scale[range.channel($0, x.shape)] }, dtype: x.dtype)
-        .reshaped(x.shape)
-    for _ in 0..<steps {
-        let input = Variable(xa, requiresGrad: true)
+    return try signAscent(from: start, center: x, epsilon: epsilon, stepSize: stepSize, steps: steps, range: range) { input in
         let (g1, g2) = try alignmentGradients(&model, input, labels: labels, meanOver: gradientBatch, createGraph: true)
         func picked(_ v: Variable) -> Variable { gather(v, indices: top, shape: [b, k]) }
         let positive = 1.0 - cosineSimilarityPerSample(picked(input), picked(g1), eps: 1e-6)
         let negative = 1.0 - cosineSimilarityPerSample(picked(input), picked(g2), eps: 1e-6)
-        let loss = (positive - negative).softplus(beta: 1).mean()
-        let g = try grad(of: loss, wrt: [input])[0].value
-        xa = projectToBall(binary(.add, xa, binary(.mul, stepScale, unary(.sign, g))), center: x, epsilon: epsilon, range: range)
+        return (positive - negative).softplus(beta: 1).mean()
     }
-    return xa
 }

@@ -105,53 +105,49 @@ public struct PerturbationNoise: Sendable {
 /// Draws x' for a batch (nil for `.none`).
 public func perturb(_ x: Tensor, labels: [Int], with p: Perturbation, model: inout Model,
                     range: PixelRange, noise: PerturbationNoise) throws -> Tensor? {
+    /// x + U[−ε, ε] projected back: the random start of PGD-style attacks.
+    func uniformStart(_ eps: Double) -> Tensor {
+        projectToBall(binary(.add, x, noise.uniform(x, epsilon: eps, range: range)), center: x, epsilon: eps, range: range)
+    }
     switch p {
     case .none: return nil
     case .uniform(let eps):
-        return projectToBall(binary(.add, x, noise.uniform(x, epsilon: eps, range: range)), center: x, epsilon: eps, range: range)
+        return uniformStart(eps)
     case let .pgd(eps, alpha, steps, randomStart):
-        var xa = x
-        if randomStart { xa = projectToBall(binary(.add, x, noise.uniform(x, epsilon: eps, range: range)), center: x, epsilon: eps, range: range) }
-        // α·sign(g), per channel in input units
-        let stepScale = Tensor(shape: [x.count], values: (0..<x.count).map { alpha * range.scale[range.channel($0, x.shape)] }, dtype: x.dtype)
-            .reshaped(x.shape)
-        for _ in 0..<steps {
-            let input = Variable(xa, requiresGrad: true)
-            let loss = crossEntropy(model.logits(input), labels: labels)
-            let g = try grad(of: loss, wrt: [input])[0].value
-            let stepped = binary(.add, xa, binary(.mul, stepScale, unary(.sign, g)))
-            xa = projectToBall(stepped, center: x, epsilon: eps, range: range)
+        return try signAscent(from: randomStart ? uniformStart(eps) : x, center: x, epsilon: eps, stepSize: alpha, steps: steps, range: range) {
+            crossEntropy(model.logits($0), labels: labels)
         }
-        return xa
     case let .trades(eps, alpha, steps):
         let start = noise.draws(x, .tradesStart) { rng, i in 0.001 * rng.normal() * range.scale[range.channel(i, x.shape)] }
-        var xa = binary(.add, x, start)
         let natural = Variable(model.logits(Variable(x)).value)   // the KL's fixed target
-        let stepScale = Tensor(shape: [x.count], values: (0..<x.count).map { alpha * range.scale[range.channel($0, x.shape)] }, dtype: x.dtype)
-            .reshaped(x.shape)
-        for _ in 0..<steps {
-            let input = Variable(xa, requiresGrad: true)
-            let kl = klDivergencePerSample(natural, model.logits(input)).sum()
-            let g = try grad(of: kl, wrt: [input])[0].value
-            xa = projectToBall(binary(.add, xa, binary(.mul, stepScale, unary(.sign, g))), center: x, epsilon: eps, range: range)
+        let xa = try signAscent(from: binary(.add, x, start), center: x, epsilon: eps, stepSize: alpha, steps: steps, range: range) {
+            klDivergencePerSample(natural, model.logits($0)).sum()
         }
-        return projectToBall(xa, center: x, epsilon: eps, range: range)
+        return projectToBall(xa, center: x, epsilon: eps, range: range)   // TRADES clamps its start too, when steps is 0
     case let .attributionAlignment(eps, alpha, steps, topK, gradientBatch):
-        return try attributionAlignmentAttack(&model, x, labels: labels, epsilon: eps, stepSize: alpha, steps: steps, topK: topK,
-                                              gradientBatch: gradientBatch, range: range, noise: noise)
+        return try attributionAlignmentAttack(&model, x, labels: labels, start: uniformStart(eps), epsilon: eps, stepSize: alpha, steps: steps,
+                                              topK: topK, gradientBatch: gradientBatch, range: range)
     case let .integratedGradientNorm(eps, alpha, steps, randomStart, pathSteps, lambda, withCE):
-        var xa = x
-        if randomStart { xa = projectToBall(binary(.add, x, noise.uniform(x, epsilon: eps, range: range)), center: x, epsilon: eps, range: range) }
-        let stepScale = Tensor(shape: [x.count], values: (0..<x.count).map { alpha * range.scale[range.channel($0, x.shape)] }, dtype: x.dtype)
-            .reshaped(x.shape)
-        for _ in 0..<steps {
-            let input = Variable(xa, requiresGrad: true)
+        return try signAscent(from: randomStart ? uniformStart(eps) : x, center: x, epsilon: eps, stepSize: alpha, steps: steps, range: range) { input in
             let ig = try integratedGradients(&model, from: Variable(x), to: input, labels: labels, target: .loss, steps: pathSteps, createGraph: true)
-            var objective = ig.abs().sum() * lambda
-            if withCE { objective = objective + crossEntropy(model.logits(input), labels: labels, reduction: .sum) }
-            let g = try grad(of: objective, wrt: [input])[0].value
-            xa = projectToBall(binary(.add, xa, binary(.mul, stepScale, unary(.sign, g))), center: x, epsilon: eps, range: range)
+            let norm = ig.abs().sum() * lambda
+            return withCE ? norm + crossEntropy(model.logits(input), labels: labels, reduction: .sum) : norm
         }
-        return xa
     }
+}
+
+/// `steps` ℓ∞ sign-ascent steps on `objective` from `start`: x ← Π(x + α·sign ∇ₓ objective(x)), α
+/// per channel in input units, Π onto the ε-ball around `center` and the pixel range. What every
+/// attack here shares (PGD, TRADES', IG-NORM's, ART's).
+func signAscent(from start: Tensor, center: Tensor, epsilon: Double, stepSize: Double, steps: Int, range: PixelRange,
+                objective: (Variable) throws -> Variable) throws -> Tensor {
+    let stepScale = Tensor(shape: [center.count], values: (0..<center.count).map { stepSize * range.scale[range.channel($0, center.shape)] },
+                           dtype: center.dtype).reshaped(center.shape)
+    var xa = start
+    for _ in 0..<steps {
+        let input = Variable(xa, requiresGrad: true)
+        let g = try grad(of: objective(input), wrt: [input])[0].value
+        xa = projectToBall(binary(.add, xa, binary(.mul, stepScale, unary(.sign, g))), center: center, epsilon: epsilon, range: range)
+    }
+    return xa
 }

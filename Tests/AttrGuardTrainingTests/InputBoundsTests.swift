@@ -37,8 +37,9 @@ import Testing
     @Test func igStepsAndLayerSizesAreBounded() throws {
         let dir = try temporaryDirectory()
         let quickstart = repositoryRoot.appendingPathComponent("configs/quickstart.yaml").path
-        let (s1, o1) = try runAttrguard(["train", "--config", quickstart, "--set", "method.name=igr", "--set", "method.lambda=1",
-                                         "--set", "method.ig_steps=100000000", "--set", "checkpoint.dir=\(dir)/c"], timeout: 60)
+        // quickstart is l2cos: its λ keys would be named first under igr, so the method block is replaced.
+        let (s1, o1) = try runAttrguard(["train", "--config", quickstart, "--set", "method={name: igr, lambda: 1, ig_steps: 100000000}",
+                                         "--set", "checkpoint.dir=\(dir)/c"], timeout: 60)
         #expect(s1 == 1 && o1.contains("method.ig_steps: must be at most 1000"), "\(o1)")
         for (out, message) in [("1e30", "model.layers[0].out: expected an integer"), ("5000000", "model.layers[0].out: must be at most")] {
             let yaml = """
