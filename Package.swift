@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // AttrGuard: training image classifiers with stable feature attributions.
-// Layers, one way only: core numerics + autograd -> nn -> data -> distributed -> attribution -> training -> CLI.
+// Layers, one way only: core numerics + autograd -> nn -> data -> distributed -> attribution -> report -> training -> tools -> CLI.
 import PackageDescription
 
 #if arch(x86_64)
@@ -63,7 +63,8 @@ let package = Package(
                                "AttrGuardTraining"],
                 swiftSettings: optimized),
         .executableTarget(name: "attrguard",
-                          dependencies: ["AttrGuardTraining", "AttrGuardTools", "AttrGuardAttribution", "AttrGuardCore", "AttrGuardData", "AttrGuardNN", "AttrGuardReport",
+                          dependencies: ["AttrGuardTraining", "AttrGuardTools", "AttrGuardAttribution", "AttrGuardCore", "AttrGuardData", "AttrGuardDistributed",
+                                         "AttrGuardNN", "AttrGuardReport",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: optimized),
         .target(name: "AttrGuardTestSupport", path: "Tests/AttrGuardTestSupport"),

@@ -25,7 +25,8 @@ public final class Communicator: @unchecked Sendable {
     public let usesMPI: Bool
     private let comm: MPI_Comm?
 
-    /// The world: the only process-wide state AttrGuard keeps.
+    /// The world: the one communicator of the process (beside it, process-wide by nature: oneDNN's
+    /// engine and the CLI's stop-signal atomics, which a signal handler can reach).
     public static let world = Communicator()
 
     /// True when a launcher (mpirun/srun with PMIx) started this process.
