@@ -8,12 +8,14 @@ import AttrGuardNN
 
 /// The gradients ART ranks, of X [N, C, H, W] on the tape: g₁ = ∇ₓ mean of the true-class logits,
 /// g₂ = ∇ₓ mean of the strongest wrong class's logits (`top_scores.mean()`, `bottom_scores.mean()`),
-/// the means over `meanOver` images (the whole batch across ranks; nil: these N).
-func alignmentGradients(_ model: inout Model, _ input: Variable, labels: [Int], meanOver: Int?, createGraph: Bool) throws -> (Variable, Variable) {
+/// the means over `meanOver` images (the whole batch across ranks; nil: these N). Without
+/// `wrongClass` g₂ is not computed (nil).
+func alignmentGradients(_ model: inout Model, _ input: Variable, labels: [Int], meanOver: Int?, createGraph: Bool,
+                        wrongClass: Bool = true) throws -> (Variable, Variable?) {
     let z = model.logits(input)
     let n = 1.0 / Double(meanOver ?? labels.count)
     let g1 = try grad(of: targetLogitSum(z, labels: labels) * n, wrt: [input], createGraph: createGraph)[0]
-    let g2 = try grad(of: topOtherLogitSum(z, labels: labels) * n, wrt: [input], createGraph: createGraph)[0]
+    let g2 = wrongClass ? try grad(of: topOtherLogitSum(z, labels: labels) * n, wrt: [input], createGraph: createGraph)[0] : nil
     return (g1, g2)
 }
 
@@ -35,7 +37,7 @@ public func artRanking(_ model: inout Model, x: Tensor, perturbed: Tensor, label
     let both = Tensor(shape: [2 * b] + Array(x.shape.dropFirst()), values: x.doubles + perturbed.doubles, dtype: x.dtype)
     let input = Variable(both, requiresGrad: true)
     let (g1, g2) = try alignmentGradients(&model, input, labels: labels + labels, meanOver: gradientBatch, createGraph: true)
-    let xf = input.flattenedBatch(), g1f = g1.flattenedBatch(), g2f = g2.flattenedBatch()
+    let xf = input.flattenedBatch(), g1f = g1.flattenedBatch(), g2f = g2!.flattenedBatch()
     let pair = (0..<(2 * b)).map { ($0 + b) % (2 * b) }
     let pSelf = 1.0 - cosineAddedEps(xf, g1f), pPair = 1.0 - cosineAddedEps(xf, gatherRows(g1f, pair))
     let nSelf = 1.0 - cosineAddedEps(xf, g2f), nPair = 1.0 - cosineAddedEps(xf, gatherRows(g2f, pair))
@@ -51,13 +53,14 @@ public func artRanking(_ model: inout Model, x: Tensor, perturbed: Tensor, label
 func attributionAlignmentAttack(_ model: inout Model, _ x: Tensor, labels: [Int], start: Tensor, epsilon: Double, stepSize: Double, steps: Int,
                                 topK: Int, gradientBatch: Int?, range: PixelRange) throws -> Tensor {
     let b = x.shape[0], d = x.count / b, k = min(topK, d)
-    let g0 = try alignmentGradients(&model, Variable(start, requiresGrad: true), labels: labels, meanOver: gradientBatch, createGraph: false).0.value.doubles
+    let g0 = try alignmentGradients(&model, Variable(start, requiresGrad: true), labels: labels, meanOver: gradientBatch, createGraph: false,
+                                    wrongClass: false).0.value.doubles
     let top = (0..<b).flatMap { i in (0..<d).sorted { abs(g0[i * d + $0]) > abs(g0[i * d + $1]) }.prefix(k).map { i * d + $0 } }
     return try signAscent(from: start, center: x, epsilon: epsilon, stepSize: stepSize, steps: steps, range: range) { input in
         let (g1, g2) = try alignmentGradients(&model, input, labels: labels, meanOver: gradientBatch, createGraph: true)
         func picked(_ v: Variable) -> Variable { gather(v, indices: top, shape: [b, k]) }
         let positive = 1.0 - cosineSimilarityPerSample(picked(input), picked(g1), eps: 1e-6)
-        let negative = 1.0 - cosineSimilarityPerSample(picked(input), picked(g2), eps: 1e-6)
+        let negative = 1.0 - cosineSimilarityPerSample(picked(input), picked(g2!), eps: 1e-6)
         return (positive - negative).softplus(beta: 1).mean()
     }
 }

@@ -98,11 +98,10 @@ public struct Checkpoint {
         }
     }
 
-    /// Makes `directory` ready before the first step, so an unusable one stops the run at once rather
-    /// than after every step's work: created if missing, proven writable with a probe file, and
-    /// cleared of temporary files that writers killed mid-write left behind (their process is gone).
-    public static func prepare(directory: String) throws {
-        try prepareWritableDirectory(directory, what: "checkpoint.dir", fileInTheWay: "checkpoint.dir is a file, not a directory")
+    /// Clears `directory` (already created, probed writable and locked by the run's
+    /// `RunDirectoryLock`) of temporary files that writers killed mid-write left behind (their
+    /// process is gone).
+    public static func clearStaleTemporaries(directory: String) {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix("step-") {
             guard let r = name.range(of: ".ckpt.tmp-"), let pid = Int32(name[r.upperBound...]) else { continue }
             if kill(pid, 0) != 0 && errno == ESRCH { try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name)) }

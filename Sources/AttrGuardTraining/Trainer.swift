@@ -152,7 +152,7 @@ private struct TrainingRun {
                 throw ConfigError(file: dir, key: "checkpoint.dir", message: "holds an earlier run's checkpoints (newest: step \(newest)); "
                                   + "continue that run with --resume, or give this one another checkpoint.dir (nothing was written)")
             }
-            if communicator.rank == 0 { try Checkpoint.prepare(directory: dir) }
+            if communicator.rank == 0 { Checkpoint.clearStaleTemporaries(directory: dir) }
         }
         var rng = RandomStream(seed: config.seed, .parameters)
         state = TrainingState(network: network, parameters: ParameterSet(network: network, dtype: config.dtype, rng: &rng),

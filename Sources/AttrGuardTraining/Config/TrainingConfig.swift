@@ -293,7 +293,7 @@ public struct TrainingConfig: Sendable {
             perturbation = .attributionAlignment(epsilon: eps, stepSize: try r.double("method.perturbation.step_size", 5.0 / 255, min: 0, max: 1),
                                                  steps: try r.int("method.perturbation.steps", 3, min: 0, max: 10_000),
                                                  topK: try r.int("method.perturbation.top_k", 1000, min: 1, max: 1 << 24),
-                                                 gradientBatch: try r.int("train.global_batch", 128, min: 1, max: 1 << 20))
+                                                 gradientBatch: { if case let .art(_, b) = objective { return b } else { return nil } }())
         case "ig_norm":
             // The authors' attack: ε 8/255, 7 steps of 2/255, random start, the IG term on m / approx_factor = 50 / 10 points.
             let (lambda, withCE): (Double, Bool)
