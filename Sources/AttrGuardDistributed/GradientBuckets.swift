@@ -66,7 +66,8 @@ public final class GradientBuckets {
         do {
             if remaining[b] == 0 {
                 let r = bucketRanges[b]
-                pending.append(try communicator.startAllreduce(Tensor(storage: flat.storage, shape: [r.count], offset: r.lowerBound)))
+                pending.append(try communicator.startAllreduce(Tensor(storage: flat.storage, shape: [r.count], offset: r.lowerBound),
+                                                                label: "gradient all-reduce (bucket \(b + 1) of \(bucketRanges.count))"))
             }
             try communicator.progress(pending)
         } catch { failure = error }

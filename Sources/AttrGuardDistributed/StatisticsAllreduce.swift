@@ -16,7 +16,7 @@ public final class StatisticsAllreduce: CrossRankReducer, @unchecked Sendable {
         let out = t.copy()
         calls += 1
         bytes += t.count * t.dtype.byteSize
-        do { try communicator.allreduce(out, op: .sum) } catch { failure = failure ?? error }
+        do { try communicator.allreduce(out, op: .sum, label: "synchronized batch-norm all-reduce (#\(calls) of the step)") } catch { failure = failure ?? error }
         return out
     }
 
@@ -25,7 +25,7 @@ public final class StatisticsAllreduce: CrossRankReducer, @unchecked Sendable {
         calls += 1
         bytes += (t.count + 1) * 8
         do {
-            let total = try communicator.allreduce(t.doubles + [Double(count)], op: .sum)
+            let total = try communicator.allreduce(t.doubles + [Double(count)], op: .sum, label: "synchronized batch-norm statistics (#\(calls) of the step)")
             return (Tensor(shape: t.shape, values: Array(total.dropLast()), dtype: t.dtype), Int(total.last!))
         } catch {
             failure = failure ?? error

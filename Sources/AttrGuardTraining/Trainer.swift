@@ -66,10 +66,16 @@ public struct Trainer {
         // Threads per rank: the libraries' pools, and our kernels' split while the run lasts.
         if let threads = config.threads { KernelThreads.configureLibraries(threads) }
         return try KernelThreads.$count.withValue(config.threads ?? KernelThreads.fromEnvironment) {
+            let timeout = config.collectiveTimeout > 0 ? config.collectiveTimeout : nil
+            communicator.collectiveTimeout = timeout.map { $0 * TrainingConfig.firstStepTimeoutFactor }
+            communicator.activity = "start-up"
+            defer { communicator.collectiveTimeout = nil }
             var run = try TrainingRun(self, resume: resume, stopAfter: stopAfter)
             stopPolling(true)
             defer { stopPolling(false) }
             while run.state.step < run.stopAt {
+                if run.state.step > run.firstStep { communicator.collectiveTimeout = timeout }
+                communicator.activity = "step \(run.state.step + 1)"
                 let batch = try run.nextBatch()
                 try run.step(batch)
                 try run.averageWeightsIfDue()
@@ -80,8 +86,14 @@ public struct Trainer {
                 let evaluate = config.evalEvery > 0 && done % config.evalEvery == 0
                 let checkpoint = config.checkpointDir != nil && (last || config.checkpointEvery > 0 && done % config.checkpointEvery == 0)
                 try run.averageStatistics()
-                if evaluate || (last && stop == 0) { try run.evaluate(batch) }   // a stop request saves its time for the checkpoint
-                if checkpoint { try run.checkpoint() }
+                if evaluate || (last && stop == 0) {   // a stop request saves its time for the checkpoint
+                    communicator.activity = "test evaluation after step \(done)"
+                    try run.evaluate(batch)
+                }
+                if checkpoint {
+                    communicator.activity = "checkpoint of step \(done)"
+                    try run.checkpoint()
+                }
                 if stop != 0 {
                     throw Stopped(signal: stop, step: done, checkpoint: config.checkpointDir.map { Checkpoint.path(directory: $0, step: done) })
                 }
@@ -159,7 +171,7 @@ private struct TrainingRun {
                               optimizer: config.optimizer)
         if resume { try Self.restore(&state, trainer, network: network, totalSteps: totalSteps) }
         // One model: rank 0's weights everywhere (they are equal already when seeds agree).
-        try communicator.broadcast(state.parameters.flat)
+        try communicator.broadcast(state.parameters.flat, label: "broadcast of rank 0's weights")
         buckets = config.sync == .gradients && communicator.size > 1
             ? GradientBuckets(layoutOf: state.parameters, bucketBytes: config.bucketBytes, communicator: communicator) : nil
         loader = BatchLoader(store: train, augmentation: config.augmentation, normalization: config.normalization, seed: config.seed)
@@ -250,15 +262,15 @@ private struct TrainingRun {
     mutating func averageWeightsIfDue() throws {
         let done = state.step
         guard config.sync == .weights && (done % config.syncEvery == 0 || done == totalSteps) else { return }
-        try communicator.allreduce(state.parameters.flat, op: .average)
-        try communicator.allreduce(state.optimizer.buffers.keys.sorted().map { state.optimizer.buffers[$0]! }, op: .average)
+        try communicator.allreduce(state.parameters.flat, op: .average, label: "weight average (sync: weights)")
+        try communicator.allreduce(state.optimizer.buffers.keys.sorted().map { state.optimizer.buffers[$0]! }, op: .average, label: "optimizer-state average")
         let keys = lastTerms.keys.sorted()   // the same order on every rank
         lastTerms = try Dictionary(uniqueKeysWithValues: zip(keys, communicator.allreduce(keys.map { lastTerms[$0]! }, op: .average)))
     }
 
     /// Whether any rank was asked to stop (the signal, else 0): one 8-byte all-reduce a step, so all stop together.
     func agreeOnStop() throws -> Int32 {
-        communicator.size > 1 ? Int32(try communicator.allreduce([Double(trainer.stopRequest())], op: .max)[0]) : trainer.stopRequest()
+        communicator.size > 1 ? Int32(try communicator.allreduce([Double(trainer.stopRequest())], op: .max, label: "stop-request agreement")[0]) : trainer.stopRequest()
     }
 
     /// Every `consistency_every` steps (where weights should agree): an all-reduced hash of the weights.
@@ -294,7 +306,8 @@ private struct TrainingRun {
     mutating func averageStatistics() throws {
         guard communicator.size > 1 && !state.statistics.isEmpty else { return }
         let names = state.statistics.keys.sorted()   // the same order on every rank
-        try communicator.allreduce(names.flatMap { [state.statistics[$0]!.mean, state.statistics[$0]!.variance] }, op: .average)
+        try communicator.allreduce(names.flatMap { [state.statistics[$0]!.mean, state.statistics[$0]!.variance] }, op: .average,
+                                   label: "batch-norm running-statistics all-reduce")
     }
 
     /// Test accuracy, and saliency robustness under random signs of the training ε when
@@ -349,7 +362,7 @@ private struct TrainingRun {
                            optimizerSteps: state.optimizer.steps, statistics: state.statistics)
                 .write(directory: dir, keep: config.checkpointKeep)
         }
-        try communicator.barrier()
+        try communicator.barrier(label: "checkpoint barrier (rank 0 writes the file)")
     }
 
     /// Test accuracy with batch norm in evaluation mode; each rank scores every size-th image.
@@ -363,7 +376,7 @@ private struct TrainingRun {
             var model = Model(network: state.network, parameters: state.parameters.variables(), statistics: state.statistics, mode: .evaluation)
             correct += Double(hits(model.logits(Variable(x)), labels).filter { $0 }.count)
         }
-        return try communicator.allreduce([correct], op: .sum)[0] / Double(count)
+        return try communicator.allreduce([correct], op: .sum, label: "test-accuracy all-reduce")[0] / Double(count)
     }
 }
 

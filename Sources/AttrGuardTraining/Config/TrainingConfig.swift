@@ -71,6 +71,11 @@ public struct TrainingConfig: Sendable {
     public var evalSamples: Int
     public var evalAttributionSamples: Int
     public var consistencyEvery: Int
+    /// `train.collective_timeout_s`: how long a collective may wait for the other ranks before the
+    /// job ends naming the ranks that did not arrive (0: for ever); start-up and the first step of
+    /// an invocation get `firstStepTimeoutFactor`× it (loading, first-touch allocation, kernel choice).
+    public var collectiveTimeout: Double
+    public static let firstStepTimeoutFactor = 4.0
     // outputs
     /// `checkpoint.dir`, `checkpoint.every` (steps; 0: only the last), `checkpoint.keep` (newest kept).
     public var checkpointDir: String?
@@ -163,6 +168,7 @@ public struct TrainingConfig: Sendable {
         evalAttributionSamples = try r.int("train.eval_attribution_samples", 0, min: 0, max: 100_000)
         consistencyEvery = try r.int("train.consistency_every", 50, min: 0, max: 1 << 40)
         maxWeightNorm = try r.double("train.max_weight_norm", 1e6, min: 0, max: 1e30)
+        collectiveTimeout = try r.double("train.collective_timeout_s", 300, min: 0, max: 1e7)
         checkpointDir = r.has("checkpoint.dir") ? try r.string("checkpoint.dir") : nil
         if checkpointDir?.isEmpty == true { throw r.error("checkpoint.dir", "is empty; give a directory, or leave the key out for no checkpoints") }
         checkpointEvery = try r.int("checkpoint.every", 0, min: 0, max: 1 << 40)
