@@ -31,8 +31,11 @@ nodes() { [ -f "$dir/nodes" ] && cat "$dir/nodes" || true; }
 
 mpirun_args() {
   # TCP between nodes and shared memory within one; the daemons' own traffic (oob) on the bridge;
-  # every daemon started from mpirun (no tree spawn: the agent only exists on this host).
-  echo "--hostfile $dir/hostfile --mca plm_rsh_agent $dir/agent --mca plm_rsh_no_tree_spawn 1" \
+  # every daemon started from mpirun (no tree spawn: the agent only exists on this host). Waiting
+  # ranks yield the core: the emulated link is the kernel's own work (softirqs) on the cores the
+  # ranks run on, and ranks spinning in MPI's progress loop delay it by whole timer ticks (2 nodes
+  # on 2 cores: a 4 KiB all-reduce 8–12 ms spinning, 36 µs yielding).
+  echo "--hostfile $dir/hostfile --mca plm_rsh_agent $dir/agent --mca plm_rsh_no_tree_spawn 1 --mca mpi_yield_when_idle 1" \
        "--mca btl self,vader,tcp --mca btl_tcp_if_include $subnet.0/24 --mca oob_tcp_if_include $subnet.0/24"
 }
 
@@ -56,6 +59,7 @@ up() {
   [[ "$n" =~ ^[1-9][0-9]*$ ]] && [ "$n" -le 200 ] || die "up needs a node count 1…200, got '$n'"
   [ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
   [ -e "$dir/nodes" ] && die "a cluster is up already ($dir); run 'down' first"
+  ip netns list | grep -qw "$switch" && die "namespace $switch exists already (another cluster with prefix $prefix?); pick NETNS_CLUSTER_PREFIX"
   mkdir -p "$dir"
   : > "$dir/nodes"
   trap 'down; exit 1' ERR
@@ -93,9 +97,11 @@ grep -qx "$node" "$nodes_file" || { echo "netns-cluster agent: no node '$node' (
 exec ip netns exec "$node" unshare --uts -- /bin/sh -c 'hostname "$1" && shift && eval "$*"' sh "$node" "$@"
 EOF
   chmod +x "$dir/agent"
-  # Every node answers before the arguments are handed out.
+  # Every node reaches this host before the arguments are handed out: a TCP connect to a closed
+  # port is refused at once over a working link (status 1) and hangs over a broken one (124).
   for k in $(seq 1 "$n"); do
-    ip netns exec "$(node_ns "$k")" ping -c 1 -W 2 "$subnet.254" >/dev/null 2>&1 || die "node $k does not reach this host over the bridge"
+    status=0; ip netns exec "$(node_ns "$k")" timeout 3 bash -c "echo > /dev/tcp/$subnet.254/9" 2>/dev/null || status=$?
+    [ "$status" -ne 124 ] || { down; die "node $k does not reach this host over the bridge"; }
   done
   trap - ERR
   echo "$n node(s) up: $(tr '\n' ' ' < "$dir/nodes")(addresses in $dir/hosts)"
