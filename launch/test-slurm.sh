@@ -44,7 +44,7 @@ dd if=/dev/urandom of="$work/munge.key" bs=1024 count=1 status=none
 chmod 400 "$work/munge.key"
 mkdir -m 711 "$work/munge"
 munged --foreground --force --key-file="$work/munge.key" --socket="$work/munge/munge.socket" \
-       --pid-file="$work/munged.pid" --log-file="$work/munged.log" --seed-file="$work/munged.seed" &
+       --pid-file="$work/munged.pid" --log-file="$work/munged.log" --seed-file="$work/munged.seed" 2>>"$work/munged.log" &
 pids+=($!)
 for _ in $(seq 50); do [ -S "$work/munge/munge.socket" ] && break; sleep 0.1; done
 [ -S "$work/munge/munge.socket" ] || die "munged did not start: $(cat "$work/munged.log" 2>/dev/null)"
