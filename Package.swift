@@ -73,6 +73,8 @@ let package = Package(
         .testTarget(name: "AttrGuardDataTests", dependencies: ["AttrGuardData", "AttrGuardTestSupport"]),
         .testTarget(name: "AttrGuardDistributedTests", dependencies: ["AttrGuardDistributed", "AttrGuardTestSupport"]),
         .testTarget(name: "AttrGuardReportTests", dependencies: ["AttrGuardReport"]),
+        .testTarget(name: "AttrGuardAttributionTests", dependencies: ["AttrGuardAttribution", "AttrGuardNN", "AttrGuardCore"],
+                    exclude: ["sampling_reference.py", "sampling-reference.json"]),
         .testTarget(name: "AttrGuardTrainingTests",
                     dependencies: ["AttrGuardTraining", "AttrGuardTools", "AttrGuardData", "AttrGuardAttribution", "AttrGuardTestSupport"]),
     ]

@@ -48,6 +48,11 @@ public struct PixelRange: Sendable, Equatable {
         return r
     }
 
+    /// x [B, C, ...] in the network's units back in pixel units ([0, 1] images), flattened.
+    public func pixels(_ x: Tensor) -> [Double] {
+        x.doubles.enumerated().map { i, v in let c = channel(i, x.shape); return (v - low[c]) / scale[c] }
+    }
+
     /// Per-element channel of x [B, C, ...] (0 when the range is the same for all channels).
     func channel(_ i: Int, _ shape: [Int]) -> Int {
         guard low.count > 1 else { return 0 }
@@ -94,6 +99,15 @@ public struct PerturbationNoise: Sendable {
     /// The hessian objective's probe v ~ N(0, I) shaped like x [B, ...] (the authors' `torch.randn_like(x)`).
     public func hessianProbe(_ x: Tensor) -> Tensor {
         draws(x, .hessianProbe) { rng, _ in rng.normal() }
+    }
+
+    /// The sampling metrics' draw `draw` of x′ − x shaped like x [B, ...]: U[−r, r] or N(0, r²)
+    /// per element in pixel units, times range.scale[c] in the network's units.
+    public func sampling(_ x: Tensor, _ settings: SamplingSettings, range: PixelRange, draw: Int) -> Tensor {
+        draws(x, .samplingNoise, draw: draw) { rng, i in
+            let unit = settings.noise == .uniform ? rng.uniform(-1, 1) : rng.normal()
+            return unit * settings.radius * range.scale[range.channel(i, x.shape)]
+        }
     }
 
     /// U[−ε_c, ε_c] noise shaped like x [B, ...], ε_c = ε · range.scale[c].

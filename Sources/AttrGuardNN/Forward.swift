@@ -7,7 +7,18 @@ extension Network {
                                statistics: inout [String: RunningStatistic], mode: ForwardMode) -> Variable {
         require(Array(x.shape.dropFirst()) == inputShape,
                      "network input \(x.shape) does not match its input shape [B] + \(inputShape)")
-        return Network.apply(layers, x, prefix: "", parameters, &statistics, mode)
+        return Network.apply(layers, x, prefix: "", parameters, &statistics, mode, nil)
+    }
+
+    /// The inputs of every ReLU and Softplus layer (pre-activations, shaped like the layer's
+    /// input) on x [B,C,H,W] in evaluation mode, by layer name ("4", "6.body.2", "6.activation.0"),
+    /// in network order: what decides each unit's activation state.
+    public func preActivations(_ x: Tensor, _ parameters: BoundParameters,
+                               statistics: [String: RunningStatistic]) -> [(layer: String, values: Tensor)] {
+        var recorded: [(layer: String, values: Tensor)] = []
+        var stats = statistics
+        _ = Network.apply(layers, Variable(x), prefix: "", parameters, &stats, .evaluation) { recorded.append(($0, $1.value)) }
+        return recorded
     }
 
     /// Fresh running statistics (mean 0, variance 1), as PyTorch initialises them.
@@ -18,8 +29,10 @@ extension Network {
         })
     }
 
+    /// `record`, when given, sees each activation layer's name and input.
     private static func apply(_ layers: [LayerSpec], _ input: Variable, prefix: String, _ p: BoundParameters,
-                              _ stats: inout [String: RunningStatistic], _ mode: ForwardMode) -> Variable {
+                              _ stats: inout [String: RunningStatistic], _ mode: ForwardMode,
+                              _ record: ((String, Variable) -> Void)?) -> Variable {
         var x = input, i = 0
         while i < layers.count {
             // Batch norm then softplus runs as one op with batch statistics (see batchNormSoftplus).
@@ -31,14 +44,19 @@ extension Network {
                 i += 2
                 continue
             }
-            x = OpProfiler.inLayer(layers[i].typeName) { apply(layers[i], x, name: "\(prefix)\(i)", p, &stats, mode) }
+            x = OpProfiler.inLayer(layers[i].typeName) { apply(layers[i], x, name: "\(prefix)\(i)", p, &stats, mode, record) }
             i += 1
         }
         return x
     }
 
     private static func apply(_ layer: LayerSpec, _ x: Variable, name: String, _ p: BoundParameters,
-                              _ stats: inout [String: RunningStatistic], _ mode: ForwardMode) -> Variable {
+                              _ stats: inout [String: RunningStatistic], _ mode: ForwardMode,
+                              _ record: ((String, Variable) -> Void)?) -> Variable {
+        switch layer {
+        case .relu, .softplus: record?(name, x)
+        default: break
+        }
         switch layer {
         case let .conv2d(_, _, _, s, pad, _):
             return conv2d(x, weight: p["\(name).weight"], bias: p.optional("\(name).bias"), stride: s, padding: pad)
@@ -53,10 +71,10 @@ extension Network {
         case .globalAvgPool: return globalAvgPool(x)
         case .flatten: return x.flattenedBatch()
         case let .residual(body, shortcut, activation):
-            let b = apply(body, x, prefix: "\(name).body.", p, &stats, mode)
-            let s = apply(shortcut, x, prefix: "\(name).shortcut.", p, &stats, mode)
+            let b = apply(body, x, prefix: "\(name).body.", p, &stats, mode, record)
+            let s = apply(shortcut, x, prefix: "\(name).shortcut.", p, &stats, mode, record)
             let sum = b + s
-            return activation.map { apply([$0], sum, prefix: "\(name).activation.", p, &stats, mode) } ?? sum
+            return activation.map { apply([$0], sum, prefix: "\(name).activation.", p, &stats, mode, record) } ?? sum
         }
     }
 

@@ -31,6 +31,12 @@ public struct Evaluation {
     public var epsilons: [Double] = []
     /// Read a checkpoint without the checksum trailer, unverified (`--allow-unchecked-checkpoint`).
     public var allowUncheckedCheckpoint = false
+    /// Sampling-based metrics (max/avg sensitivity, local Lipschitz, RIS, ROS) per method; none by
+    /// default (configs/README.md, "Sampling metrics").
+    public var sampling = SamplingSettings()
+    /// Per image (at the report's radius): the cosine and Kendall τ of (clean, attacked) maps for
+    /// every method × attack, and the activation agreement per layer (IGR's analyses).
+    public var perImage = true
     /// PGD for adversarial accuracy: ε, step, iterations.
     public var pgd = Perturbation.pgd(epsilon: 8.0 / 255, stepSize: 2.0 / 255, steps: 10, randomStart: true)
     /// Softplus β replacing ReLU in the attack's gradient.
@@ -110,6 +116,8 @@ public struct Evaluation {
             s[0] += v; s[1] += v * v; s[2] += 1
             sums[name] = s
         }
+        // Per image at the main radius, by "<method>/<attack>": test-set index, cosine, Kendall τ.
+        var perImageScores: [String: [(index: Int, cosine: Double, kendall: Double)]] = [:]
         // seconds[name] = time spent on "r<i>/<method>/<attack>" (attack and scoring).
         var seconds: [String: Double] = [:]
         var figure: [(image: [Double], map: AttributionMap, attacked: [Double], attackedMap: AttributionMap)] = []
@@ -136,12 +144,25 @@ public struct Evaluation {
             let xs = kept.count == indices.count ? x : rows(x, kept)
             let predictedKept = kept.map { predicted[$0] }
             let noiseKept = PerturbationNoise(seed: noise.seed, keys: kept.map { noise.keys[$0] })
-            func maps(_ method: AttributionMethod, _ t: Tensor) throws -> [AttributionMap] {
-                attributionMaps(pixelMap(try attribute(method, &model, Variable(t, requiresGrad: true), labels: predictedKept,
-                                                      settings: attributionSettings, noise: noiseKept, createGraph: false)).value)
+            func raw(_ method: AttributionMethod, _ t: Tensor) throws -> Tensor {
+                try attribute(method, &model, Variable(t, requiresGrad: true), labels: predictedKept,
+                              settings: attributionSettings, noise: noiseKept, createGraph: false).value
             }
-            var before: [AttributionMethod: [AttributionMap]] = [:]
-            for method in methods { before[method] = try maps(method, xs) }
+            func maps(_ method: AttributionMethod, _ t: Tensor) throws -> [AttributionMap] {
+                attributionMaps(pixelMap(Variable(try raw(method, t))).value)
+            }
+            var before: [AttributionMethod: [AttributionMap]] = [:], clean: [AttributionMethod: Tensor] = [:]
+            for method in methods {
+                clean[method] = try raw(method, xs)
+                before[method] = attributionMaps(pixelMap(Variable(clean[method]!)).value)
+            }
+            if !sampling.metrics.isEmpty {
+                try addSamplingScores(xs: xs, clean: clean, logits: rows(logits.value, kept), predicted: predictedKept,
+                                      noise: noiseKept, range: config.pixelRange, logitsAt: { model.logits(Variable($0)).value },
+                                      raw: raw, add: add)
+            }
+            let keptIndices = kept.map { indices[$0] }
+            let cleanActivations = perImage ? model.network.preActivations(xs, model.parameters, statistics: model.statistics) : []
             for (r, epsilon) in radii.enumerated() {
                 attackSettings.epsilon = epsilon
                 for a in attacks {
@@ -158,8 +179,24 @@ public struct Evaluation {
                         let attacked = try shared ?? perturbations(a, &attackModel, x: xs, labels: predictedKept, settings: settings,
                                                                    attribution: attributionSettings, noise: noiseKept)
                         let afters = try attacked.map { try maps(method, $0) }
-                        for image in averagedMetrics(before[method]!, afters) {
+                        for (j, image) in averagedMetrics(before[method]!, afters).enumerated() {
                             for (name, value) in image { add("r\(r)/\(method.rawValue)/\(a.rawValue)/\(name)", value) }
+                            if perImage && r == main {
+                                let named = Dictionary(image, uniquingKeysWith: { a, _ in a })
+                                perImageScores["\(method.rawValue)/\(a.rawValue)", default: []]
+                                    .append((keptIndices[j], named["cosine"] ?? .nan, named["kendall"] ?? .nan))
+                            }
+                        }
+                        if perImage && r == main {
+                            // Activation states at x and at each attacked x′ (the random perturbation's draws averaged).
+                            for after in attacked {
+                                let states = model.network.preActivations(after, model.parameters, statistics: model.statistics)
+                                for (c, s) in zip(cleanActivations, states) {
+                                    for share in activationAgreement(c.values, s.values) {
+                                        add("a/\(method.rawValue)/\(a.rawValue)/\(c.layer)", share)
+                                    }
+                                }
+                            }
                         }
                         seconds["r\(r)/\(method.rawValue)/\(a.rawValue)", default: 0] += (clock.now - methodStart).seconds + (shared == nil ? 0 : sharedSeconds)
                         if communicator.rank == 0 && r == main && method == methods[0] && a == attacks[0] && figure.count < figureSamples {
@@ -177,8 +214,11 @@ public struct Evaluation {
             let elapsed = max(1e-9, (clock.now - began).seconds)
             progress(String(format: "eval: %d/%d images in %.1f s (%.2f images/s)", count, count, elapsed, Double(count) / elapsed))
         }
-        let summary = try report(sums: sums, seconds: seconds, count: count, radii: radii, main: main, attack: attackSettings,
+        var summary = try report(sums: sums, seconds: seconds, count: count, radii: radii, main: main, attack: attackSettings,
                                  attribution: attributionSettings, config: config, communicator: communicator)
+        if perImage {
+            summary.perImage = try gatherPerImage(perImageScores, count: count, communicator: communicator)
+        }
         return Report(report: summary, figure: figure, imageShape: config.inputShape)
     }
 
@@ -211,10 +251,15 @@ public struct Evaluation {
             }
         }
         names.formUnion(["accuracy", "adversarial_accuracy", "attributed"])
+        if !self.sampling.metrics.isEmpty {
+            names.formUnion(["sampling_draws", "sampling_prediction_changes"])
+            for m in methods { for metric in self.sampling.metrics { names.insert("s/\(m.rawValue)/\(metric.rawValue)") } }
+        }
         let ordered = names.sorted()
         let flat = try communicator.allreduce(ordered.flatMap { sums[$0] ?? [0, 0, 0] } + timers.map { seconds[$0] ?? 0 }, op: .sum)
         var byRadius = [AttributionTable](repeating: [:], count: radii.count)
-        var accuracy: Double?, adversarialAccuracy: Double?, attributed = 0.0
+        var accuracy: Double?, adversarialAccuracy: Double?, attributed = 0.0, samplingDraws = 0.0, samplingChanges = 0.0
+        var sampling: [String: [String: MetricSummary]] = [:], agreement: AttributionTable = [:]
         for (i, name) in ordered.enumerated() {
             let (s, s2, n) = (flat[3 * i], flat[3 * i + 1], flat[3 * i + 2])
             let mean = n > 0 ? s / n : nil
@@ -223,9 +268,16 @@ public struct Evaluation {
             case "accuracy": accuracy = mean
             case "adversarial_accuracy": adversarialAccuracy = mean
             case "attributed": attributed = s
+            case "sampling_draws": samplingDraws = s
+            case "sampling_prediction_changes": samplingChanges = s
             default:
                 let parts = name.split(separator: "/").map(String.init)
-                byRadius[Int(parts[0].dropFirst())!][parts[1], default: [:]][parts[2], default: [:]][parts[3]] = MetricSummary(mean: mean, std: std, n: Int(n))
+                let summary = MetricSummary(mean: mean, std: std, n: Int(n))
+                switch parts[0] {
+                case "s": sampling[parts[1], default: [:]][parts[2]] = summary
+                case "a": agreement[parts[1], default: [:]][parts[2], default: [:]][parts[3]] = summary
+                default: byRadius[Int(parts[0].dropFirst())!][parts[1], default: [:]][parts[2], default: [:]][parts[3]] = summary
+                }
             }
         }
         var timing = [[String: [String: Double]]](repeating: [:], count: radii.count)
@@ -245,7 +297,74 @@ public struct Evaluation {
             sweep: radii.count > 1 ? radii.indices.map { r in
                 EvaluationReport.SweepEntry(epsilon: radii[r], epsilon255: radii[r] * 255, attributions: byRadius[r], secondsPerImage: timing[r])
             } : nil,
-            method: config.objective.name, lambda: weights["lambda"], lambdaL2: weights["lambda_l2"], lambdaCos: weights["lambda_cos"])
+            method: config.objective.name, lambda: weights["lambda"], lambdaL2: weights["lambda_l2"], lambdaCos: weights["lambda_cos"],
+            sampling: self.sampling.metrics.isEmpty ? nil : sampling,
+            samplingSettings: self.sampling.metrics.isEmpty ? nil : EvaluationReport.SamplingReportSettings(
+                metrics: self.sampling.metrics.map(\.rawValue), radius: self.sampling.radius, draws: self.sampling.draws,
+                noise: self.sampling.noise.rawValue, epsMin: self.sampling.epsMin,
+                predictionChangeRate: samplingDraws > 0 ? samplingChanges / samplingDraws : nil),
+            activationAgreement: agreement.isEmpty ? nil : agreement)
+    }
+
+    /// The sampling metrics of one batch's kept images: `draws` x′ = x + noise per image (its own
+    /// stream, so any rank count draws the same), the attribution of the clean prediction's class
+    /// at each, the logits; each image's scores added under "s/<method>/<metric>".
+    private func addSamplingScores(xs: Tensor, clean: [AttributionMethod: Tensor], logits: Tensor, predicted: [Int],
+                                   noise: PerturbationNoise, range: PixelRange, logitsAt: (Tensor) -> Tensor,
+                                   raw: (AttributionMethod, Tensor) throws -> Tensor, add: (String, Double) -> Void) throws {
+        let b = xs.shape[0]
+        func split(_ v: [Double]) -> [[Double]] { let per = v.count / b; return (0..<b).map { Array(v[($0 * per)..<(($0 + 1) * per)]) } }
+        let pixels = split(range.pixels(xs)), cleanLogits = split(logits.doubles)
+        var drawPixels: [[[Double]]] = [], drawLogits: [[[Double]]] = [], same: [[Bool]] = []
+        var drawAttributions: [AttributionMethod: [[[Double]]]] = [:]
+        for d in 0..<sampling.draws {
+            let xd = binary(.add, xs, noise.sampling(xs, sampling, range: range, draw: d))
+            let ld = logitsAt(xd)
+            drawPixels.append(split(range.pixels(xd)))
+            drawLogits.append(split(ld.doubles))
+            same.append(zip(argmaxRows(ld), predicted).map { $0 == $1 })
+            for method in methods { drawAttributions[method, default: []].append(split(try raw(method, xd).doubles)) }
+        }
+        for j in 0..<b {
+            for d in 0..<sampling.draws {
+                add("sampling_draws", 1)
+                add("sampling_prediction_changes", same[d][j] ? 0 : 1)
+            }
+        }
+        for method in methods {
+            let attributions = split(clean[method]!.doubles)
+            for j in 0..<b {
+                let observation = SamplingObservation(
+                    attribution: attributions[j], pixels: pixels[j], logits: cleanLogits[j],
+                    draws: (0..<sampling.draws).map { d in
+                        (drawAttributions[method]![d][j], drawPixels[d][j], drawLogits[d][j], same[d][j])
+                    })
+                for (metric, value) in observation.scores(sampling.metrics, epsMin: sampling.epsMin) {
+                    if let value { add("s/\(method.rawValue)/\(metric.rawValue)", value) }
+                }
+            }
+        }
+    }
+
+    /// Every rank's per-image scores in test-set order: each rank fills its images' slots of a
+    /// [count] vector per quantity, and the vectors are summed.
+    private func gatherPerImage(_ scores: [String: [(index: Int, cosine: Double, kendall: Double)]], count: Int,
+                                communicator: Communicator) throws -> [String: [String: EvaluationReport.PerImage]] {
+        var out: [String: [String: EvaluationReport.PerImage]] = [:]
+        for method in methods {
+            for attack in attacks {
+                let key = "\(method.rawValue)/\(attack.rawValue)"
+                var flat = [Double](repeating: 0, count: 3 * count)
+                for s in scores[key] ?? [] where s.cosine.isFinite && s.kendall.isFinite {
+                    flat[s.index] = 1; flat[count + s.index] = s.cosine; flat[2 * count + s.index] = s.kendall
+                }
+                let all = try communicator.allreduce(flat, op: .sum, label: "per-image scores")
+                let images = (0..<count).filter { all[$0] > 0 }
+                out[method.rawValue, default: [:]][attack.rawValue] = EvaluationReport.PerImage(
+                    images: images, cosine: images.map { all[count + $0] }, kendall: images.map { all[2 * count + $0] })
+            }
+        }
+        return out
     }
 }
 

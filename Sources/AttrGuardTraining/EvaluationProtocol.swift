@@ -12,10 +12,12 @@ import AttrGuardAttribution
 ///   the targeted manipulation attack (Adam, 100 iterations, ε = 4/255, Softplus β = 20 in the
 ///   attack) and random perturbation similarity (10 draws, ε ∈ {4, 8, 16}/255) on gradient,
 ///   gradient×input, IG (50 steps) and SmoothGrad, every test image scored (its code does not filter).
+/// - `sampling`: the sampling metrics (configs/README.md, "Sampling metrics") with Captum's `sensitivity_max`
+///   defaults — U[−0.02, 0.02] noise, 10 draws — on saliency and IG, no attribution attack.
 /// k of the top-k metrics and attack: 1000 for maps of 128×128 pixels or more (the papers' ImageNet
 /// and Flower setting), 100 below (ALGORITHMS.md's CIFAR-10 value).
 public enum EvaluationProtocol: String, Sendable, CaseIterable {
-    case lens, ghorbani, l2cos
+    case lens, ghorbani, l2cos, sampling
 
     /// Sets the preset's values on `e`; `mapPixels` is H·W of the attribution maps.
     public func apply(to e: inout Evaluation, mapPixels: Int) {
@@ -49,6 +51,13 @@ public enum EvaluationProtocol: String, Sendable, CaseIterable {
             e.attack.epsilon = 8.0 / 255
             e.epsilons = [2, 4, 8].map { $0 / 255 }
             e.attackBeta = 10
+            e.correctOnly = true
+        case .sampling:
+            e.methods = [.saliency, .integratedGradients]
+            e.attacks = []
+            e.epsilons = []
+            e.sampling = SamplingSettings()
+            e.sampling.metrics = SamplingMetric.allCases
             e.correctOnly = true
         case .l2cos:
             e.methods = [.saliency, .gradientTimesInput, .integratedGradients, .smoothGrad]

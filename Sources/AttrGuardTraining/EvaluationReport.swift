@@ -49,6 +49,29 @@ public struct EvaluationReport: Codable, Sendable {
     public var lambda: Double?, lambdaL2: Double?, lambdaCos: Double?
     /// Set by the caller that evaluated a checkpoint file.
     public var checkpoint: String?, step: Int?, seconds: Double?
+    /// `[method][metric]`: the sampling metrics (nil when none was asked for), and their settings.
+    public var sampling: [String: [String: MetricSummary]]?
+    public var samplingSettings: SamplingReportSettings?
+    /// `[method][attack][layer]`: the share of units whose activation state agrees at x and at the
+    /// attacked x′, at the report's radius.
+    public var activationAgreement: AttributionTable?
+    /// `[method][attack]`: each attributed image's cosine and Kendall τ at the report's radius.
+    public var perImage: [String: [String: PerImage]]?
+
+    /// Per-image scores of one method × attack: test-set indices and the values, aligned.
+    public struct PerImage: Codable, Sendable {
+        public var images: [Int], cosine: [Double], kendall: [Double]
+    }
+
+    /// The sampling metrics' settings as run, and the share of draws that changed the prediction.
+    public struct SamplingReportSettings: Codable, Sendable {
+        public var metrics: [String], radius: Double, draws: Int, noise: String, epsMin: Double
+        public var predictionChangeRate: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case metrics, radius, draws, noise, epsMin = "eps_min", predictionChangeRate = "prediction_change_rate"
+        }
+    }
 
     /// One radius of a sweep: its tables and timings.
     public struct SweepEntry: Codable, Sendable {
@@ -70,6 +93,7 @@ public struct EvaluationReport: Codable, Sendable {
         case accuracy, adversarialAccuracy = "adversarial_accuracy", attributionImages = "attribution_images"
         case attributions, secondsPerImage = "seconds_per_image", sweep, method, lambda
         case lambdaL2 = "lambda_l2", lambdaCos = "lambda_cos", checkpoint, step, seconds
+        case sampling, samplingSettings = "sampling_settings", activationAgreement = "activation_agreement", perImage = "per_image"
     }
 
     /// report.json's bytes: sorted keys, indented; a missing value is null.

@@ -120,12 +120,12 @@ struct ConvBench: ParsableCommand {
         abstract: "Convolution forward, input-gradient and weight-gradient kernels per layer shape (ms, GFLOP/s) on each path.")
 
     @Option(help: "Timed repeats (best is reported).") var repeats = 5
-    @Option(help: "Paths to time: fastest (the default path), winograd (ours), onednn (oneDNN's Winograd where faster), direct (oneDNN direct only), im2col, or all.") var path = "all"
+    @Option(help: "Paths to time: fastest (the default path), winograd (ours), onednn (oneDNN's Winograd where faster), direct (oneDNN direct only), gemm (grouped im2col GEMMs), im2col, or all.") var path = "all"
     @Flag(help: "Print the shapes as one JSON array and exit (input of launch/conv_bench_torch.py).") var shapes = false
 
     func validate() throws {
         try requireOption("--repeats", repeats, in: 1...10_000)
-        guard path == "all" || ConvolutionPath(rawValue: path) != nil else { throw ValidationError("--path must be fastest, winograd, onednn, direct, im2col or all") }
+        guard path == "all" || ConvolutionPath(rawValue: path) != nil else { throw ValidationError("--path must be fastest, winograd, onednn, direct, gemm, im2col or all") }
     }
 
     func run() throws {

@@ -47,3 +47,4 @@ extension StepBenchmark.Method: ExpressibleByArgument {}
 extension ImageFolder.ClassOrder: ExpressibleByArgument {}
 extension EvaluationProtocol: ExpressibleByArgument {}
 extension AttackSelection: ExpressibleByArgument {}
+extension SamplingNoise: ExpressibleByArgument {}

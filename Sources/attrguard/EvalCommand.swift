@@ -16,7 +16,7 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var source: CheckpointOptions
     @Option(help: "Output directory.") var out = "runs/eval"
     @Option(name: .customLong("protocol"),
-            help: "A paper's evaluation settings: lens, ghorbani or l2cos (options given beside it override its values).")
+            help: "A paper's evaluation settings: lens, ghorbani or l2cos; or sampling (the sampling metrics with Captum's defaults, no attack). Options given beside it override its values.")
     var evaluationProtocol: EvaluationProtocol?
     @Option(help: "Test images to evaluate.") var samples = 500
     @Option(help: "Images per batch.") var batch = 50
@@ -44,6 +44,11 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "SmoothGrad samples (default 50).") var smoothgradSamples: Int?
     @Flag(inversion: .prefixedNo, help: "Attribution metrics over the correctly classified images only, as the papers report them (default on).")
     var correctOnly: Bool?
+    @Option(help: "Sampling metrics, comma-separated: max_sensitivity, avg_sensitivity, local_lipschitz, ris, ros (configs/README.md, Sampling metrics; default none).")
+    var samplingMetrics: String?
+    @Option(help: "Radius r of the sampling metrics' noise, pixel units (default 0.02, Captum's).") var samplingRadius: Double?
+    @Option(help: "Draws x′ per image of the sampling metrics (default 10, Captum's).") var samplingDraws: Int?
+    @Option(help: "Noise of the sampling metrics: uniform (U[−r, r], Captum's) or gaussian (N(0, r²)).") var samplingNoise: SamplingNoise?
 
     func validate() throws {
         try requireOption("--samples", samples, in: 1...10_000_000)
@@ -69,6 +74,11 @@ struct EvalCommand: ParsableCommand {
         if let smoothgradSamples { try requireOption("--smoothgrad-samples", smoothgradSamples, in: 1...10_000) }
         _ = try list("--methods", methods, AttributionMethod.self)
         _ = try list("--attacks", attacks, AttributionAttack.self)
+        _ = try list("--sampling-metrics", samplingMetrics, SamplingMetric.self)
+        if let samplingRadius {
+            guard samplingRadius > 0 && samplingRadius <= 1 else { throw ValidationError("--sampling-radius must be in (0, 1] (pixel units), got \(samplingRadius)") }
+        }
+        if let samplingDraws { try requireOption("--sampling-draws", samplingDraws, in: 1...10_000) }
     }
 
     /// `--windows` as half-widths, each at least 1.
@@ -112,6 +122,10 @@ struct EvalCommand: ParsableCommand {
         if let igSteps { e.attribution.igSteps = igSteps }
         if let smoothgradSamples { e.attribution.smoothGradSamples = smoothgradSamples }
         if let correctOnly { e.correctOnly = correctOnly }
+        if let m = try list("--sampling-metrics", samplingMetrics, SamplingMetric.self) { e.sampling.metrics = m }
+        if let samplingRadius { e.sampling.radius = samplingRadius }
+        if let samplingDraws { e.sampling.draws = samplingDraws }
+        if let samplingNoise { e.sampling.noise = samplingNoise }
         return e
     }
 
@@ -135,6 +149,10 @@ struct EvalCommand: ParsableCommand {
                     try writeAtomically(try AttributionFigure.pngData(result.figure, imageShape: result.imageShape, normalization: cfg.normalization),
                                         to: "\(out)/attributions.png")
                     written.append("\(out)/attributions.png")
+                }
+                if let figure = KendallCosineFigure.figure(report: report) {
+                    try writeAtomically(try figure.pngData(), to: "\(out)/kendall-vs-cosine.png")
+                    written.append("\(out)/kendall-vs-cosine.png")
                 }
                 for method in e.methods {
                     if let figure = SweepFigure.figure(report: report, method: method.rawValue) {

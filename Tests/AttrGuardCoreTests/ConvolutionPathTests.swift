@@ -3,16 +3,19 @@ import Foundation
 import Testing
 
 /// Every Float32 convolution path (the default `fastest`, our Winograd, oneDNN's Winograd where
-/// faster, oneDNN direct) against the im2col reference, which the Float64 gradient checks verify;
+/// faster, oneDNN direct, grouped GEMMs) against the im2col reference, which the Float64 gradient checks verify;
 /// and second-order gradients through oneDNN against Float64. Our Winograd kernels have their own
 /// suite (WinogradTests).
 @Suite struct ConvolutionPathTests {
     /// (batch, channels, out, size, kernel, stride, padding): ResNet-style layers, the 7×7 stem,
     /// odd sizes under stride 2, channel counts that are not multiples of oneDNN's block of 16,
-    /// and Winograd's shapes (8×8 maps: forward and input grad; 16×16 and odd 13×13: all three).
+    /// Winograd's shapes (8×8 maps: forward and input grad; 16×16 and odd 13×13: all three), stride 3
+    /// with padding 2, and batches the grouped GEMMs split: 5 images of 32×37² (stride 2) in groups
+    /// of 2, 2, 1; 3 of 64×48² in groups of 1.
     @Test(arguments: [(2, 16, 32, 8, 3, 1, 1), (3, 3, 16, 9, 3, 1, 1), (2, 17, 5, 7, 3, 2, 1), (1, 32, 16, 8, 1, 2, 0),
                       (2, 3, 16, 15, 7, 2, 3), (2, 20, 24, 6, 2, 2, 0), (1, 16, 16, 5, 5, 1, 2), (4, 64, 64, 4, 3, 1, 1),
-                      (2, 64, 64, 16, 3, 1, 1), (2, 40, 24, 13, 3, 1, 1), (2, 128, 128, 8, 3, 1, 1)])
+                      (2, 64, 64, 16, 3, 1, 1), (2, 40, 24, 13, 3, 1, 1), (2, 128, 128, 8, 3, 1, 1), (2, 16, 8, 10, 3, 3, 2),
+                      (5, 32, 8, 37, 3, 2, 1), (3, 64, 16, 48, 3, 2, 1)])
     func oneDNNMatchesReference(b: Int, c: Int, o: Int, n: Int, k: Int, s: Int, p: Int) {
         var rng = RandomStream(seed: UInt64(b * 1000 + c * 10 + k))
         let m = (n + 2 * p - k) / s + 1
@@ -37,17 +40,37 @@ import Testing
     }
 
     @Test func automaticPath() {
-        #expect(ConvolutionPath.automatic(for: .float64, channels: 64) == .im2col)
+        #expect(ConvolutionPath.automatic(for: .float64) == .im2col)
         guard ProcessInfo.processInfo.environment["ATTRGUARD_CONV"] == nil else { return }
-        #expect(ConvolutionPath.automatic(for: .float32, channels: 64) == .fastest)
-        #expect(ConvolutionPath.automatic(for: .float32, channels: 3, inputGradient: true) == .im2col)
-        #expect(ConvolutionPath.automatic(for: .float32, channels: 3) == .fastest)
-        #expect(ConvolutionPath.automatic(for: .float32, channels: 64, inputGradient: true) == .fastest)
-        // A bound preference wins over the rule, for every Float32 kernel, and never for Float64.
+        #expect(ConvolutionPath.automatic(for: .float32) == .fastest)
+        // A bound preference wins for Float32, and never for Float64.
         ConvolutionPath.$preferred.withValue(.winograd) {
-            #expect(ConvolutionPath.automatic(for: .float32, channels: 3, inputGradient: true) == .winograd)
-            #expect(ConvolutionPath.automatic(for: .float64, channels: 64) == .im2col)
+            #expect(ConvolutionPath.automatic(for: .float32) == .winograd)
+            #expect(ConvolutionPath.automatic(for: .float64) == .im2col)
         }
+    }
+
+    /// The fastest path's choice per kernel, deterministic for an ISA and shape: an image layer's
+    /// input gradient on grouped GEMMs and its other kernels on oneDNN; strided layers on grouped
+    /// GEMMs where the ISA is AVX2 (with OpenBLAS's AVX2 kernels), on oneDNN under AVX-512.
+    @Test func fastestChoicePerKernel() {
+        let image = ConvGeometry(channels: 3, height: 32, width: 32, kernel: 3, stride: 1, padding: 1)
+        let strided = ConvGeometry(channels: 64, height: 32, width: 32, kernel: 3, stride: 2, padding: 1)
+        let shortcut = ConvGeometry(channels: 64, height: 32, width: 32, kernel: 1, stride: 2, padding: 0)
+        func choice(_ k: ConvolutionKernel, _ g: ConvGeometry) -> ConvolutionImplementation {
+            k.implementation(.fastest, g, batch: 32, outChannels: 128)
+        }
+        #expect(choice(.inputGradient, image) == .gemm)
+        #expect(choice(.forward, image) == .oneDNN(.onednn) && choice(.weightGradient, image) == .oneDNN(.onednn))
+        let stridedOnGEMM = CPUISA.current == .avx2 && KernelISA.openBLASVectorWidth >= 256
+        for k in ConvolutionKernel.allCases {
+            #expect(choice(k, strided) == (stridedOnGEMM ? .gemm : .oneDNN(.onednn)), "\(k) \(strided)")
+            #expect(choice(k, shortcut) == (stridedOnGEMM ? .gemm : .oneDNN(.onednn)), "\(k) \(shortcut)")
+            #expect(choice(k, strided) == choice(k, strided), "deterministic")
+        }
+        // Explicit paths are never rerouted.
+        #expect(ConvolutionKernel.inputGradient.implementation(.direct, image, batch: 32, outChannels: 64) == .oneDNN(.direct))
+        #expect(ConvolutionKernel.forward.implementation(.gemm, image, batch: 32, outChannels: 64) == .gemm)
     }
 
     /// Winograd runs where the rule says (when this CPU has oneDNN's AVX-512 Winograd at all), and

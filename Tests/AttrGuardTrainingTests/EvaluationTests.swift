@@ -228,7 +228,8 @@ func trainedCheckpoint() throws -> (dir: String, config: String) {
                     "--attack-iterations", "3", "--ig-steps", "4", "--methods", "saliency,integrated_gradients,smoothgrad,gradient_x_input",
                     "--attacks", "topk,mass_center,random_sign,manipulation,random_perturbation", "--restarts", "2", "--selection", "kendall",
                     "--draws", "2", "--epsilons", "2,8", "--epsilon", "0.0313725490196", "--windows", "1,2",
-                    "--smoothgrad-samples", "3", "--no-correct-only"]   // every image, so n is known
+                    "--smoothgrad-samples", "3", "--no-correct-only",   // every image, so n is known
+                    "--sampling-metrics", "max_sensitivity,avg_sensitivity,local_lipschitz,ris,ros", "--sampling-draws", "2"]
         let (s1, o1) = try runMPI(ranks: 1, args + ["--out", "\(dir)/e1"])
         #expect(s1 == 0, "\(o1)")
         let (s2, o2) = try runMPI(ranks: 2, args + ["--out", "\(dir)/e2"])
@@ -263,9 +264,47 @@ func trainedCheckpoint() throws -> (dir: String, config: String) {
                 }
             }
         }
+        // Sampling metrics, per-image scores and activation agreement: the same from 1 and 2 ranks.
+        typealias Metrics = [String: [String: [String: Any]]]
+        let sampling1 = r1["sampling"] as! Metrics, sampling2 = r2["sampling"] as! Metrics
+        #expect(Set(sampling1.keys) == ["saliency", "integrated_gradients", "smoothgrad", "gradient_x_input"])
+        for (method, metrics) in sampling1 {
+            #expect(Set(metrics.keys) == Set(SamplingMetric.allCases.map(\.rawValue)), "\(method)")
+            for (metric, summary) in metrics {
+                let m1 = summary["mean"] as! Double, m2 = sampling2[method]![metric]!["mean"] as! Double
+                #expect(abs(m1 - m2) <= 1e-9 * max(1, abs(m1)) && m1 >= 0, "sampling \(method) \(metric): \(m1) vs \(m2)")
+                if metric.hasSuffix("sensitivity") { #expect(summary["n"] as? Int == 12) }
+            }
+        }
+        let settings = r1["sampling_settings"] as! [String: Any]
+        #expect(settings["draws"] as? Int == 2 && settings["radius"] as? Double == 0.02 && settings["noise"] as? String == "uniform")
+        typealias PerImage = [String: [String: [String: [Double]]]]
+        let images1 = r1["per_image"] as! PerImage, images2 = r2["per_image"] as! PerImage
+        for (method, attacks) in images1 {
+            for (attackName, scores) in attacks {
+                #expect(scores["images"]! == (0..<12).map(Double.init), "\(method) \(attackName)")
+                for key in ["cosine", "kendall"] {
+                    #expect(zip(scores[key]!, images2[method]![attackName]![key]!).allSatisfy { abs($0 - $1) <= 1e-9 })
+                }
+                // The per-image values average to the table's mean.
+                let mean = scores["kendall"]!.reduce(0, +) / 12, table = (r1["attributions"] as! Table)[method]![attackName]!["kendall"]!["mean"] as! Double
+                #expect(abs(mean - table) <= 1e-9, "\(method) \(attackName): per-image Kendall mean \(mean) vs \(table)")
+            }
+        }
+        let agreement1 = r1["activation_agreement"] as! Table, agreement2 = r2["activation_agreement"] as! Table
+        for (method, attacks) in agreement1 {
+            for (attackName, layers) in attacks {
+                #expect(Set(layers.keys) == ["2", "5"], "the ReLU and the Softplus layer")
+                for (layer, summary) in layers {
+                    let m1 = summary["mean"] as! Double, m2 = agreement2[method]![attackName]![layer]!["mean"] as! Double
+                    #expect(m1 >= 0 && m1 <= 1 && abs(m1 - m2) <= 1e-12, "\(method) \(attackName) layer \(layer)")
+                }
+            }
+        }
+        #expect(agreement1["saliency"]!["topk"]!.values.contains { ($0["mean"] as! Double) < 1 }, "the attack changes some states")
         let timing = r1["seconds_per_image"] as! [String: [String: Double]]
         #expect(timing["manipulation"]!["integrated_gradients"]! > 0 && timing.count == 5)
-        for file in ["attributions.png", "sweep-saliency.png", "sweep-smoothgrad.png"] {
+        for file in ["attributions.png", "sweep-saliency.png", "sweep-smoothgrad.png", "kendall-vs-cosine.png"] {
             let png = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/e1/\(file)"))
             #expect(png.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) && png.count > 1000, "\(file)")
         }

@@ -25,6 +25,13 @@ public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
     /// Rows of the im2col matrix: C·k·k.
     var patch: Int { channels * kernel * kernel }
     var outPlane: Int { outHeight * outWidth }
+    /// The output columns j whose input column j·stride − padding + kj lies inside the image.
+    func validColumns(kernelColumn kj: Int) -> Range<Int> {
+        let before = padding - kj, last = width - 1 + padding - kj
+        let lo = before <= 0 ? 0 : (before + stride - 1) / stride
+        let hi = last < 0 ? 0 : Swift.min(outWidth, last / stride + 1)
+        return Swift.min(lo, hi)..<hi
+    }
     /// 1×1, stride 1, no padding: the image already is its im2col matrix.
     var isPointwise: Bool { kernel == 1 && stride == 1 && padding == 0 }
 
@@ -34,8 +41,8 @@ public struct ConvGeometry: Sendable, Equatable, CustomStringConvertible {
 /// Which kernels run a convolution.
 public enum ConvolutionPath: String, Sendable, CaseIterable {
     /// Per kernel and shape, the fastest measured on this CPU's instruction set
-    /// (`ConvolutionKernel.implementation`): our Winograd, oneDNN's own Winograd (AVX-512 only) or
-    /// oneDNN direct (Float32 only).
+    /// (`ConvolutionKernel.implementation`): our Winograd, grouped GEMMs, oneDNN's own Winograd
+    /// (AVX-512 only) or oneDNN direct (Float32 only).
     case fastest
     /// Our Winograd F(m×m, 3×3) on every 3×3 stride-1 padding-1 layer, oneDNN direct elsewhere (Float32 only).
     case winograd
@@ -43,17 +50,16 @@ public enum ConvolutionPath: String, Sendable, CaseIterable {
     case onednn
     /// oneDNN direct convolution only: the kernels PyTorch runs (Float32 only).
     case direct
+    /// im2col over groups of images, one OpenBLAS GEMM per group (ConvolutionGEMM.swift; Float32 only).
+    case gemm
     /// im2col + BLAS gemm, one image at a time: the reference, and the Float64 path.
     case im2col
 
     /// What a call without an explicit path uses: the fastest for Float32 unless ATTRGUARD_CONV names
-    /// another path (for before/after benchmarks), im2col for Float64 (oneDNN has no f64 convolution). An image
-    /// layer's input gradient (under 16 input channels) runs on im2col: oneDNN's backward-data
-    /// kernel for it measures 3–4× slower (`attrguard bench conv`); its other two are as fast or faster.
-    public static func automatic(for dtype: DType, channels: Int = 16, inputGradient: Bool = false) -> ConvolutionPath {
+    /// another path (for before/after benchmarks), im2col for Float64 (oneDNN has no f64 convolution).
+    public static func automatic(for dtype: DType) -> ConvolutionPath {
         guard dtype == .float32 else { return .im2col }
-        if let preferred { return preferred }
-        return channels < 16 && inputGradient ? .im2col : float32Default
+        return preferred ?? float32Default
     }
 
     /// While bound, the path every Float32 convolution without an explicit path takes (tests run
@@ -63,68 +69,65 @@ public enum ConvolutionPath: String, Sendable, CaseIterable {
     private static let float32Default: ConvolutionPath =
         ProcessInfo.processInfo.environment["ATTRGUARD_CONV"].flatMap(ConvolutionPath.init(rawValue:)) ?? .fastest
 
-    fileprivate static func resolve(_ path: ConvolutionPath?, _ dtype: DType, _ g: ConvGeometry, inputGradient: Bool = false,
-                                     _ op: String) -> ConvolutionPath {
-        let p = path ?? automatic(for: dtype, channels: g.channels, inputGradient: inputGradient)
+    fileprivate static func resolve(_ path: ConvolutionPath?, _ dtype: DType, _ op: String) -> ConvolutionPath {
+        let p = path ?? automatic(for: dtype)
         require(p == .im2col || dtype == .float32, "\(op): only the im2col path computes \(dtype), got \(p.rawValue)")
         return p
     }
 }
 
-/// One image [C,H,W] -> columns [C·k·k, P·Q].
-private func im2col<T: Scalar>(_ x: UnsafePointer<T>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<T>) {
+/// One image [C,H,W] -> columns [C·k·k, P·Q], rows `rowStride` apart (P·Q, or wider where
+/// several images' columns sit side by side: ConvolutionGEMM.swift).
+func im2col<T: Scalar>(_ x: UnsafePointer<T>, _ g: ConvGeometry, _ cols: UnsafeMutablePointer<T>, rowStride: Int? = nil) {
     let k = g.kernel, s = g.stride, p = g.padding, H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth
+    let ld = rowStride ?? P * Q
     for c in 0..<g.channels {
         let plane = x + c * H * W
         for ki in 0..<k {
             for kj in 0..<k {
-                let row = cols + ((c * k + ki) * k + kj) * P * Q
+                let valid = g.validColumns(kernelColumn: kj)
+                let row = cols + ((c * k + ki) * k + kj) * ld
                 for i in 0..<P {
                     let h = i * s - p + ki
                     let dst = row + i * Q
                     if h < 0 || h >= H { dst.update(repeating: 0, count: Q); continue }
                     let src = plane + h * W
+                    let (lo, hi) = (valid.lowerBound, valid.upperBound)
+                    if lo > 0 { dst.update(repeating: 0, count: lo) }
                     if s == 1 {
-                        // valid j range: 0 <= j - p + kj < W
-                        let lo = Swift.min(Q, Swift.max(0, p - kj)), hi = Swift.max(lo, Swift.min(Q, W + p - kj))
-                        if lo > 0 { dst.update(repeating: 0, count: lo) }
                         if hi > lo { (dst + lo).update(from: src + (lo - p + kj), count: hi - lo) }
-                        if hi < Q { (dst + hi).update(repeating: 0, count: Q - hi) }
                     } else {
-                        for j in 0..<Q {
-                            let w = j * s - p + kj
-                            dst[j] = (w >= 0 && w < W) ? src[w] : 0
-                        }
+                        let first = src + (lo * s - p + kj)
+                        for j in lo..<hi { dst[j] = first[(j - lo) * s] }
                     }
+                    if hi < Q { (dst + hi).update(repeating: 0, count: Q - hi) }
                 }
             }
         }
     }
 }
 
-/// Columns [C·k·k, P·Q] accumulated back into one image [C,H,W] (which must start zeroed).
-private func col2im<T: Scalar>(_ cols: UnsafePointer<T>, _ g: ConvGeometry, _ x: UnsafeMutablePointer<T>) {
+/// Columns [C·k·k, P·Q] (rows `rowStride` apart) accumulated back into one image [C,H,W] (which
+/// must start zeroed).
+func col2im<T: Scalar>(_ cols: UnsafePointer<T>, _ g: ConvGeometry, _ x: UnsafeMutablePointer<T>, rowStride: Int? = nil) {
     let k = g.kernel, s = g.stride, p = g.padding, H = g.height, W = g.width, P = g.outHeight, Q = g.outWidth
+    let ld = rowStride ?? P * Q
     for c in 0..<g.channels {
         let plane = x + c * H * W
         for ki in 0..<k {
             for kj in 0..<k {
-                let row = cols + ((c * k + ki) * k + kj) * P * Q
+                let valid = g.validColumns(kernelColumn: kj)
+                let row = cols + ((c * k + ki) * k + kj) * ld
                 for i in 0..<P {
                     let h = i * s - p + ki
                     if h < 0 || h >= H { continue }
                     let src = row + i * Q, dst = plane + h * W
+                    let (lo, hi) = (valid.lowerBound, valid.upperBound)
+                    let first = dst + (lo * s - p + kj)
                     if s == 1 {
-                        let lo = Swift.min(Q, Swift.max(0, p - kj)), hi = Swift.max(lo, Swift.min(Q, W + p - kj))
-                        if hi > lo {
-                            let d = dst + (lo - p + kj)
-                            for j in 0..<(hi - lo) { d[j] += src[lo + j] }
-                        }
+                        for j in lo..<hi { first[j - lo] += src[j] }
                     } else {
-                        for j in 0..<Q {
-                            let w = j * s - p + kj
-                            if w >= 0 && w < W { dst[w] += src[j] }
-                        }
+                        for j in lo..<hi { first[(j - lo) * s] += src[j] }
                     }
                 }
             }
@@ -147,13 +150,18 @@ public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int, padding: Int, path: Co
     require(x.dtype == w.dtype, "conv2d: dtypes differ (\(x.dtype) vs \(w.dtype))")
     let g = ConvGeometry(channels: x.shape[1], height: x.shape[2], width: x.shape[3],
                          kernel: w.shape[2], stride: stride, padding: padding)
-    let p = ConvolutionPath.resolve(path, x.dtype, g, "conv2d")
+    let p = ConvolutionPath.resolve(path, x.dtype, "conv2d")
     let (B, O) = (x.shape[0], w.shape[0])
     switch ConvolutionKernel.forward.implementation(p, g, batch: B, outChannels: O) {
     case .winograd(let m):
         let out = Tensor(uninitialized: [B, O, g.outHeight, g.outWidth], dtype: .float32)
         Winograd.conv2d(x: x.pointer(Float.self), w: w.pointer(Float.self), y: out.mutablePointer(Float.self),
                         batch: B, channels: g.channels, outChannels: O, height: g.height, width: g.width, m: m)
+        return out
+    case .gemm:
+        let out = Tensor(uninitialized: [B, O, g.outHeight, g.outWidth], dtype: .float32)
+        ConvolutionGEMM.forward(x: x.pointer(Float.self), w: w.pointer(Float.self), y: out.mutablePointer(Float.self),
+                                g, batch: B, outChannels: O)
         return out
     case .oneDNN(let oneDNNPath):
         let out = Tensor(uninitialized: [B, O, g.outHeight, g.outWidth], dtype: .float32)
@@ -193,13 +201,18 @@ public func conv2dInputGrad(_ dy: Tensor, _ w: Tensor, height: Int, width: Int, 
     require(dy.shape[2] == g.outHeight && dy.shape[3] == g.outWidth,
                  "conv2dInputGrad: output grad \(Shape.describe(dy.shape)) does not fit input \(height)×\(width), \(g)")
     require(dy.dtype == w.dtype, "conv2dInputGrad: dtypes differ (\(dy.dtype) vs \(w.dtype))")
-    let p = ConvolutionPath.resolve(path, dy.dtype, g, inputGradient: true, "conv2dInputGrad")
+    let p = ConvolutionPath.resolve(path, dy.dtype, "conv2dInputGrad")
     let (B, O) = (dy.shape[0], w.shape[0])
     switch ConvolutionKernel.inputGradient.implementation(p, g, batch: B, outChannels: O) {
     case .winograd(let m):
         let out = Tensor(uninitialized: [B, g.channels, height, width], dtype: .float32)
         Winograd.inputGrad(dy: dy.pointer(Float.self), w: w.pointer(Float.self), dx: out.mutablePointer(Float.self),
                            batch: B, channels: g.channels, outChannels: O, height: height, width: width, m: m)
+        return out
+    case .gemm:
+        let out = Tensor(uninitialized: [B, g.channels, height, width], dtype: .float32)
+        ConvolutionGEMM.inputGrad(dy: dy.pointer(Float.self), w: w.pointer(Float.self), dx: out.mutablePointer(Float.self),
+                                  g, batch: B, outChannels: O)
         return out
     case .oneDNN(let oneDNNPath):
         let out = Tensor(uninitialized: [B, g.channels, height, width], dtype: .float32)
@@ -238,13 +251,18 @@ public func conv2dWeightGrad(_ x: Tensor, _ dy: Tensor, kernel: Int, stride: Int
     require(dy.shape[2] == g.outHeight && dy.shape[3] == g.outWidth,
                  "conv2dWeightGrad: output grad \(Shape.describe(dy.shape)) does not fit input \(Shape.describe(x.shape)), \(g)")
     require(x.dtype == dy.dtype, "conv2dWeightGrad: dtypes differ (\(x.dtype) vs \(dy.dtype))")
-    let p = ConvolutionPath.resolve(path, x.dtype, g, "conv2dWeightGrad")
+    let p = ConvolutionPath.resolve(path, x.dtype, "conv2dWeightGrad")
     let (B, O) = (x.shape[0], dy.shape[1])
     switch ConvolutionKernel.weightGradient.implementation(p, g, batch: B, outChannels: O) {
     case .winograd(let m):
         let out = Tensor(uninitialized: [O, g.channels, kernel, kernel], dtype: .float32)
         Winograd.weightGrad(x: x.pointer(Float.self), dy: dy.pointer(Float.self), dw: out.mutablePointer(Float.self),
                             batch: B, channels: g.channels, outChannels: O, height: g.height, width: g.width, m: m)
+        return out
+    case .gemm:
+        let out = Tensor(uninitialized: [O, g.channels, kernel, kernel], dtype: .float32)
+        ConvolutionGEMM.weightGrad(x: x.pointer(Float.self), dy: dy.pointer(Float.self), dw: out.mutablePointer(Float.self),
+                                   g, batch: B, outChannels: O)
         return out
     case .oneDNN(let oneDNNPath):
         let out = Tensor(uninitialized: [O, g.channels, kernel, kernel], dtype: .float32)

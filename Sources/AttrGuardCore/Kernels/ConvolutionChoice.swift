@@ -43,13 +43,16 @@ public enum ConvolutionImplementation: Equatable, Sendable, CustomStringConverti
     case winograd(tile: Int)
     /// oneDNN on `path` (.onednn: its faster of direct and its own Winograd; .direct).
     case oneDNN(ConvolutionPath)
-    /// im2col + BLAS: the reference, and Float64.
+    /// im2col over groups of images + one BLAS GEMM per group (ConvolutionGEMM.swift).
+    case gemm
+    /// im2col + BLAS, one image at a time: the reference, and Float64.
     case im2col
 
     public var description: String {
         switch self {
         case .winograd(let m): return "winograd_\(m)x3:avx2"
         case .oneDNN(let p): return "onednn(\(p.rawValue))"
+        case .gemm: return "gemm"
         case .im2col: return "im2col"
         }
     }
@@ -65,16 +68,29 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
         -> ConvolutionImplementation {
         switch path {
         case .im2col: return .im2col
+        case .gemm: return .gemm
         case .direct, .onednn: return .oneDNN(path)
         case .winograd:
             guard Winograd.isSupported, Winograd.applies(to: g) else { return .oneDNN(.direct) }
             return .winograd(tile: Self.pinnedTile ?? Self.tile(g))
         case .fastest:
-            guard Winograd.isSupported, Winograd.applies(to: g), let m = fastestTile(g, outChannels: outChannels) else {
-                return .oneDNN(.onednn)
+            if Winograd.isSupported, Winograd.applies(to: g), let m = fastestTile(g, outChannels: outChannels) {
+                return .winograd(tile: m)
             }
-            return .winograd(tile: m)
+            return groupedGEMMIsFastest(g) ? .gemm : .oneDNN(.onednn)
         }
+    }
+
+    /// Where grouped GEMMs (ConvolutionGEMM.swift) are the fastest measured (`attrguard bench conv`,
+    /// one thread; README, performance):
+    /// - an image layer's input gradient (under 16 input channels), on either ISA: oneDNN's
+    ///   backward-data kernel for it runs at 14–26 GFLOP/s, the GEMMs at 40–50;
+    /// - AVX2, every kernel of a strided layer (ResNet-18's 3×3 and 1×1 stride-2 layers): oneDNN
+    ///   2.6's direct kernels there reach 66–93 GFLOP/s, OpenBLAS's AVX2 sgemm on the grouped
+    ///   columns 80–95. On AVX-512 oneDNN's direct kernels (86–117) stay.
+    func groupedGEMMIsFastest(_ g: ConvGeometry) -> Bool {
+        if g.channels < 16 { return self == .inputGradient }
+        return g.stride > 1 && CPUISA.current == .avx2 && KernelISA.openBLASVectorWidth >= 256
     }
 
     /// While bound, the tile size of our kernels wherever they run (tests, measurements);
@@ -136,7 +152,7 @@ public enum KernelISA {
 
     /// The vector width (bits) of OpenBLAS's sgemm kernels for this process: 512 for its AVX-512
     /// families, 256 for its AVX2 ones, 128 otherwise (an older or unrecognised CPU).
-    static let openBLASVectorWidth: Int = {
+    public static let openBLASVectorWidth: Int = {
         switch openBLASCore.lowercased() {
         case "skylakex", "cooperlake", "sapphirerapids": return 512
         case "haswell", "zen", "excavator": return 256

@@ -23,6 +23,8 @@ public enum RandomPurpose: UInt64, Sendable {
     case hessianProbe = 0x4E55
     /// TRADES' start x + 0.001·N(0, I), per sample key.
     case tradesStart = 0x7AD5
+    /// The sampling metrics' draws x′ − x, per (sample key, draw).
+    case samplingNoise = 0x5A3D
 }
 
 /// Deterministic random streams. Every random draw in AttrGuard comes from a generator seeded
