@@ -23,10 +23,10 @@ enum ConvolutionGEMM {
     /// y[B,O,P,Q] = conv(x[B,C,H,W], w[O,C,k,k]).
     static func forward<T: Scalar>(x: UnsafePointer<T>, w: UnsafePointer<T>, y: UnsafeMutablePointer<T>,
                                    _ g: ConvGeometry, batch: Int, outChannels O: Int) {
-        let PQ = g.outPlane, imageSize = g.channels * g.height * g.width
+        let PQ = g.outPlane
         forEachGroup(g, batch: batch, outChannels: O) { b0, n, cols, rows in
             let G = n * PQ
-            for i in 0..<n { im2col(x + (b0 + i) * imageSize, g, cols + i * PQ, rowStride: G) }
+            columns(x, b0, n, g, into: cols)
             T.gemm(transA: false, transB: false, m: O, n: G, k: g.patch, alpha: 1, a: w, lda: g.patch,
                    b: cols, ldb: G, beta: 0, c: rows, ldc: G)
             for i in 0..<n {
@@ -52,10 +52,10 @@ enum ConvolutionGEMM {
     /// dw[O,C,k,k] = Σ_b dy[b][O,PQ] · im2col(x[b])ᵀ.
     static func weightGrad<T: Scalar>(x: UnsafePointer<T>, dy: UnsafePointer<T>, dw: UnsafeMutablePointer<T>,
                                       _ g: ConvGeometry, batch: Int, outChannels O: Int) {
-        let PQ = g.outPlane, imageSize = g.channels * g.height * g.width
+        let PQ = g.outPlane
         forEachGroup(g, batch: batch, outChannels: O) { b0, n, cols, rows in
             let G = n * PQ
-            for i in 0..<n { im2col(x + (b0 + i) * imageSize, g, cols + i * PQ, rowStride: G) }
+            columns(x, b0, n, g, into: cols)
             gather(dy, b0, n, O, PQ, into: rows)
             T.gemm(transA: false, transB: true, m: O, n: g.patch, k: G, alpha: 1, a: rows, lda: G,
                    b: cols, ldb: G, beta: b0 == 0 ? 0 : 1, c: dw, ldc: g.patch)
@@ -69,6 +69,13 @@ enum ConvolutionGEMM {
         let cols = UnsafeMutablePointer<T>.allocate(capacity: g.patch * G), rows = UnsafeMutablePointer<T>.allocate(capacity: O * G)
         defer { cols.deallocate(); rows.deallocate() }
         for b0 in stride(from: 0, to: batch, by: group) { body(b0, min(group, batch - b0), cols, rows) }
+    }
+
+    /// cols[Ckk, n·PQ] ← im2col of images b0..<b0+n of x [B,C,H,W], side by side.
+    private static func columns<T: Scalar>(_ x: UnsafePointer<T>, _ b0: Int, _ n: Int, _ g: ConvGeometry,
+                                           into cols: UnsafeMutablePointer<T>) {
+        let PQ = g.outPlane, imageSize = g.channels * g.height * g.width
+        for i in 0..<n { im2col(x + (b0 + i) * imageSize, g, cols + i * PQ, rowStride: n * PQ) }
     }
 
     /// rows[O, n·PQ] ← dy[b0..<b0+n, O, PQ], images side by side.
