@@ -86,7 +86,9 @@ public struct Figure: Sendable {
         // The legend: every series name once, in first-seen order, with its colour.
         var legend: [(String, Int, Bool, Bool)] = []
         for p in panels { for s in p.series where !legend.contains(where: { $0.0 == s.name }) { legend.append((s.name, s.color, s.line, s.markers)) } }
-        let legendColumns = max(1, Int(Double(columns) * panelWidth / 190))
+        // Columns at least 190 px, wider for long names (≈ 0.6 em a character at the legend's 13 px, plus the swatch).
+        let legendWidth = max(190, 0.6 * 13 * Double(legend.map(\.0.count).max() ?? 0) + 40)
+        let legendColumns = max(1, Int(Double(columns) * panelWidth / legendWidth))
         let legendRows = (legend.count + legendColumns - 1) / legendColumns
         let top = 40.0, legendHeight = Double(legendRows) * 20 + 10
         let width = Double(columns) * panelWidth, height = top + Double(rows) * panelHeight + legendHeight
@@ -102,7 +104,7 @@ public struct Figure: Sendable {
         }
         let ly = top + Double(rows) * panelHeight + 8
         for (i, (name, color, line, markers)) in legend.enumerated() {
-            let x = 20 + Double(i % legendColumns) * 190, y = ly + Double(i / legendColumns) * 20
+            let x = 20 + Double(i % legendColumns) * legendWidth, y = ly + Double(i / legendColumns) * 20
             let c = Self.palette[color % Self.palette.count]
             if line { out += "<line x1=\"\(fmt(x))\" y1=\"\(fmt(y + 6))\" x2=\"\(fmt(x + 24))\" y2=\"\(fmt(y + 6))\" stroke=\"\(c)\" stroke-width=\"2.5\"/>\n" }
             if markers || !line { out += "<circle cx=\"\(fmt(x + 12))\" cy=\"\(fmt(y + 6))\" r=\"4.5\" fill=\"\(c)\"/>\n" }

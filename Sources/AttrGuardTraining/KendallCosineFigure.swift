@@ -14,15 +14,17 @@ public enum KendallCosineFigure {
             let series = report.attacks.enumerated().compactMap { i, attack -> Series? in
                 guard let s = byAttack[attack], s.images.count > 1 else { return nil }
                 let r = pearson(s.cosine, s.kendall)
-                return Series(name: "\(attack) (n = \(s.images.count), r = \(r.isFinite ? String(format: "%.2f", r) : "–"))",
+                return Series(name: "\(method), \(attack): r = \(r.isFinite ? String(format: "%.2f", r) : "–") (n = \(s.images.count))",
                               points: Array(zip(s.cosine, s.kendall)), line: false, markers: true, color: i)
             }
             return series.isEmpty ? nil : Panel(title: method, xLabel: "cosine similarity (clean, attacked)",
                                                 yLabel: "Kendall τ (clean, attacked)", series: series)
         }
         guard !panels.isEmpty else { return nil }
-        return Figure(title: "Kendall τ against cosine similarity per image, ε = \(String(format: "%g", report.epsilon * 255))/255",
-                      panels: panels, columns: min(2, panels.count))
+        var figure = Figure(title: "Kendall τ against cosine similarity per image, ε = \(String(format: "%g", report.epsilon * 255))/255",
+                            panels: panels, columns: min(2, panels.count))
+        figure.panelWidth = 520
+        return figure
     }
 
     /// The Pearson r between cosine and Kendall τ over the images, per method × attack.
