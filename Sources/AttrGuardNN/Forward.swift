@@ -11,13 +11,17 @@ extension Network {
     }
 
     /// The inputs of every ReLU and Softplus layer (pre-activations, shaped like the layer's
-    /// input) on x [B,C,H,W] in evaluation mode, by layer name ("4", "6.body.2", "6.activation.0"),
-    /// in network order: what decides each unit's activation state.
-    public func preActivations(_ x: Tensor, _ parameters: BoundParameters,
-                               statistics: [String: RunningStatistic]) -> [(layer: String, values: Tensor)] {
+    /// input) on x [B,C,H,W], by layer name ("4", "6.body.2", "6.activation.0"), in network order:
+    /// what decides each unit's activation state. `mode`: `.evaluation` (running statistics) or
+    /// `.trainingFrozenStatistics` (the batch's, as the training step sees them); `statistics`
+    /// is not changed.
+    public func preActivations(_ x: Tensor, _ parameters: BoundParameters, statistics: [String: RunningStatistic],
+                               mode: ForwardMode = .evaluation) -> [(layer: String, values: Tensor)] {
         var recorded: [(layer: String, values: Tensor)] = []
         var stats = statistics
-        _ = Network.apply(layers, Variable(x), prefix: "", parameters, &stats, .evaluation) { recorded.append(($0, $1.value)) }
+        _ = Network.apply(layers, Variable(x), prefix: "", parameters, &stats, mode == .training ? .trainingFrozenStatistics : mode) {
+            recorded.append(($0, $1.value))
+        }
         return recorded
     }
 
@@ -35,9 +39,10 @@ extension Network {
                               _ record: ((String, Variable) -> Void)?) -> Variable {
         var x = input, i = 0
         while i < layers.count {
-            // Batch norm then softplus runs as one op with batch statistics (see batchNormSoftplus).
+            // Batch norm then softplus runs as one op with batch statistics (see batchNormSoftplus);
+            // not when recording, which needs the softplus input.
             if case let .batchnorm2d(_, eps, momentum) = layers[i], i + 1 < layers.count,
-               case let .softplus(beta) = layers[i + 1], mode != .evaluation {
+               case let .softplus(beta) = layers[i + 1], mode != .evaluation, record == nil {
                 x = OpProfiler.inLayer("batchnorm2d+softplus") {
                     batchNorm(x, name: "\(prefix)\(i)", eps: eps, momentum: momentum, softplusBeta: beta, p, &stats, mode)
                 }

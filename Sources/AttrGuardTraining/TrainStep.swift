@@ -33,11 +33,14 @@ public struct TrainingError: Error, CustomStringConvertible {
 /// One optimizer step on this rank's part of the global batch: objective on the tape, one
 /// backward for the parameter gradients, MPI average across ranks (through `buckets`, the run's
 /// gradient reducer, when several ranks share the gradients), the same SGD step everywhere.
-/// Returns the loss terms (averaged across ranks). Throws before the update when a term is not finite.
+/// Returns the loss terms (averaged across ranks); with `activationAgreement`, also each activation
+/// layer's share of units in the same state at x and at the regularizer's x′ (batch statistics,
+/// as the step sees them), `activation_agreement_<layer>`. Throws before the update when a term is
+/// not finite.
 public func trainStep(_ state: inout TrainingState, objective: Objective, perturbation: Perturbation,
                       x: Tensor, labels: [Int], learningRate: Double, range: PixelRange,
                       noise: PerturbationNoise, communicator: Communicator?,
-                      buckets: GradientBuckets? = nil) throws -> [String: Double] {
+                      buckets: GradientBuckets? = nil, activationAgreement: Bool = false) throws -> [String: Double] {
     let bound = state.parameters.variables()
     var model = Model(network: state.network, parameters: bound, statistics: state.statistics, mode: .training)
     var attack = Model(network: state.network, parameters: BoundParameters(names: bound.names, variables: bound.variables.map(\.detached)),
@@ -57,8 +60,17 @@ public func trainStep(_ state: inout TrainingState, objective: Objective, pertur
         flat = state.parameters.pack(try grad(of: terms.total, wrt: bound.variables, releasingGraph: true))
     }
 
-    let names = terms.scalars.map(\.name)
-    let local = terms.scalars.map(\.value.value.item)
+    var names = terms.scalars.map(\.name)
+    var local = terms.scalars.map(\.value.value.item)
+    if activationAgreement, let perturbed {
+        let (network, parameters, statistics) = (state.network, attack.parameters, state.statistics)
+        let at = { network.preActivations($0, parameters, statistics: statistics, mode: .trainingFrozenStatistics) }
+        for (clean, moved) in zip(at(x), at(perturbed)) {
+            let shares = AttrGuardAttribution.activationAgreement(clean.values, moved.values)
+            names.append("activation_agreement_\(clean.layer)")
+            local.append(shares.reduce(0, +) / Double(max(shares.count, 1)))
+        }
+    }
     let averaged = try communicator?.allreduce(local, op: .average) ?? local
     if let bad = zip(names, averaged).first(where: { !$0.1.isFinite }) {
         throw TrainingError(step: state.step + 1, message: "\(bad.0) is \(bad.1); stopping before the update")

@@ -240,7 +240,8 @@ private struct TrainingRun {
             let shared = config.sync == .gradients ? communicator : nil
             lastTerms = try CrossRank.$reducer.withValue(reducer) {
                 try trainStep(&state, objective: config.objective, perturbation: config.perturbation, x: batch.x, labels: batch.labels,
-                              learningRate: batch.learningRate, range: config.pixelRange, noise: batch.noise, communicator: shared, buckets: buckets)
+                              learningRate: batch.learningRate, range: config.pixelRange, noise: batch.noise, communicator: shared, buckets: buckets,
+                              activationAgreement: config.logActivationAgreement)
             }
         } catch let e as TrainingError {
             throw TrainingError(step: e.step, message: e.message + lastCheckpointNote)

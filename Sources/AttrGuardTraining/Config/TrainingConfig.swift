@@ -83,6 +83,9 @@ public struct TrainingConfig: Sendable {
     public var checkpointKeep: Int
     /// `log.metrics`: the JSON-lines metrics file rank 0 writes.
     public var metricsPath: String?
+    /// `log.activation_agreement`: log, per activation layer, the share of units in the same state
+    /// at x and at the regularizer's x′ (`activation_agreement_<layer>` in the metrics).
+    public var logActivationAgreement = false
     /// The divergence guard: weights whose l2 norm exceeds this (or is not finite) end the run
     /// before they are checkpointed, so the last good checkpoints stay (0: only the finite check).
     public var maxWeightNorm: Double
@@ -175,6 +178,7 @@ public struct TrainingConfig: Sendable {
         checkpointKeep = try r.int("checkpoint.keep", 3, min: 1, max: 100_000)
         metricsPath = r.has("log.metrics") ? try r.string("log.metrics") : nil
         if metricsPath?.isEmpty == true { throw r.error("log.metrics", "is empty; give a file, or leave the key out for no metrics log") }
+        logActivationAgreement = try r.bool("log.activation_agreement", false)
         text = r.yaml()
     }
 
