@@ -170,7 +170,8 @@ public struct Figure: Sendable {
 
 func fmt(_ v: Double) -> String { String(format: "%.1f", v) }
 
-func escape(_ s: String) -> String {
+/// s with XML's special characters escaped, for SVG text and attributes.
+public func escape(_ s: String) -> String {
     s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
         .replacingOccurrences(of: "\"", with: "&quot;")
 }

@@ -3,14 +3,72 @@ import AttrGuardReport
 import CPNG
 import Foundation
 
-/// A PNG grid, one row per sample: image, its attribution map, attacked image, attacked map.
-/// Maps use a black–red–yellow–white ("hot") colour map scaled to each map's maximum.
+/// attributions.png: one row per sample — image, its attribution map, attacked image, attacked
+/// map — under column titles, each row labelled with the class and its top-k intersection and
+/// Kendall τ, so the figure can go into a paper as it is. The grid is drawn pixel by pixel (each
+/// input pixel a `scale`×`scale` block; maps in a black–red–yellow–white "hot" colour map scaled to
+/// each map's maximum), embedded as a PNG in an SVG that carries the text, rendered by librsvg.
 public enum AttributionFigure {
-    /// The grid as PNG bytes (written through the output layer, `writeAtomically`).
-    public static func pngData(_ rows: [(image: [Double], map: AttributionMap, attacked: [Double], attackedMap: AttributionMap)],
-                             imageShape: [Int], normalization: (mean: [Double], std: [Double])?, scale: Int = 4) throws -> Data {
+    /// One row: the clean and attacked image ([C,H,W] in the network's units), their maps, the
+    /// class the maps explain, and the row's scores (nil when not finite).
+    public struct Row: Sendable {
+        public var image: [Double], map: AttributionMap, attacked: [Double], attackedMap: AttributionMap
+        public var className: String
+        public var topKIntersection: Double?, kendall: Double?
+
+        public init(image: [Double], map: AttributionMap, attacked: [Double], attackedMap: AttributionMap, className: String,
+                    topKIntersection: Double?, kendall: Double?) {
+            self.image = image; self.map = map; self.attacked = attacked; self.attackedMap = attackedMap
+            self.className = className; self.topKIntersection = topKIntersection; self.kendall = kendall
+        }
+    }
+
+    /// What the figure shows, for its titles: the method, the attack, ε in pixel units and k.
+    public struct Caption: Sendable {
+        public var method: String, attack: String, epsilon: Double, k: Int
+        public init(method: String, attack: String, epsilon: Double, k: Int) {
+            self.method = method; self.attack = attack; self.epsilon = epsilon; self.k = k
+        }
+    }
+
+    /// The labelled figure as PNG bytes (written through the output layer, `writeAtomically`).
+    public static func pngData(_ rows: [Row], caption: Caption, imageShape: [Int],
+                               normalization: (mean: [Double], std: [Double])?, scale: Int = 4) throws -> Data {
+        let grid = try gridPNG(rows, imageShape: imageShape, normalization: normalization, scale: scale)
+        let cell = Double(imageShape[2] * scale), rowHeight = Double(imageShape[1] * scale), gap = Double(gridGap)
+        let gridWidth = 4 * cell + 5 * gap, gridHeight = Double(rows.count) * (rowHeight + gap) + gap
+        let top = 58.0, labels = 240.0
+        let width = gridWidth + labels, height = top + gridHeight
+        let titles = ["image", "map (\(caption.method))", "attacked (\(caption.attack))", "attacked map"]
+        var svg = """
+        <svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="\(width)" height="\(height)" \
+        viewBox="0 0 \(width) \(height)" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">
+        <rect width="100%" height="100%" fill="white"/>
+        <text x="\(width / 2)" y="20" font-size="14" font-weight="bold" text-anchor="middle">\(escape(
+            "\(caption.method) under the \(caption.attack) attack, ε = \(String(format: "%g", caption.epsilon * 255))/255, k = \(caption.k)"))</text>
+
+        """
+        for (i, t) in titles.enumerated() {
+            let x = gap + Double(i) * (cell + gap) + cell / 2
+            svg += "<text x=\"\(x)\" y=\"48\" font-size=\"12\" text-anchor=\"middle\">\(escape(t))</text>\n"
+        }
+        svg += "<image x=\"0\" y=\"\(top)\" width=\"\(gridWidth)\" height=\"\(gridHeight)\" xlink:href=\"data:image/png;base64,\(grid.base64EncodedString())\"/>\n"
+        func score(_ v: Double?) -> String { v.map { String(format: "%.2f", $0) } ?? "–" }
+        for (r, row) in rows.enumerated() {
+            let y = top + gap + Double(r) * (rowHeight + gap) + rowHeight / 2
+            svg += "<text x=\"\(gridWidth + 8)\" y=\"\(y - 6)\" font-size=\"13\" font-weight=\"bold\">\(escape(row.className))</text>\n"
+            svg += "<text x=\"\(gridWidth + 8)\" y=\"\(y + 14)\" font-size=\"12\">\(escape("top-k ∩ \(score(row.topKIntersection)) · Kendall τ \(score(row.kendall))"))</text>\n"
+        }
+        svg += "</svg>\n"
+        return try renderPNG(svg: svg, name: "attributions.png", scale: 1)
+    }
+
+    static let gridGap = 4
+
+    /// The grid alone, pixel for pixel.
+    static func gridPNG(_ rows: [Row], imageShape: [Int], normalization: (mean: [Double], std: [Double])?, scale: Int) throws -> Data {
         let (c, h, w) = (imageShape[0], imageShape[1], imageShape[2])
-        let cell = w * scale, gap = 4
+        let cell = w * scale, gap = gridGap
         let width = 4 * cell + 5 * gap, height = rows.count * (h * scale + gap) + gap
         var rgb = [UInt8](repeating: 255, count: width * height * 3)
         func put(_ col: Int, _ row: Int, _ pixel: (Int, Int) -> (Double, Double, Double)) {

@@ -58,8 +58,10 @@ public struct Evaluation {
     public struct Report {
         /// Settings, accuracies, and per radius × method × attack × metric {mean, std, n}.
         public var report: EvaluationReport
-        /// For the figure: images, maps and attacked versions of the first samples (rank 0).
-        public var figure: [(image: [Double], map: AttributionMap, attacked: [Double], attackedMap: AttributionMap)]
+        /// For the figure: images, maps and attacked versions of the first samples (rank 0), for
+        /// the first method under the first attack at the report's radius.
+        public var figure: [AttributionFigure.Row]
+        public var figureCaption: AttributionFigure.Caption?
         public var imageShape: [Int]
     }
 
@@ -120,7 +122,7 @@ public struct Evaluation {
         var perImageScores: [String: [(index: Int, cosine: Double, kendall: Double)]] = [:]
         // seconds[name] = time spent on "r<i>/<method>/<attack>" (attack and scoring).
         var seconds: [String: Double] = [:]
-        var figure: [(image: [Double], map: AttributionMap, attacked: [Double], attackedMap: AttributionMap)] = []
+        var figure: [AttributionFigure.Row] = []
         let clock = ContinuousClock(), began = clock.now
         var lastReport = began
         for start in stride(from: 0, to: mine.count, by: batch) {
@@ -179,7 +181,8 @@ public struct Evaluation {
                         let attacked = try shared ?? perturbations(a, &attackModel, x: xs, labels: predictedKept, settings: settings,
                                                                    attribution: attributionSettings, noise: noiseKept)
                         let afters = try attacked.map { try maps(method, $0) }
-                        for (j, image) in averagedMetrics(before[method]!, afters).enumerated() {
+                        let scored = averagedMetrics(before[method]!, afters)
+                        for (j, image) in scored.enumerated() {
                             for (name, value) in image { add("r\(r)/\(method.rawValue)/\(a.rawValue)/\(name)", value) }
                             if perImage && r == main {
                                 let named = Dictionary(image, uniquingKeysWith: { a, _ in a })
@@ -202,7 +205,13 @@ public struct Evaluation {
                         if communicator.rank == 0 && r == main && method == methods[0] && a == attacks[0] && figure.count < figureSamples {
                             let per = xs.count / kept.count, xv = xs.doubles, av = attacked[0].doubles
                             for j in 0..<min(kept.count, figureSamples - figure.count) {
-                                figure.append((Array(xv[(j * per)..<((j + 1) * per)]), before[method]![j], Array(av[(j * per)..<((j + 1) * per)]), afters[0][j]))
+                                let named = Dictionary(scored[j], uniquingKeysWith: { a, _ in a })
+                                let label = predictedKept[j]
+                                figure.append(AttributionFigure.Row(
+                                    image: Array(xv[(j * per)..<((j + 1) * per)]), map: before[method]![j],
+                                    attacked: Array(av[(j * per)..<((j + 1) * per)]), attackedMap: afters[0][j],
+                                    className: label < test.classNames.count ? test.classNames[label] : "class \(label)",
+                                    topKIntersection: named["topk_intersection"], kendall: named["kendall"]))
                             }
                         }
                     }
@@ -219,7 +228,8 @@ public struct Evaluation {
         if perImage {
             summary.perImage = try gatherPerImage(perImageScores, count: count, communicator: communicator)
         }
-        return Report(report: summary, figure: figure, imageShape: config.inputShape)
+        let caption = attacks.first.map { AttributionFigure.Caption(method: methods[0].rawValue, attack: $0.rawValue, epsilon: radii[main], k: k) }
+        return Report(report: summary, figure: figure, figureCaption: caption, imageShape: config.inputShape)
     }
 
     /// Each image's metrics between its map and its attacked maps, averaged over the attacked

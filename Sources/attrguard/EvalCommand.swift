@@ -145,8 +145,9 @@ struct EvalCommand: ParsableCommand {
                 report.seconds = ((ContinuousClock.now - start).seconds * 10).rounded() / 10
                 try writeAtomically(try report.json(), to: "\(out)/report.json")
                 var written = ["\(out)/report.json"]
-                if !result.figure.isEmpty {
-                    try writeAtomically(try AttributionFigure.pngData(result.figure, imageShape: result.imageShape, normalization: cfg.normalization),
+                if !result.figure.isEmpty, let caption = result.figureCaption {
+                    try writeAtomically(try AttributionFigure.pngData(result.figure, caption: caption, imageShape: result.imageShape,
+                                                                      normalization: cfg.normalization),
                                         to: "\(out)/attributions.png")
                     written.append("\(out)/attributions.png")
                 }
