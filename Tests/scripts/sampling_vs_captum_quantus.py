@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import re
-import struct
 import subprocess
 import sys
 import tempfile
@@ -34,20 +33,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from read_safetensors import read as read_safetensors_numpy  # noqa: E402
+
 
 def read_safetensors(path):
-    with open(path, "rb") as f:
-        (n,) = struct.unpack("<Q", f.read(8))
-        header = json.loads(f.read(n))
-        body = f.read()
-    tensors = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = entry["data_offsets"]
-        dtype = {"F32": "<f4", "F64": "<f8"}[entry["dtype"]]
-        tensors[name] = torch.from_numpy(np.frombuffer(body[begin:end], dtype=dtype).reshape(entry["shape"]).astype(np.float32))
-    return tensors, header.get("__metadata__", {})
+    arrays, metadata = read_safetensors_numpy(path)
+    return {k: torch.from_numpy(v.astype(np.float32)) for k, v in arrays.items()}, metadata
 
 
 def layer_specs(config_text):
