@@ -13,12 +13,21 @@
 ///   weightGrad  dw   += rows(dy) · colsᵀ            (beta 0 on the first group)
 enum ConvolutionGEMM {
     /// Images per group: as many as keep the columns within 256 Ki elements (1 MiB in Float32, about
-    /// one core's L2, so the GEMM reads them back from cache), at least one. Measured on the
-    /// stride-2 ResNet-18 layers (AVX2, one thread): 128 Ki–512 Ki within noise of each other,
-    /// 4 Mi 10–25 % slower, 64 Ki slower on the 4×4 output planes (too few columns per GEMM).
-    static func groupSize(_ g: ConvGeometry, batch: Int) -> Int {
-        max(1, min(batch, (256 << 10) / max(1, g.patch * g.outPlane)))
+    /// one core's L2, so the GEMM reads them back from cache), at least one, and at least enough for
+    /// `minColumns` columns. Measured on the stride-2 ResNet-18 layers (AVX2, one thread): 128 Ki–
+    /// 512 Ki within noise of each other, 4 Mi 10–25 % slower, 64 Ki slower on the 4×4 output planes
+    /// (too few columns per GEMM).
+    static func groupSize(_ g: ConvGeometry, batch: Int, minColumns: Int = 0) -> Int {
+        let byBudget = (256 << 10) / max(1, g.patch * g.outPlane), byColumns = (minColumns + g.outPlane - 1) / g.outPlane
+        return max(1, min(batch, max(byBudget, byColumns)))
     }
+
+    /// The input gradient's GEMM (wᵀ · rows: Ckk × G, inner dimension O) reaches OpenBLAS's rate
+    /// only from about 448 columns (2304 × G × 512 in a C test on AVX2: 69 GFLOP/s at G = 112, 105
+    /// at 448), so its groups take at least this many, past the cache budget: the 256→512 stride-2
+    /// layer's input gradient measured 84–85 → 89–91 GFLOP/s; forward and weight gradient did not
+    /// gain (the weight gradient lost 5–10 %), so they keep the budget alone.
+    static let inputGradientColumns = 512
 
     /// y[B,O,P,Q] = conv(x[B,C,H,W], w[O,C,k,k]).
     static func forward<T: Scalar>(x: UnsafePointer<T>, w: UnsafePointer<T>, y: UnsafeMutablePointer<T>,
@@ -40,7 +49,7 @@ enum ConvolutionGEMM {
                                      _ g: ConvGeometry, batch: Int, outChannels O: Int) {
         let PQ = g.outPlane, imageSize = g.channels * g.height * g.width
         dx.update(repeating: 0, count: batch * imageSize)
-        forEachGroup(g, batch: batch, outChannels: O) { b0, n, cols, rows in
+        forEachGroup(g, batch: batch, outChannels: O, minColumns: inputGradientColumns) { b0, n, cols, rows in
             let G = n * PQ
             gather(dy, b0, n, O, PQ, into: rows)
             T.gemm(transA: true, transB: false, m: g.patch, n: G, k: O, alpha: 1, a: w, lda: g.patch,
@@ -63,9 +72,9 @@ enum ConvolutionGEMM {
     }
 
     /// Calls `body(b0, n, cols, rows)` for each group of images, with the group's buffers.
-    private static func forEachGroup<T: Scalar>(_ g: ConvGeometry, batch: Int, outChannels O: Int,
+    private static func forEachGroup<T: Scalar>(_ g: ConvGeometry, batch: Int, outChannels O: Int, minColumns: Int = 0,
                                                 _ body: (Int, Int, UnsafeMutablePointer<T>, UnsafeMutablePointer<T>) -> Void) {
-        let group = groupSize(g, batch: batch), G = group * g.outPlane
+        let group = groupSize(g, batch: batch, minColumns: minColumns), G = group * g.outPlane
         let cols = UnsafeMutablePointer<T>.allocate(capacity: g.patch * G), rows = UnsafeMutablePointer<T>.allocate(capacity: O * G)
         defer { cols.deallocate(); rows.deallocate() }
         for b0 in stride(from: 0, to: batch, by: group) { body(b0, min(group, batch - b0), cols, rows) }
