@@ -97,8 +97,13 @@ func im2col<T: Scalar>(_ x: UnsafePointer<T>, _ g: ConvGeometry, _ cols: UnsafeM
                     if s == 1 {
                         if hi > lo { (dst + lo).update(from: src + (lo - p + kj), count: hi - lo) }
                     } else {
-                        let first = src + (lo * s - p + kj)
-                        for j in lo..<hi { dst[j] = first[(j - lo) * s] }
+                        // Stride 2 spelled out: a constant stride lets the compiler vectorize the gather.
+                        let first = src + (lo * s - p + kj), out = dst + lo, n = hi - lo
+                        if s == 2 {
+                            for j in 0..<n { out[j] = first[2 * j] }
+                        } else {
+                            for j in 0..<n { out[j] = first[j * s] }
+                        }
                     }
                     if hi < Q { (dst + hi).update(repeating: 0, count: Q - hi) }
                 }
@@ -124,10 +129,11 @@ func col2im<T: Scalar>(_ cols: UnsafePointer<T>, _ g: ConvGeometry, _ x: UnsafeM
                     let src = row + i * Q, dst = plane + h * W
                     let (lo, hi) = (valid.lowerBound, valid.upperBound)
                     let first = dst + (lo * s - p + kj)
-                    if s == 1 {
-                        for j in lo..<hi { first[j - lo] += src[j] }
-                    } else {
-                        for j in lo..<hi { first[(j - lo) * s] += src[j] }
+                    let from = src + lo, n = hi - lo
+                    switch s {
+                    case 1: for j in 0..<n { first[j] += from[j] }
+                    case 2: for j in 0..<n { first[2 * j] += from[j] }
+                    default: for j in 0..<n { first[j * s] += from[j] }
                     }
                 }
             }
