@@ -110,18 +110,10 @@ public struct Evaluation {
         let (radii, main) = self.radii
 
         let mine = Array(stride(from: communicator.rank, to: count, by: communicator.size))
-        // sums[name] = (Σ value, Σ value², n); names "r<radius index>/<method>/<attack>/<metric>".
-        var sums: [String: [Double]] = [:]
-        func add(_ name: String, _ v: Double) {
-            guard v.isFinite else { return }
-            var s = sums[name] ?? [0, 0, 0]
-            s[0] += v; s[1] += v * v; s[2] += 1
-            sums[name] = s
-        }
+        var sums = EvaluationAccumulator()
+        func add(_ key: EvaluationAccumulator.Key, _ v: Double) { sums.add(key, v) }
         // Per image at the main radius, by "<method>/<attack>": test-set index, cosine, Kendall τ.
         var perImageScores: [String: [(index: Int, cosine: Double, kendall: Double)]] = [:]
-        // seconds[name] = time spent on "r<i>/<method>/<attack>" (attack and scoring).
-        var seconds: [String: Double] = [:]
         var figure: [AttributionFigure.Row] = []
         let clock = ContinuousClock(), began = clock.now
         var lastReport = began
@@ -136,13 +128,15 @@ public struct Evaluation {
             let (x, labels) = try loader.batch(indices, epoch: 0, dtype: config.dtype)
             let noise = PerturbationNoise(seed: config.seed, keys: indices.map(UInt64.init))
             let logits = model.logits(Variable(x)), predicted = argmaxRows(logits.value)
-            for hit in hits(logits, labels) { add("accuracy", hit ? 1 : 0) }
+            for hit in hits(logits, labels) { add(.accuracy, hit ? 1 : 0) }
             var frozen = model
-            let adversarial = try perturb(x, labels: labels, with: pgd, model: &frozen, range: config.pixelRange, noise: noise)!
-            for hit in hits(model.logits(Variable(adversarial)), labels) { add("adversarial_accuracy", hit ? 1 : 0) }
+            // pgd = .none: no adversarial accuracy (the report's value is then null).
+            if let adversarial = try perturb(x, labels: labels, with: pgd, model: &frozen, range: config.pixelRange, noise: noise) {
+                for hit in hits(model.logits(Variable(adversarial)), labels) { add(.adversarialAccuracy, hit ? 1 : 0) }
+            }
             let kept = correctOnly ? predicted.indices.filter { predicted[$0] == labels[$0] } : Array(predicted.indices)
             guard !kept.isEmpty else { continue }
-            add("attributed", Double(kept.count))
+            add(.attributed, Double(kept.count))
             let xs = kept.count == indices.count ? x : rows(x, kept)
             let predictedKept = kept.map { predicted[$0] }
             let noiseKept = PerturbationNoise(seed: noise.seed, keys: kept.map { noise.keys[$0] })
@@ -183,7 +177,9 @@ public struct Evaluation {
                         let afters = try attacked.map { try maps(method, $0) }
                         let scored = averagedMetrics(before[method]!, afters)
                         for (j, image) in scored.enumerated() {
-                            for (name, value) in image { add("r\(r)/\(method.rawValue)/\(a.rawValue)/\(name)", value) }
+                            for (name, value) in image {
+                                add(.attribution(radius: r, method: method.rawValue, attack: a.rawValue, metric: name), value)
+                            }
                             if perImage && r == main {
                                 let named = Dictionary(image, uniquingKeysWith: { a, _ in a })
                                 perImageScores["\(method.rawValue)/\(a.rawValue)", default: []]
@@ -196,12 +192,13 @@ public struct Evaluation {
                                 let states = model.network.preActivations(after, model.parameters, statistics: model.statistics)
                                 for (c, s) in zip(cleanActivations, states) {
                                     for share in activationAgreement(c.values, s.values) {
-                                        add("a/\(method.rawValue)/\(a.rawValue)/\(c.layer)", share)
+                                        add(.agreement(method: method.rawValue, attack: a.rawValue, layer: c.layer), share)
                                     }
                                 }
                             }
                         }
-                        seconds["r\(r)/\(method.rawValue)/\(a.rawValue)", default: 0] += (clock.now - methodStart).seconds + (shared == nil ? 0 : sharedSeconds)
+                        add(.seconds(radius: r, method: method.rawValue, attack: a.rawValue),
+                            (clock.now - methodStart).seconds + (shared == nil ? 0 : sharedSeconds))
                         if communicator.rank == 0 && r == main && method == methods[0] && a == attacks[0] && figure.count < figureSamples {
                             let per = xs.count / kept.count, xv = xs.doubles, av = attacked[0].doubles
                             for j in 0..<min(kept.count, figureSamples - figure.count) {
@@ -223,8 +220,9 @@ public struct Evaluation {
             let elapsed = max(1e-9, (clock.now - began).seconds)
             progress(String(format: "eval: %d/%d images in %.1f s (%.2f images/s)", count, count, elapsed, Double(count) / elapsed))
         }
-        var summary = try report(sums: sums, seconds: seconds, count: count, radii: radii, main: main, attack: attackSettings,
-                                 attribution: attributionSettings, config: config, communicator: communicator)
+        let reduced = try sums.reduced(over: keys(radii: radii.count, activationLayers: network.activationLayerNames), communicator: communicator)
+        var summary = report(reduced, count: count, radii: radii, main: main, attack: attackSettings,
+                             attribution: attributionSettings, config: config, ranks: communicator.size)
         if perImage {
             summary.perImage = try gatherPerImage(perImageScores, count: count, communicator: communicator)
         }
@@ -245,64 +243,71 @@ public struct Evaluation {
         }
     }
 
-    /// The report: every rank's sums all-reduced (under the same names on every rank: a rank with
-    /// no images sends zeros), then mean, std and n per radius × method × attack × metric, seconds
-    /// per image per attack × method, and the settings they came from.
-    func report(sums: [String: [Double]], seconds: [String: Double], count: Int, radii: [Double], main: Int, attack attackSettings: AttackSettings,
-                attribution attributionSettings: AttributionSettings, config: TrainingConfig, communicator: Communicator) throws -> EvaluationReport {
-        var names = Set(sums.keys)
-        var timers: [String] = []
+    /// What every rank all-reduces, in one order: accuracies and counts, then per radius × attack ×
+    /// method each comparison metric and the seconds, the sampling metrics, the activation
+    /// agreement per layer (`activationLayers`, the network's, known to ranks without images).
+    func keys(radii: Int, activationLayers: [String]) -> [EvaluationAccumulator.Key] {
+        var keys: [EvaluationAccumulator.Key] = [.accuracy, .adversarialAccuracy, .attributed]
+        let metrics = AttributionComparison.names(halfWidths: halfWidths)
+        for r in 0..<radii {
+            for a in attacks {
+                for m in methods {
+                    keys += metrics.map { .attribution(radius: r, method: m.rawValue, attack: a.rawValue, metric: $0) }
+                    keys.append(.seconds(radius: r, method: m.rawValue, attack: a.rawValue))
+                }
+            }
+        }
+        if !sampling.metrics.isEmpty {
+            keys += [.samplingDraws, .samplingPredictionChanges]
+            for m in methods { keys += sampling.metrics.map { .sampling(method: m.rawValue, metric: $0.rawValue) } }
+        }
+        if perImage {
+            for a in attacks { for m in methods { keys += activationLayers.map { .agreement(method: m.rawValue, attack: a.rawValue, layer: $0) } } }
+        }
+        return keys
+    }
+
+    /// The report from the all-reduced sums: mean, std and n per radius × method × attack × metric,
+    /// seconds per image per attack × method, the sampling metrics, the activation agreement, and
+    /// the settings they came from.
+    func report(_ sums: EvaluationAccumulator.Reduced, count: Int, radii: [Double], main: Int, attack attackSettings: AttackSettings,
+                attribution attributionSettings: AttributionSettings, config: TrainingConfig, ranks: Int) -> EvaluationReport {
+        let attributed = sums.sum(.attributed)
+        let metrics = AttributionComparison.names(halfWidths: halfWidths)
+        var byRadius = [AttributionTable](repeating: [:], count: radii.count)
+        var timing = [[String: [String: Double]]](repeating: [:], count: radii.count)
         for r in radii.indices {
             for a in attacks {
                 for m in methods {
-                    for n in AttributionComparison.names(halfWidths: halfWidths) { names.insert("r\(r)/\(m.rawValue)/\(a.rawValue)/\(n)") }
-                    timers.append("r\(r)/\(m.rawValue)/\(a.rawValue)")
+                    for metric in metrics {
+                        byRadius[r][m.rawValue, default: [:]][a.rawValue, default: [:]][metric] =
+                            sums.summary(.attribution(radius: r, method: m.rawValue, attack: a.rawValue, metric: metric))
+                    }
+                    timing[r][a.rawValue, default: [:]][m.rawValue] =
+                        attributed > 0 ? sums.sum(.seconds(radius: r, method: m.rawValue, attack: a.rawValue)) / attributed : 0
                 }
             }
         }
-        names.formUnion(["accuracy", "adversarial_accuracy", "attributed"])
-        if !self.sampling.metrics.isEmpty {
-            names.formUnion(["sampling_draws", "sampling_prediction_changes"])
-            for m in methods { for metric in self.sampling.metrics { names.insert("s/\(m.rawValue)/\(metric.rawValue)") } }
-        }
-        let ordered = names.sorted()
-        let flat = try communicator.allreduce(ordered.flatMap { sums[$0] ?? [0, 0, 0] } + timers.map { seconds[$0] ?? 0 }, op: .sum)
-        var byRadius = [AttributionTable](repeating: [:], count: radii.count)
-        var accuracy: Double?, adversarialAccuracy: Double?, attributed = 0.0, samplingDraws = 0.0, samplingChanges = 0.0
-        var sampling: [String: [String: MetricSummary]] = [:], agreement: AttributionTable = [:]
-        for (i, name) in ordered.enumerated() {
-            let (s, s2, n) = (flat[3 * i], flat[3 * i + 1], flat[3 * i + 2])
-            let mean = n > 0 ? s / n : nil
-            let std = n > 1 ? max(0, (s2 - n * mean! * mean!) / (n - 1)).squareRoot() : 0
-            switch name {
-            case "accuracy": accuracy = mean
-            case "adversarial_accuracy": adversarialAccuracy = mean
-            case "attributed": attributed = s
-            case "sampling_draws": samplingDraws = s
-            case "sampling_prediction_changes": samplingChanges = s
-            default:
-                let parts = name.split(separator: "/").map(String.init)
-                let summary = MetricSummary(mean: mean, std: std, n: Int(n))
-                switch parts[0] {
-                case "s": sampling[parts[1], default: [:]][parts[2]] = summary
-                case "a": agreement[parts[1], default: [:]][parts[2], default: [:]][parts[3]] = summary
-                default: byRadius[Int(parts[0].dropFirst())!][parts[1], default: [:]][parts[2], default: [:]][parts[3]] = summary
-                }
+        var sampling: [String: [String: MetricSummary]] = [:]
+        for m in methods {
+            for metric in self.sampling.metrics {
+                sampling[m.rawValue, default: [:]][metric.rawValue] = sums.summary(.sampling(method: m.rawValue, metric: metric.rawValue))
             }
         }
-        var timing = [[String: [String: Double]]](repeating: [:], count: radii.count)
-        for (i, name) in timers.enumerated() {
-            let parts = name.split(separator: "/").map(String.init)
-            timing[Int(parts[0].dropFirst())!][parts[2], default: [:]][parts[1]] = attributed > 0 ? flat[3 * ordered.count + i] / attributed : 0
+        var agreement: AttributionTable = [:]
+        for key in sums.totals.keys {
+            if case let .agreement(m, a, layer) = key { agreement[m, default: [:]][a, default: [:]][layer] = sums.summary(key) }
         }
+        let draws = sums.sum(.samplingDraws)
         let weights = Dictionary(uniqueKeysWithValues: config.objective.weights.map { ($0.key, $0.value) })
         return EvaluationReport(
-            samples: count, k: k, window: window, lensHalfWidths: halfWidths, ranks: communicator.size, correctOnly: correctOnly,
+            samples: count, k: k, window: window, lensHalfWidths: halfWidths, ranks: ranks, correctOnly: correctOnly,
             epsilon: radii[main], attackIterations: attackSettings.iterations, attackStep: attackSettings.stepSize,
             restarts: attackSettings.restarts, selection: attackSettings.selection.rawValue, quantize: attackSettings.quantize,
             igSteps: attributionSettings.igSteps, smoothgradSamples: attributionSettings.smoothGradSamples, randomDraws: attackSettings.draws,
             attackSoftplusBeta: attackBeta, methods: methods.map(\.rawValue), attacks: attacks.map(\.rawValue), protocolName: protocolName,
-            accuracy: accuracy, adversarialAccuracy: adversarialAccuracy, attributionImages: Int(attributed), attributions: byRadius[main],
+            accuracy: sums.mean(.accuracy), adversarialAccuracy: sums.mean(.adversarialAccuracy), attributionImages: Int(attributed),
+            attributions: byRadius[main],
             secondsPerImage: timing[main],
             sweep: radii.count > 1 ? radii.indices.map { r in
                 EvaluationReport.SweepEntry(epsilon: radii[r], epsilon255: radii[r] * 255, attributions: byRadius[r], secondsPerImage: timing[r])
@@ -312,7 +317,7 @@ public struct Evaluation {
             samplingSettings: self.sampling.metrics.isEmpty ? nil : EvaluationReport.SamplingReportSettings(
                 metrics: self.sampling.metrics.map(\.rawValue), radius: self.sampling.radius, draws: self.sampling.draws,
                 noise: self.sampling.noise.rawValue, epsMin: self.sampling.epsMin,
-                predictionChangeRate: samplingDraws > 0 ? samplingChanges / samplingDraws : nil),
+                predictionChangeRate: draws > 0 ? sums.sum(.samplingPredictionChanges) / draws : nil),
             activationAgreement: agreement.isEmpty ? nil : agreement)
     }
 
@@ -321,7 +326,8 @@ public struct Evaluation {
     /// at each, the logits; each image's scores added under "s/<method>/<metric>".
     private func addSamplingScores(xs: Tensor, clean: [AttributionMethod: Tensor], logits: Tensor, predicted: [Int],
                                    noise: PerturbationNoise, range: PixelRange, logitsAt: (Tensor) -> Tensor,
-                                   raw: (AttributionMethod, Tensor) throws -> Tensor, add: (String, Double) -> Void) throws {
+                                   raw: (AttributionMethod, Tensor) throws -> Tensor,
+                                   add: (EvaluationAccumulator.Key, Double) -> Void) throws {
         let b = xs.shape[0]
         func split(_ v: [Double]) -> [[Double]] { let per = v.count / b; return (0..<b).map { Array(v[($0 * per)..<(($0 + 1) * per)]) } }
         let pixels = split(range.pixels(xs)), cleanLogits = split(logits.doubles)
@@ -337,8 +343,8 @@ public struct Evaluation {
         }
         for j in 0..<b {
             for d in 0..<sampling.draws {
-                add("sampling_draws", 1)
-                add("sampling_prediction_changes", same[d][j] ? 0 : 1)
+                add(.samplingDraws, 1)
+                add(.samplingPredictionChanges, same[d][j] ? 0 : 1)
             }
         }
         for method in methods {
@@ -350,7 +356,7 @@ public struct Evaluation {
                         (drawAttributions[method]![d][j], drawPixels[d][j], drawLogits[d][j], same[d][j])
                     })
                 for (metric, value) in observation.scores(sampling.metrics, epsMin: sampling.epsMin) {
-                    if let value { add("s/\(method.rawValue)/\(metric.rawValue)", value) }
+                    if let value { add(.sampling(method: method.rawValue, metric: metric.rawValue), value) }
                 }
             }
         }

@@ -325,6 +325,7 @@ private struct TrainingRun {
             e.attacks = [.randomSign]
             e.k = max(1, config.inputShape[1] * config.inputShape[2] / 10)
             e.figureSamples = 0
+            e.perImage = false   // the log needs the means only
             if case let .uniform(eps) = config.perturbation { e.attack.epsilon = eps }
             if case let .pgd(eps, _, _, _) = config.perturbation { e.attack.epsilon = eps }
             if case let .trades(eps, _, _) = config.perturbation { e.attack.epsilon = eps }

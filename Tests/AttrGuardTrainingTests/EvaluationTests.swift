@@ -311,6 +311,22 @@ func trainedCheckpoint() throws -> (dir: String, config: String) {
         _ = config
     }
 
+    /// A rank without images (1 image, 2 ranks) reduces over the same keys as the one with it: the
+    /// per-layer activation agreement and the sampling metrics come out as on 1 rank.
+    @Test func aRankWithoutImagesReducesTheSameKeys() throws {
+        let (dir, _) = try trainedCheckpoint()
+        let args = ["eval", "--checkpoint", "\(dir)/checkpoints", "--samples", "1", "--k", "20", "--attack-iterations", "2",
+                    "--methods", "saliency", "--attacks", "topk", "--no-correct-only", "--sampling-metrics", "max_sensitivity", "--sampling-draws", "2"]
+        let (s1, o1) = try runMPI(ranks: 1, args + ["--out", "\(dir)/one"])
+        let (s2, o2) = try runMPI(ranks: 2, args + ["--out", "\(dir)/two"])
+        #expect(s1 == 0 && s2 == 0, "\(o1)\n\(o2)")
+        let r1 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/one/report.json"))) as! [String: Any]
+        let r2 = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/two/report.json"))) as! [String: Any]
+        #expect(NSDictionary(dictionary: r1["activation_agreement"] as! [String: Any]) == NSDictionary(dictionary: r2["activation_agreement"] as! [String: Any]))
+        #expect(NSDictionary(dictionary: r1["sampling"] as! [String: Any]) == NSDictionary(dictionary: r2["sampling"] as! [String: Any]))
+        #expect((r2["per_image"] as! [String: [String: [String: [Double]]]])["saliency"]!["topk"]!["images"]! == [0])
+    }
+
     @Test func exportedSafetensorsLoadInPythonAndBack() throws {
         let (dir, config) = try trainedCheckpoint()
         let (status, out) = try runAttrguard(["export", "--checkpoint", "\(dir)/checkpoints", "--out", "\(dir)/model.safetensors"])
