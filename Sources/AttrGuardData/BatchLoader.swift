@@ -1,4 +1,5 @@
 import AttrGuardCore
+import Foundation
 
 /// Training-time augmentation, drawn per (seed, epoch, dataset index): a sample is augmented
 /// the same way whichever rank loads it, so results do not depend on the rank count.
@@ -88,5 +89,4 @@ public struct BatchLoader: Sendable {
     }
 }
 
-import Foundation
 private extension Double { var exponential: Double { Foundation.exp(self) } }

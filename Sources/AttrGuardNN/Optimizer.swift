@@ -1,4 +1,5 @@
 import AttrGuardCore
+import Foundation
 
 /// The optimizer of a run: its kind and its state buffers by name (for checkpoints and averaging).
 public enum Optimizer: Sendable {
@@ -37,5 +38,3 @@ public enum Optimizer: Sendable {
         }
     }
 }
-
-import Foundation

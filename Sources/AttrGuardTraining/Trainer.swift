@@ -148,10 +148,10 @@ private struct TrainingRun {
         }
         plan = EpochPlan(count: train.count, globalBatch: config.globalBatch, seed: config.seed, epoch: 0)
         guard plan.steps > 0 else {
-            throw ConfigError(file: "config", key: "train.global_batch", message: "\(config.globalBatch) is larger than the \(train.count) training images")
+            throw ConfigError(file: config.file, key: "train.global_batch", message: "\(config.globalBatch) is larger than the \(train.count) training images")
         }
         guard config.globalBatch % communicator.size == 0 else {
-            throw ConfigError(file: "config", key: "train.global_batch", message: "\(config.globalBatch) is not divisible by \(communicator.size) ranks")
+            throw ConfigError(file: config.file, key: "train.global_batch", message: "\(config.globalBatch) is not divisible by \(communicator.size) ranks")
         }
         stepsPerEpoch = plan.steps
         totalSteps = min(config.maxSteps ?? Int.max, config.epochs * stepsPerEpoch)
@@ -191,7 +191,7 @@ private struct TrainingRun {
     /// flipped byte) is named and skipped rather than ending the resume.
     static func restore(_ state: inout TrainingState, _ trainer: Trainer, network: Network, totalSteps: Int) throws {
         let config = trainer.config
-        guard let dir = config.checkpointDir else { throw ConfigError(file: "config", key: "checkpoint.dir", message: "--resume needs a checkpoint directory") }
+        guard let dir = config.checkpointDir else { throw ConfigError(file: config.file, key: "checkpoint.dir", message: "--resume needs a checkpoint directory") }
         var loaded: (String, Checkpoint)?
         for step in try Checkpoint.list(directory: dir).reversed() where loaded == nil {
             let candidate = Checkpoint.path(directory: dir, step: step)

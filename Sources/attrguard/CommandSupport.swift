@@ -42,6 +42,23 @@ func onEveryRank(_ command: String, _ body: (Communicator) throws -> Void) throw
     comm.finalize()
 }
 
+/// The one failure path of the single-process commands: an error is printed after `command`
+/// ("results", "data check"), after "attrguard", on stderr and the exit status is 1; an
+/// `ExitCode` the body throws (a failed check) and a `ValidationError` (a bad option value, which
+/// ArgumentParser prints with the usage, status 64) pass through.
+func reportingFailure(_ command: String, _ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let exit as ExitCode {
+        throw exit
+    } catch let usage as ValidationError {
+        throw usage
+    } catch {
+        FileHandle.standardError.write("attrguard \(command): \(error)\n".data(using: .utf8)!)
+        throw ExitCode.failure
+    }
+}
+
 extension DType: ExpressibleByArgument {}
 extension StepBenchmark.Method: ExpressibleByArgument {}
 extension ImageFolder.ClassOrder: ExpressibleByArgument {}

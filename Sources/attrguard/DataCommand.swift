@@ -41,7 +41,7 @@ struct DataCommand: ParsableCommand {
         }
 
         func run() throws {
-            do {
+            try reportingFailure("data check") {
                 if let cifar10 {
                     for split in CIFAR10.Split.allCases {
                         report(split.rawValue, try CIFAR10.load(directory: cifar10, split: split))
@@ -49,9 +49,6 @@ struct DataCommand: ParsableCommand {
                 } else if let packed {
                     report(packed, try PackedDataset.open(packed, verifyPixels: true))
                 }
-            } catch let error as DataError {
-                FileHandle.standardError.write("data check: \(error)\n".data(using: .utf8)!)
-                throw ExitCode.failure
             }
         }
 
@@ -79,16 +76,13 @@ struct DataCommand: ParsableCommand {
 
         func run() throws {
             guard resize >= crop, crop > 0 else { throw ValidationError("--resize \(resize) must be at least --crop \(crop) > 0") }
-            do {
+            try reportingFailure("data pack") {
                 let folder = try ImageFolder(root: imagenet, split: split, classList: classes, order: order)
                 let start = ContinuousClock.now
                 let store = try folder.load(resize: resize, crop: crop)
                 try PackedDataset.write(store, to: out)
                 let seconds = (ContinuousClock.now - start).seconds
                 print("packed \(store.count) images of \(folder.classes.count) classes at \(crop)×\(crop) into \(out) in \(Int(seconds)) s")
-            } catch let error as DataError {
-                FileHandle.standardError.write("data pack: \(error)\n".data(using: .utf8)!)
-                throw ExitCode.failure
             }
         }
     }

@@ -2,6 +2,7 @@ import AttrGuardCore
 import AttrGuardAttribution
 import AttrGuardData
 import AttrGuardDistributed
+import AttrGuardNN
 import AttrGuardTraining
 import ArgumentParser
 import Foundation
@@ -178,18 +179,13 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Output .safetensors file.") var out: String
 
     func run() throws {
-        do {
+        try reportingFailure("export") {
             let (path, cfg) = try source.resolve()
             let network = try Network(layers: cfg.layers, inputShape: cfg.inputShape)
             let c = try Checkpoint.read(path, network: network, allowUnchecked: source.allowUncheckedCheckpoint)
             try Safetensors.write(parameters: c.parameters, statistics: c.statistics,
                                   metadata: ["format": "pt", "producer": "attrguard", "step": "\(c.step)", "config": cfg.text], to: out)
             print("exported \(c.parameters.names.count) parameters (\(network.parameterCount) values) and \(c.statistics.count) batch-norm statistics to \(out)")
-        } catch {
-            FileHandle.standardError.write("attrguard export: \(error)\n".data(using: .utf8)!)
-            throw ExitCode.failure
         }
     }
 }
-
-import AttrGuardNN

@@ -17,7 +17,7 @@ struct MetricsCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
 
     func run() throws {
-        do {
+        try reportingFailure("metrics") {
             let a = try load(original), b = try load(attacked)
             guard a.height == b.height && a.width == b.width else {
                 throw ValidationError("\(original) is \(a.height)×\(a.width) but \(attacked) is \(b.height)×\(b.width)")
@@ -35,9 +35,6 @@ struct MetricsCommand: ParsableCommand {
             } else {
                 for (name, value) in m.named { print("\(name): \(value)") }
             }
-        } catch let e as DataError {
-            FileHandle.standardError.write("metrics: \(e)\n".data(using: .utf8)!)
-            throw ExitCode.failure
         }
     }
 

@@ -22,7 +22,7 @@ struct PlotCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
+        try reportingFailure("plot") {
             let metrics = try files.map { try MetricsFile(path: $0) }
             let wanted = keys.map { $0.split(separator: ",").map(String.init) }
             if let wanted, let missing = wanted.first(where: { k in !metrics.contains { !$0.series(k).isEmpty } }) {
@@ -30,9 +30,6 @@ struct PlotCommand: ParsableCommand {
             }
             try writeAtomically(Data(TrainingCurves.figure(metrics, keys: wanted, title: title).svg().utf8), to: out)
             print("plot: \(metrics.count) run(s) → \(out)")
-        } catch {
-            FileHandle.standardError.write("attrguard plot: \(error)\n".data(using: .utf8)!)
-            throw ExitCode.failure
         }
     }
 }
@@ -50,7 +47,7 @@ struct ResultsCommand: ParsableCommand {
     var reference: [String] = []
 
     func run() throws {
-        do {
+        try reportingFailure("results") {
             let rows = try suites.flatMap { try RunResults.rows(suite: $0) }
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
             try writeAtomically(ResultsTable.json(rows), to: "\(out)/results.json")
@@ -64,9 +61,6 @@ struct ResultsCommand: ParsableCommand {
             try writeAtomically(Data(ResultsTable.tradeoffFigure(rows, title: "\(title): accuracy against attribution robustness").svg().utf8),
                                 to: "\(out)/tradeoff.svg")
             print("results: \(rows.count) run(s) → \(out)/results.json, results.md, tradeoff.svg")
-        } catch {
-            FileHandle.standardError.write("attrguard results: \(error)\n".data(using: .utf8)!)
-            throw ExitCode.failure
         }
     }
 }

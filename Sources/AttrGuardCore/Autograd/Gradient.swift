@@ -19,13 +19,13 @@ public enum AutogradError: Error, CustomStringConvertible {
 ///   - seed: ∂L/∂output; defaults to 1 for a one-element output.
 ///   - createGraph: record the backward pass on the tape, so the returned gradients can be
 ///     differentiated again (the regularizers' double backprop). Without it nothing is recorded.
-/// - Returns: one gradient per input, zeros where the output does not depend on it.
 ///   - onReady: called once per input, with its index and final gradient, as soon as no
 ///     remaining node can add to it (what bucketed all-reduce needs to start communication
 ///     during the backward). Inputs the output does not depend on are reported at the end.
 ///   - releasingGraph: free each node's inputs as soon as its backward has run, so the graph's
 ///     memory shrinks while the backward allocates gradients (a training step's last backward).
 ///     The graph behind `output` cannot be differentiated again afterwards.
+/// - Returns: one gradient per input, zeros where the output does not depend on it.
 public func grad(of output: Variable, wrt inputs: [Variable], seed: Variable? = nil,
                  createGraph: Bool = false, releasingGraph: Bool = false,
                  onReady: ((Int, Variable) -> Void)? = nil) throws -> [Variable] {

@@ -91,6 +91,9 @@ public struct TrainingConfig: Sendable {
     public var maxWeightNorm: Double
     /// The effective YAML (after --set overrides), stored in checkpoints.
     public var text: String
+    /// The file the config was read from (or what names it: "inline.yaml", a checkpoint's stored
+    /// config), for errors found later against the data or the launch.
+    public var file = ""
 
     /// Reads `path`, applies `overrides` (`a.b=value`), validates everything.
     public static func load(path: String, overrides: [String] = []) throws -> TrainingConfig {
@@ -117,7 +120,8 @@ public struct TrainingConfig: Sendable {
     /// Parses YAML text (`file` names it in errors), applies `overrides`, validates, and refuses unknown keys.
     public static func parse(yaml: String, file: String, overrides: [String] = []) throws -> TrainingConfig {
         let r = try ConfigReader.parse(yaml: yaml, file: file, overrides: overrides)
-        let config = try TrainingConfig(r)
+        var config = try TrainingConfig(r)
+        config.file = file
         let unknown = r.unknownKeys()
         if let first = unknown.first {
             throw r.error(first, "unknown key\(unknown.count > 1 ? " (also: \(unknown.dropFirst().joined(separator: ", ")))" : "")")
