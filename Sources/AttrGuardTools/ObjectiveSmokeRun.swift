@@ -43,10 +43,11 @@ public struct ObjectiveSmokeRun {
         let x = Tensor.uniform([batch, 3, 32, 32], low: 0, high: 1, dtype: .float32, rng: &rng)
         let labels = (0..<batch).map { _ in Int(rng.next() % 10) }
         var totals: [Double] = []
+        let sync = GradientSync.across(Communicator.world, parameters: state.parameters, bucketBytes: 25 << 20)
         for step in 0..<steps {
             let terms = try trainStep(&state, objective: entry.objective, perturbation: entry.perturbation, x: x, labels: labels,
                                       learningRate: learningRate, range: PixelRange(),
-                                      noise: PerturbationNoise(seed: seed &+ UInt64(step), count: batch), communicator: Communicator.world)
+                                      noise: PerturbationNoise(seed: seed &+ UInt64(step), count: batch), sync: sync)
             totals.append(terms["total"]!)
             report(step, terms)
         }

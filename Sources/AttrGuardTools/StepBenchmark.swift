@@ -56,10 +56,10 @@ public struct StepBenchmark {
                                   optimizer: .sgd(SGD(momentum: 0.9)))
         let x = Tensor.uniform([batch, 3, 32, 32], low: 0, high: 1, dtype: .float32, rng: &rng)
         let labels = (0..<batch).map { _ in Int(rng.next() % 10) }
-        let single = Communicator.world
+        let sync = GradientSync.across(Communicator.world, parameters: state.parameters, bucketBytes: 25 << 20)
         func step() throws {
             _ = try trainStep(&state, objective: objective, perturbation: perturbation, x: x, labels: labels,
-                              learningRate: 0.01, range: PixelRange(), noise: PerturbationNoise(seed: 0, count: batch), communicator: single)
+                              learningRate: 0.01, range: PixelRange(), noise: PerturbationNoise(seed: 0, count: batch), sync: sync)
         }
         for _ in 0..<2 { try step() }
         let clock = ContinuousClock()

@@ -30,17 +30,32 @@ public struct TrainingError: Error, CustomStringConvertible {
     public var description: String { "step \(step): \(message)" }
 }
 
+/// How a training step's gradient reaches the other ranks; built once per run.
+public enum GradientSync {
+    /// This rank's gradient and loss terms as they are: one process, or `train.sync: weights`
+    /// (the weights are averaged every K steps instead).
+    case local
+    /// The ranks' average, through buckets all-reduced during the backward as their gradients
+    /// become final; the loss terms are averaged too.
+    case averaged(GradientBuckets, Communicator)
+
+    /// Averaged across `communicator`'s ranks when it has several, else local.
+    public static func across(_ communicator: Communicator, parameters: ParameterSet, bucketBytes: Int) -> GradientSync {
+        communicator.size > 1
+            ? .averaged(GradientBuckets(layoutOf: parameters, bucketBytes: bucketBytes, communicator: communicator), communicator) : .local
+    }
+}
+
 /// One optimizer step on this rank's part of the global batch: objective on the tape, one
-/// backward for the parameter gradients, MPI average across ranks (through `buckets`, the run's
-/// gradient reducer, when several ranks share the gradients), the same SGD step everywhere.
+/// backward for the parameter gradients, their average across ranks as `sync` says, the same
+/// optimizer step everywhere.
 /// Returns the loss terms (averaged across ranks); with `activationAgreement`, also each activation
 /// layer's share of units in the same state at x and at the regularizer's x′ (batch statistics,
 /// as the step sees them), `activation_agreement_<layer>`. Throws before the update when a term is
 /// not finite.
 public func trainStep(_ state: inout TrainingState, objective: Objective, perturbation: Perturbation,
                       x: Tensor, labels: [Int], learningRate: Double, range: PixelRange,
-                      noise: PerturbationNoise, communicator: Communicator?,
-                      buckets: GradientBuckets? = nil, activationAgreement: Bool = false) throws -> [String: Double] {
+                      noise: PerturbationNoise, sync: GradientSync, activationAgreement: Bool = false) throws -> [String: Double] {
     let bound = state.parameters.variables()
     var model = Model(network: state.network, parameters: bound, statistics: state.statistics, mode: .training)
     var attack = Model(network: state.network, parameters: BoundParameters(names: bound.names, variables: bound.variables.map(\.detached)),
@@ -49,14 +64,13 @@ public func trainStep(_ state: inout TrainingState, objective: Objective, pertur
         ? try perturb(x, labels: labels, with: perturbation, model: &attack, range: range, noise: noise) ?? x : nil
     let terms = try objective.terms(&model, x: x, perturbed: perturbed, probe: objective.needsProbe ? noise.hessianProbe(x) : nil, labels: labels)
     let flat: Tensor
-    if let communicator, communicator.size > 1 {
+    switch sync {
+    case .averaged(let buckets, _):
         // Buckets start their all-reduce as soon as their gradients are final, during the backward.
-        let buckets = buckets ?? GradientBuckets(layoutOf: state.parameters, bucketBytes: 25 << 20, communicator: communicator)
         buckets.reset()
         _ = try grad(of: terms.total, wrt: bound.variables, releasingGraph: true, onReady: buckets.ready)
         flat = try buckets.finish()
-    } else {
-        // One process, or a local step (the `weights` sync mode averages weights every K steps instead).
+    case .local:
         flat = state.parameters.pack(try grad(of: terms.total, wrt: bound.variables, releasingGraph: true))
     }
 
@@ -71,7 +85,11 @@ public func trainStep(_ state: inout TrainingState, objective: Objective, pertur
             local.append(shares.reduce(0, +) / Double(max(shares.count, 1)))
         }
     }
-    let averaged = try communicator?.allreduce(local, op: .average) ?? local
+    let averaged: [Double]
+    switch sync {
+    case .averaged(_, let communicator): averaged = try communicator.allreduce(local, op: .average, label: "loss terms")
+    case .local: averaged = local
+    }
     if let bad = zip(names, averaged).first(where: { !$0.1.isFinite }) {
         throw TrainingError(step: state.step + 1, message: "\(bad.0) is \(bad.1); stopping before the update")
     }

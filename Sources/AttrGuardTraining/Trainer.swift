@@ -114,7 +114,8 @@ private struct TrainingRun {
     let schedule: LearningRateSchedule
     let stepsPerEpoch: Int, totalSteps: Int, stopAt: Int
     /// The run's gradient reducer (bucket layout from the parameters; nil on one rank or with `sync: weights`).
-    let buckets: GradientBuckets?
+    /// How each step's gradient reaches the other ranks (`train.sync`).
+    let sync: GradientSync
     /// Rank 0's lock on checkpoint.dir, held for the invocation (one writer per run directory).
     let runLock: RunDirectoryLock?
     var state: TrainingState
@@ -172,8 +173,8 @@ private struct TrainingRun {
         if resume { try Self.restore(&state, trainer, network: network, totalSteps: totalSteps) }
         // One model: rank 0's weights everywhere (they are equal already when seeds agree).
         try communicator.broadcast(state.parameters.flat, label: "broadcast of rank 0's weights")
-        buckets = config.sync == .gradients && communicator.size > 1
-            ? GradientBuckets(layoutOf: state.parameters, bucketBytes: config.bucketBytes, communicator: communicator) : nil
+        sync = config.sync == .gradients
+            ? GradientSync.across(communicator, parameters: state.parameters, bucketBytes: config.bucketBytes) : .local
         loader = BatchLoader(store: train, augmentation: config.augmentation, normalization: config.normalization, seed: config.seed)
         // On resume, records past the checkpoint's step were logged by the interrupted run and are logged again.
         metrics = try MetricsLog(path: communicator.rank == 0 ? config.metricsPath : nil, resume: resume,
@@ -237,10 +238,9 @@ private struct TrainingRun {
     mutating func step(_ batch: Batch) throws {
         let reducer = config.syncBatchNorm ? StatisticsAllreduce(communicator) : nil
         do {
-            let shared = config.sync == .gradients ? communicator : nil
             lastTerms = try CrossRank.$reducer.withValue(reducer) {
                 try trainStep(&state, objective: config.objective, perturbation: config.perturbation, x: batch.x, labels: batch.labels,
-                              learningRate: batch.learningRate, range: config.pixelRange, noise: batch.noise, communicator: shared, buckets: buckets,
+                              learningRate: batch.learningRate, range: config.pixelRange, noise: batch.noise, sync: sync,
                               activationAgreement: config.logActivationAgreement)
             }
         } catch let e as TrainingError {

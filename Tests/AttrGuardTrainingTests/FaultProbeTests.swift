@@ -320,7 +320,7 @@ import Testing
         var values = [Double](repeating: 0.5, count: 24); values[3] = .nan
         let x = Tensor(shape: [2, 3, 2, 2], values: values, dtype: .float64)
         #expect { _ = try trainStep(&state, objective: .standard, perturbation: .none, x: x, labels: [0, 1], learningRate: 0.1,
-                                     range: PixelRange(low: 0, high: 1), noise: PerturbationNoise(seed: 0, count: 2), communicator: nil) }
+                                     range: PixelRange(low: 0, high: 1), noise: PerturbationNoise(seed: 0, count: 2), sync: .local) }
             throws: { ($0 as? TrainingError)?.step == 1 && "\($0)".hasPrefix("step 1: ") }
     }
 
