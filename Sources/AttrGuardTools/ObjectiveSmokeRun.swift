@@ -48,8 +48,8 @@ public struct ObjectiveSmokeRun {
             let terms = try trainStep(&state, objective: entry.objective, perturbation: entry.perturbation, x: x, labels: labels,
                                       learningRate: learningRate, range: PixelRange(),
                                       noise: PerturbationNoise(seed: seed &+ UInt64(step), count: batch), sync: sync)
-            totals.append(terms["total"]!)
-            report(step, terms)
+            totals.append(terms.total)
+            report(step, terms.values)
         }
         return totals
     }

@@ -46,16 +46,33 @@ public enum GradientSync {
     }
 }
 
+/// What one training step reports: the objective's terms in their order (the ranks' average under
+/// `GradientSync.averaged`), ‖∇θ total‖₂ of the gradient applied, and diagnostics asked for
+/// (activation agreement per layer).
+public struct StepResult: Sendable {
+    public var terms: [(name: String, value: Double)]
+    public var gradNorm: Double
+    public var diagnostics: [(name: String, value: Double)] = []
+
+    /// A term's or diagnostic's value by name ("grad_norm" too).
+    public subscript(_ name: String) -> Double? { values[name] }
+    /// The objective's total.
+    public var total: Double { self["total"]! }
+    /// Every value by name, as the metrics log records them.
+    public var values: [String: Double] {
+        Dictionary(terms + diagnostics + [("grad_norm", gradNorm)], uniquingKeysWith: { a, _ in a })
+    }
+}
+
 /// One optimizer step on this rank's part of the global batch: objective on the tape, one
 /// backward for the parameter gradients, their average across ranks as `sync` says, the same
 /// optimizer step everywhere.
-/// Returns the loss terms (averaged across ranks); with `activationAgreement`, also each activation
-/// layer's share of units in the same state at x and at the regularizer's x′ (batch statistics,
-/// as the step sees them), `activation_agreement_<layer>`. Throws before the update when a term is
-/// not finite.
+/// With `activationAgreement`, the result's diagnostics hold each activation layer's share of units
+/// in the same state at x and at the regularizer's x′ (batch statistics, as the step sees them),
+/// `activation_agreement_<layer>`. Throws before the update when a term is not finite.
 public func trainStep(_ state: inout TrainingState, objective: Objective, perturbation: Perturbation,
                       x: Tensor, labels: [Int], learningRate: Double, range: PixelRange,
-                      noise: PerturbationNoise, sync: GradientSync, activationAgreement: Bool = false) throws -> [String: Double] {
+                      noise: PerturbationNoise, sync: GradientSync, activationAgreement: Bool = false) throws -> StepResult {
     let bound = state.parameters.variables()
     var model = Model(network: state.network, parameters: bound, statistics: state.statistics, mode: .training)
     var attack = Model(network: state.network, parameters: BoundParameters(names: bound.names, variables: bound.variables.map(\.detached)),
@@ -101,7 +118,9 @@ public func trainStep(_ state: inout TrainingState, objective: Objective, pertur
     state.optimizer.step(parameters: &state.parameters, gradient: flat, learningRate: learningRate)
     state.statistics = model.statistics
     state.step += 1
-    return Dictionary(uniqueKeysWithValues: zip(names, averaged)).merging(["grad_norm": gradNorm]) { a, _ in a }
+    let termCount = terms.scalars.count
+    return StepResult(terms: Array(zip(names.prefix(termCount), averaged.prefix(termCount))), gradNorm: gradNorm,
+                      diagnostics: Array(zip(names.dropFirst(termCount), averaged.dropFirst(termCount))))
 }
 
 extension GradientBuckets {

@@ -22,6 +22,15 @@ public struct Trainer {
     public let communicator: Communicator
     /// Rank 0's progress lines (the CLI prints them).
     public var progress: (String) -> Void = { print($0) }
+    /// Rank 0's log records, as the metrics log gets them, every `log_every` steps and at the end.
+    public var onLog: (LogRecord) -> Void = { _ in }
+
+    /// One logged step: where the run is and every value of its last step (loss terms,
+    /// `grad_norm`, diagnostics), the ranks' average.
+    public struct LogRecord: Sendable {
+        public var step: Int, epoch: Int, learningRate: Double, imagesPerSecond: Double
+        public var values: [String: Double]
+    }
     /// A signal number when this process has been asked to stop (preemption), else 0; polled
     /// once a step and agreed on by all ranks.
     public var stopRequest: () -> Int32 = { 0 }
@@ -241,7 +250,7 @@ private struct TrainingRun {
             lastTerms = try CrossRank.$reducer.withValue(reducer) {
                 try trainStep(&state, objective: config.objective, perturbation: config.perturbation, x: batch.x, labels: batch.labels,
                               learningRate: batch.learningRate, range: config.pixelRange, noise: batch.noise, sync: sync,
-                              activationAgreement: config.logActivationAgreement)
+                              activationAgreement: config.logActivationAgreement).values
             }
         } catch let e as TrainingError {
             throw TrainingError(step: e.step, message: e.message + lastCheckpointNote)
@@ -296,6 +305,7 @@ private struct TrainingRun {
                          + terms.joined(separator: "  ") + String(format: "  ETA %@", durationText(eta)))
         try metrics.write(["step": done, "epoch": batch.epoch, "lr": batch.learningRate, "images_per_s": rate]
             .merging(lastTerms.mapValues { $0 as Any }) { a, _ in a })
+        trainer.onLog(Trainer.LogRecord(step: done, epoch: batch.epoch, learningRate: batch.learningRate, imagesPerSecond: rate, values: lastTerms))
         windowStart = clock.now; windowSteps = 0
     }
 

@@ -31,9 +31,8 @@ import Testing
         let config = try TrainingConfig.parse(yaml: yaml, file: "inline.yaml")
         var totals: [Double] = []
         var trainer = Trainer(config: config, communicator: Communicator.world)
-        trainer.progress = { line in
-            if let t = line.range(of: "total=") { totals.append(Double(line[t.upperBound...].prefix { $0 != " " })!) }
-        }
+        trainer.progress = { _ in }
+        trainer.onLog = { record in totals.append(record.values["total"]!) }
         let summary = try trainer.run(resume: false)
         print("trainer: totals \(totals), test accuracy \(summary.testAccuracy!)")
         #expect(summary.steps == 40)
