@@ -8,7 +8,7 @@ import AttrGuardTraining
 /// step, which must stay finite, and whether the total fell. A check of the double-backprop
 /// machinery on the papers' networks at their batch size (not a test: ResNet-18 steps take seconds).
 public struct ObjectiveSmokeRun {
-    public var model = "smallcnn"
+    public var model = StepBenchmark.Model.smallcnn
     public var batch = 32
     public var steps = 20
     public var learningRate = 0.01
@@ -36,7 +36,7 @@ public struct ObjectiveSmokeRun {
         guard let entry = ObjectiveSmokeRun.objectives.first(where: { $0.name == name }) else {
             throw ToolError(option: "--objective", "unknown objective '\(name)'")
         }
-        let network = try Network(layers: StepBenchmark.layers(model), inputShape: [3, 32, 32])
+        let network = try Network(layers: model.layers, inputShape: [3, 32, 32])
         var rng = RandomStream(seed: seed)
         var state = TrainingState(network: network, parameters: ParameterSet(network: network, dtype: .float32, rng: &rng),
                                   optimizer: .sgd(SGD(momentum: 0.9)))

@@ -11,7 +11,7 @@ public struct StepBenchmark {
     /// The objective timed: standard training ("plain", the PyTorch anchors' name), l2cos or igr.
     public enum Method: String, CaseIterable, Sendable { case standard = "plain", l2cos, igr }
 
-    public var model = "smallcnn"
+    public var model = Model.smallcnn
     public var method = Method.l2cos
     public var batch = 64
     public var iterations = 4
@@ -34,12 +34,15 @@ public struct StepBenchmark {
         }
     }
 
-    /// smallcnn or resnet18 as the anchors build them.
-    public static func layers(_ model: String) throws -> [LayerSpec] {
-        switch model {
-        case "smallcnn": return Architectures.smallCNN()
-        case "resnet18": return Architectures.resnet18()
-        default: throw ToolError(option: "--model", "unknown benchmark model '\(model)' (smallcnn, resnet18)")
+    /// The benchmark models, as the anchors build them.
+    public enum Model: String, CaseIterable, Sendable {
+        case smallcnn, resnet18
+
+        public var layers: [LayerSpec] {
+            switch self {
+            case .smallcnn: return Architectures.smallCNN()
+            case .resnet18: return Architectures.resnet18()
+            }
         }
     }
 
@@ -50,7 +53,7 @@ public struct StepBenchmark {
     }
 
     private func measure(profiler: OpProfiler?) throws -> (stepMilliseconds: Double, imagesPerSecond: Double, peakRSSMiB: Double) {
-        let network = try Network(layers: StepBenchmark.layers(model), inputShape: [3, 32, 32])
+        let network = try Network(layers: model.layers, inputShape: [3, 32, 32])
         var rng = RandomStream(seed: 0)
         var state = TrainingState(network: network, parameters: ParameterSet(network: network, dtype: .float32, rng: &rng),
                                   optimizer: .sgd(SGD(momentum: 0.9)))

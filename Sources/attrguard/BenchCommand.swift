@@ -20,7 +20,7 @@ struct StepBench: ParsableCommand {
         commandName: "step",
         abstract: "Time a training step (smallcnn|resnet18 × plain|l2cos|igr); JSON line with step_ms, img_per_s, peak_rss_mib.")
 
-    @Option(help: "smallcnn or resnet18.") var model = "smallcnn"
+    @Option(help: "smallcnn or resnet18.") var model: StepBenchmark.Model = .smallcnn
     @Option(help: "plain, l2cos or igr.") var method: StepBenchmark.Method = .l2cos
     @Option(help: "Batch size.") var batch = 64
     @Option(help: "Timed steps after 2 warm-up steps.") var iters = 4
@@ -43,7 +43,7 @@ struct StepBench: ParsableCommand {
         }
         let threads = ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"] ?? "default"
         // JSON through the serializer: a missing reading is null, never a bare nan.
-        let record: [String: Any] = ["device": "cpu", "model": model, "method": method.rawValue, "batch": batch, "blas_threads": threads,
+        let record: [String: Any] = ["device": "cpu", "model": model.rawValue, "method": method.rawValue, "batch": batch, "blas_threads": threads,
                                      "isa": KernelISA.summary,
                                      "step_ms": (r.stepMilliseconds * 100).rounded() / 100, "img_per_s": (r.imagesPerSecond * 10).rounded() / 10,
                                      "peak_rss_mib": r.peakRSSMiB.isFinite ? r.peakRSSMiB.rounded() : NSNull()]
@@ -57,7 +57,7 @@ struct ObjectivesBench: ParsableCommand {
         commandName: "objectives",
         abstract: "Train each objective (standard, gradnorm, l2cos, igr, pgd) on one fixed random batch; print every step's terms.")
 
-    @Option(help: "smallcnn or resnet18.") var model = "smallcnn"
+    @Option(help: "smallcnn or resnet18.") var model: StepBenchmark.Model = .smallcnn
     @Option(help: "Batch size.") var batch = 32
     @Option(help: "Steps per objective.") var steps = 20
     @Option(help: "Learning rate.") var lr = 0.01
@@ -81,7 +81,7 @@ struct ObjectivesBench: ParsableCommand {
             }
             let finite = totals.allSatisfy(\.isFinite), fell = totals.last! < totals.first!
             failed = failed || !finite || !fell
-            print(String(format: "%@ %@: total %.5f -> %.5f over %d steps, %@, %.1f s/step", model, name, totals.first!, totals.last!,
+            print(String(format: "%@ %@: total %.5f -> %.5f over %d steps, %@, %.1f s/step", model.rawValue, name, totals.first!, totals.last!,
                          steps, finite && fell ? "finite and falling" : "NOT finite and falling",
                          (clock.now - start).seconds / Double(steps)))
         }
@@ -120,12 +120,28 @@ struct ConvBench: ParsableCommand {
         abstract: "Convolution forward, input-gradient and weight-gradient kernels per layer shape (ms, GFLOP/s) on each path.")
 
     @Option(help: "Timed repeats (best is reported).") var repeats = 5
-    @Option(help: "Paths to time: fastest (the default path), winograd (ours), onednn (oneDNN's Winograd where faster), direct (oneDNN direct only), gemm (grouped im2col GEMMs), im2col, or all.") var path = "all"
+    @Option(help: "Paths to time: fastest (the default path), winograd (ours), onednn (oneDNN's Winograd where faster), direct (oneDNN direct only), gemm (grouped im2col GEMMs), im2col, or all.")
+    var path: PathChoice = .all
+
+    /// `--path`: one convolution path, or every one.
+    enum PathChoice: ExpressibleByArgument {
+        case all, one(ConvolutionPath)
+
+        init?(argument: String) {
+            if argument == "all" { self = .all } else if let p = ConvolutionPath(rawValue: argument) { self = .one(p) } else { return nil }
+        }
+
+        var paths: [ConvolutionPath] {
+            switch self {
+            case .all: return ConvolutionPath.allCases
+            case .one(let p): return [p]
+            }
+        }
+    }
     @Flag(help: "Print the shapes as one JSON array and exit (input of launch/conv_bench_torch.py).") var shapes = false
 
     func validate() throws {
         try requireOption("--repeats", repeats, in: 1...10_000)
-        guard path == "all" || ConvolutionPath(rawValue: path) != nil else { throw ValidationError("--path must be fastest, winograd, onednn, direct, gemm, im2col or all") }
     }
 
     func run() throws {
@@ -134,7 +150,7 @@ struct ConvBench: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        let paths = path == "all" ? ConvolutionPath.allCases : [ConvolutionPath(rawValue: path)!]
+        let paths = path.paths
         for shape in MicroBenchmarks.convShapes {
             for p in paths {
                 let t = MicroBenchmarks.conv(shape, path: p, repeats: repeats)

@@ -61,6 +61,7 @@ func reportingFailure(_ command: String, _ body: () throws -> Void) throws {
 
 extension DType: ExpressibleByArgument {}
 extension StepBenchmark.Method: ExpressibleByArgument {}
+extension StepBenchmark.Model: ExpressibleByArgument {}
 extension ImageFolder.ClassOrder: ExpressibleByArgument {}
 extension EvaluationProtocol: ExpressibleByArgument {}
 extension AttackSelection: ExpressibleByArgument {}
