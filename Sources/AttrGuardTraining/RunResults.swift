@@ -19,23 +19,24 @@ public enum RunResults {
     /// One run folder's results row.
     public static func row(directory: String) throws -> ResultRow {
         let reportPath = "\(directory)/eval/report.json"
-        let report = try jsonObject(reportPath)
-        var method = report["method"] as? String
-        var lambdas = ["lambda", "lambda_l2", "lambda_cos"].compactMap { k in (report[k] as? NSNumber).map { (key: k, value: $0.doubleValue) } }
-        if method == nil, let checkpoint = report["checkpoint"] as? String {
+        let report = try decode(StoredReport.self, reportPath)
+        var method = report.method
+        var lambdas = report.lambdas
+        if method == nil, let checkpoint = report.checkpoint {
             // Reports written before they carried the objective: the checkpoint stores the config.
             let config = try TrainingConfig.parse(yaml: Checkpoint.configText(checkpoint), file: "\(checkpoint) (stored config)")
             method = config.objective.name
             lambdas = config.objective.weights
         }
         guard let method else { throw ReportError(file: reportPath, "no \"method\" and no readable \"checkpoint\"") }
-        guard let evalAccuracy = (report["accuracy"] as? NSNumber)?.doubleValue else { throw ReportError(file: reportPath, "no \"accuracy\"") }
+        guard let evalAccuracy = report.accuracy else { throw ReportError(file: reportPath, "no \"accuracy\"") }
 
+        // report.json is [method][attack][metric]; a results row is [attack][method][metric] (results.json's layout).
         var robustness: [String: [String: [String: Double]]] = [:]
-        for (attributionMethod, byAttack) in report["attributions"] as? [String: [String: [String: [String: Any]]]] ?? [:] {
+        for (attributionMethod, byAttack) in report.attributions ?? [:] {
             for (attack, metrics) in byAttack {
-                for (metric, stats) in metrics {
-                    if let mean = (stats["mean"] as? NSNumber)?.doubleValue { robustness[attack, default: [:]][attributionMethod, default: [:]][metric] = mean }
+                for (metric, summary) in metrics {
+                    if let mean = summary.mean { robustness[attack, default: [:]][attributionMethod, default: [:]][metric] = mean }
                 }
             }
         }
@@ -43,10 +44,10 @@ public enum RunResults {
         let metrics = FileManager.default.fileExists(atPath: metricsPath) ? try MetricsFile(path: metricsPath) : nil
         let accuracy = metrics?.series("test_accuracy").last?.y ?? evalAccuracy
         var row = ResultRow(name: URL(fileURLWithPath: directory).lastPathComponent, method: method, lambdas: lambdas, accuracy: accuracy,
-                            adversarialAccuracy: (report["adversarial_accuracy"] as? NSNumber)?.doubleValue, robustness: robustness)
-        row.evalImages = (report["samples"] as? NSNumber)?.intValue
-        row.attributedImages = (report["attribution_images"] as? NSNumber)?.intValue
-        row.evalSeconds = (report["seconds"] as? NSNumber)?.doubleValue
+                            adversarialAccuracy: report.adversarialAccuracy, robustness: robustness)
+        row.evalImages = report.samples
+        row.attributedImages = report.attributionImages
+        row.evalSeconds = report.seconds
         if let m = metrics {
             // The median logged rate: robust to the first window's start-up and to evaluation pauses.
             let rates = m.series("images_per_s").map(\.y).sorted()
@@ -54,14 +55,54 @@ public enum RunResults {
             row.steps = m.records.compactMap { $0["step"] }.max().map(Int.init)
         }
         if FileManager.default.fileExists(atPath: "\(directory)/run.json") {
-            row.trainSeconds = (try jsonObject("\(directory)/run.json")["train_seconds"] as? NSNumber)?.doubleValue
+            row.trainSeconds = try decode(RunRecord.self, "\(directory)/run.json").trainSeconds
         }
         return row
     }
 
-    static func jsonObject(_ path: String) throws -> [String: Any] {
+    /// The fields of report.json a results row needs, under EvaluationReport's keys, each optional:
+    /// reports written before a field existed still read (the oldest carry no `method`; their
+    /// checkpoint's stored config names it).
+    struct StoredReport: Decodable {
+        var method: String?, checkpoint: String?
+        var lambdas: [(key: String, value: Double)]
+        var accuracy: Double?, adversarialAccuracy: Double?, seconds: Double?
+        var samples: Int?, attributionImages: Int?
+        var attributions: AttributionTable?
+
+        init(from decoder: Decoder) throws {
+            typealias Key = EvaluationReport.CodingKeys
+            let c = try decoder.container(keyedBy: Key.self)
+            method = try c.decodeIfPresent(String.self, forKey: .method)
+            checkpoint = try c.decodeIfPresent(String.self, forKey: .checkpoint)
+            lambdas = try [Key.lambda, .lambdaL2, .lambdaCos].compactMap { k in
+                try c.decodeIfPresent(Double.self, forKey: k).map { (key: k.stringValue, value: $0) }
+            }
+            accuracy = try c.decodeIfPresent(Double.self, forKey: .accuracy)
+            adversarialAccuracy = try c.decodeIfPresent(Double.self, forKey: .adversarialAccuracy)
+            seconds = try c.decodeIfPresent(Double.self, forKey: .seconds)
+            samples = try c.decodeIfPresent(Int.self, forKey: .samples)
+            attributionImages = try c.decodeIfPresent(Int.self, forKey: .attributionImages)
+            attributions = try c.decodeIfPresent(AttributionTable.self, forKey: .attributions)
+        }
+    }
+
+    /// run.json, as launch/reproduce.sh writes it.
+    struct RunRecord: Decodable {
+        var trainSeconds: Double?
+        enum CodingKeys: String, CodingKey { case trainSeconds = "train_seconds" }
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ path: String) throws -> T {
         guard let data = FileManager.default.contents(atPath: path) else { throw ReportError(file: path, "cannot read the file") }
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw ReportError(file: path, "not a JSON object") }
-        return object
+        do { return try JSONDecoder().decode(type, from: data) } catch let e as DecodingError {
+            switch e {
+            case .dataCorrupted(let context) where context.codingPath.isEmpty: throw ReportError(file: path, "not a JSON object")
+            case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context), .dataCorrupted(let context):
+                let key = context.codingPath.map(\.stringValue).joined(separator: ".")
+                throw ReportError(file: path, "\(key.isEmpty ? "the top level" : "\"\(key)\"") is not what it should be: \(context.debugDescription)")
+            @unknown default: throw ReportError(file: path, "\(e)")
+            }
+        }
     }
 }
