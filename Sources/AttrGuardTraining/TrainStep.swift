@@ -72,11 +72,13 @@ public struct StepResult: Sendable {
 /// `activation_agreement_<layer>`. Throws before the update when a term is not finite.
 public func trainStep(_ state: inout TrainingState, objective: Objective, perturbation: Perturbation,
                       x: Tensor, labels: [Int], learningRate: Double, range: PixelRange,
-                      noise: PerturbationNoise, sync: GradientSync, activationAgreement: Bool = false) throws -> StepResult {
+                      noise: PerturbationNoise, sync: GradientSync, batchNormReducer: (any CrossRankReducer)? = nil,
+                      activationAgreement: Bool = false) throws -> StepResult {
     let bound = state.parameters.variables()
-    var model = Model(network: state.network, parameters: bound, statistics: state.statistics, mode: .training)
+    var model = Model(network: state.network, parameters: bound, statistics: state.statistics, mode: .training,
+                      batchNormReducer: batchNormReducer)
     var attack = Model(network: state.network, parameters: BoundParameters(names: bound.names, variables: bound.variables.map(\.detached)),
-                       statistics: state.statistics, mode: perturbation.attackMode)
+                       statistics: state.statistics, mode: perturbation.attackMode, batchNormReducer: batchNormReducer)
     let perturbed = objective.needsPerturbation
         ? try perturb(x, labels: labels, with: perturbation, model: &attack, range: range, noise: noise) ?? x : nil
     let terms = try objective.terms(&model, x: x, perturbed: perturbed, probe: objective.needsProbe ? noise.hessianProbe(x) : nil, labels: labels)
@@ -95,7 +97,8 @@ public func trainStep(_ state: inout TrainingState, objective: Objective, pertur
     var local = terms.scalars.map(\.value.value.item)
     if activationAgreement, let perturbed {
         let (network, parameters, statistics) = (state.network, attack.parameters, state.statistics)
-        let at = { network.preActivations($0, parameters, statistics: statistics, mode: .trainingFrozenStatistics) }
+        let at = { network.preActivations($0, parameters, statistics: statistics, mode: .trainingFrozenStatistics,
+                                          batchNormReducer: batchNormReducer) }
         for (clean, moved) in zip(at(x), at(perturbed)) {
             let shares = AttrGuardAttribution.activationAgreement(clean.values, moved.values)
             names.append("activation_agreement_\(clean.layer)")

@@ -12,7 +12,8 @@ import Foundation
 /// tape, and the parameter gradients are averaged by bucketed all-reduces that start during the
 /// backward (GradientBuckets); every rank then takes the same optimizer step, so weights stay
 /// identical (checked by an all-reduced hash every `consistency_every` steps). With
-/// `model.sync_batchnorm` batch norm also sums its statistics across ranks (CrossRank). A stop
+/// `model.sync_batchnorm` batch norm also sums its statistics across ranks (the step's models carry
+/// a `batchNormReducer`). A stop
 /// request (a signal on any rank) is agreed on after each step: the step is checkpointed and the
 /// run ends with `Stopped`. In `sync: weights` mode ranks step on
 /// their own gradients and average weights and momentum every `sync_every` steps (local SGD:
@@ -247,11 +248,9 @@ private struct TrainingRun {
     mutating func step(_ batch: Batch) throws {
         let reducer = config.syncBatchNorm ? StatisticsAllreduce(communicator) : nil
         do {
-            lastTerms = try CrossRank.$reducer.withValue(reducer) {
-                try trainStep(&state, objective: config.objective, perturbation: config.perturbation, x: batch.x, labels: batch.labels,
-                              learningRate: batch.learningRate, range: config.pixelRange, noise: batch.noise, sync: sync,
-                              activationAgreement: config.logActivationAgreement).values
-            }
+            lastTerms = try trainStep(&state, objective: config.objective, perturbation: config.perturbation, x: batch.x, labels: batch.labels,
+                                      learningRate: batch.learningRate, range: config.pixelRange, noise: batch.noise, sync: sync,
+                                      batchNormReducer: reducer, activationAgreement: config.logActivationAgreement).values
         } catch let e as TrainingError {
             throw TrainingError(step: e.step, message: e.message + lastCheckpointNote)
         }

@@ -15,13 +15,6 @@ public protocol CrossRankReducer: Sendable {
     func sum(_ t: Tensor, count: Int) -> (sum: Tensor, count: Int)
 }
 
-/// Where batch norm finds the cross-rank reducer of the current step.
-public enum CrossRank {
-    /// The reducer batch norm synchronizes through while bound (the trainer binds it for a
-    /// step when `model.sync_batchnorm` is on); nil: each rank normalises with its own batch.
-    @TaskLocal public static var reducer: (any CrossRankReducer)?
-}
-
 extension Variable {
     /// Σ over ranks of this (small) tensor; see `CrossRankReducer`.
     public func summedOverRanks(_ reducer: any CrossRankReducer) -> Variable {
