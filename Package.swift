@@ -49,8 +49,10 @@ let package = Package(
         .target(name: "AttrGuardData", dependencies: ["AttrGuardCore", "CTurboJPEG", "CZlib"], swiftSettings: optimized),
         .target(name: "AttrGuardDistributed", dependencies: ["CMPI", "AttrGuardCore"], swiftSettings: optimized),
         .target(name: "AttrGuardAttribution", dependencies: ["AttrGuardCore", "AttrGuardNN"], swiftSettings: optimized),
-        // Charts (SVG, and PNG through librsvg) and results tables: no numerics.
-        .target(name: "AttrGuardReport", dependencies: ["CRSVG"], swiftSettings: optimized),
+        // What runs leave behind, as data and pictures: the evaluation report's schema, the metrics
+        // log, charts and figures (SVG, and PNG through librsvg and libpng), results tables. No
+        // numerics of its own.
+        .target(name: "AttrGuardReport", dependencies: ["CRSVG", "CPNG", "AttrGuardData", "AttrGuardAttribution"], swiftSettings: optimized),
         .target(name: "AttrGuardTraining",
                 dependencies: ["CPNG", "AttrGuardCore", "AttrGuardNN", "AttrGuardData", "AttrGuardDistributed",
                                "AttrGuardAttribution", "AttrGuardReport", .product(name: "Yams", package: "Yams")],

@@ -1,4 +1,5 @@
 import AttrGuardDistributed
+import AttrGuardReport
 
 /// What `attrguard eval` adds up on each rank before one all-reduce: Σ value, Σ value² and the
 /// count of every quantity, under typed keys. The ranks reduce over a key list built from the

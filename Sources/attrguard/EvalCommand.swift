@@ -3,6 +3,7 @@ import AttrGuardAttribution
 import AttrGuardData
 import AttrGuardDistributed
 import AttrGuardNN
+import AttrGuardReport
 import AttrGuardTraining
 import ArgumentParser
 import Foundation

@@ -22,7 +22,8 @@ public struct MetricSummary: Codable, Sendable, Equatable {
 public typealias AttributionTable = [String: [String: [String: MetricSummary]]]
 
 /// What `attrguard eval` reports, typed; encoded as report.json (keys as listed in CodingKeys) at
-/// the edge, read back by `attrguard results` (RunResults, which also reads older reports).
+/// the edge, read back by `attrguard results` (AttrGuardTraining's RunResults, which also reads
+/// older reports).
 public struct EvaluationReport: Codable, Sendable {
     // Settings
     public var samples: Int, k: Int, window: Int, lensHalfWidths: [Int], ranks: Int, correctOnly: Bool
@@ -58,15 +59,96 @@ public struct EvaluationReport: Codable, Sendable {
     /// `[method][attack]`: each attributed image's cosine and Kendall τ at the report's radius.
     public var perImage: [String: [String: PerImage]]?
 
+    /// Every field, in the order declared (the report's settings, results, model and extras).
+    public init(samples: Int,
+                k: Int,
+                window: Int,
+                lensHalfWidths: [Int],
+                ranks: Int,
+                correctOnly: Bool,
+                epsilon: Double,
+                attackIterations: Int,
+                attackStep: Double,
+                restarts: Int,
+                selection: String,
+                quantize: Bool,
+                igSteps: Int,
+                smoothgradSamples: Int,
+                randomDraws: Int,
+                attackSoftplusBeta: Double,
+                methods: [String],
+                attacks: [String],
+                protocolName: String? = nil,
+                accuracy: Double?,
+                adversarialAccuracy: Double?,
+                attributionImages: Int,
+                attributions: AttributionTable,
+                secondsPerImage: [String: [String: Double]],
+                sweep: [SweepEntry]?,
+                method: String,
+                lambda: Double?,
+                lambdaL2: Double?,
+                lambdaCos: Double?,
+                checkpoint: String? = nil,
+                step: Int? = nil,
+                seconds: Double? = nil,
+                sampling: [String: [String: MetricSummary]]? = nil,
+                samplingSettings: SamplingReportSettings? = nil,
+                activationAgreement: AttributionTable? = nil,
+                perImage: [String: [String: PerImage]]? = nil) {
+        self.samples = samples
+        self.k = k
+        self.window = window
+        self.lensHalfWidths = lensHalfWidths
+        self.ranks = ranks
+        self.correctOnly = correctOnly
+        self.epsilon = epsilon
+        self.attackIterations = attackIterations
+        self.attackStep = attackStep
+        self.restarts = restarts
+        self.selection = selection
+        self.quantize = quantize
+        self.igSteps = igSteps
+        self.smoothgradSamples = smoothgradSamples
+        self.randomDraws = randomDraws
+        self.attackSoftplusBeta = attackSoftplusBeta
+        self.methods = methods
+        self.attacks = attacks
+        self.protocolName = protocolName
+        self.accuracy = accuracy
+        self.adversarialAccuracy = adversarialAccuracy
+        self.attributionImages = attributionImages
+        self.attributions = attributions
+        self.secondsPerImage = secondsPerImage
+        self.sweep = sweep
+        self.method = method
+        self.lambda = lambda
+        self.lambdaL2 = lambdaL2
+        self.lambdaCos = lambdaCos
+        self.checkpoint = checkpoint
+        self.step = step
+        self.seconds = seconds
+        self.sampling = sampling
+        self.samplingSettings = samplingSettings
+        self.activationAgreement = activationAgreement
+        self.perImage = perImage
+    }
+
     /// Per-image scores of one method × attack: test-set indices and the values, aligned.
     public struct PerImage: Codable, Sendable {
         public var images: [Int], cosine: [Double], kendall: [Double]
+        public init(images: [Int], cosine: [Double], kendall: [Double]) { self.images = images; self.cosine = cosine; self.kendall = kendall }
     }
 
     /// The sampling metrics' settings as run, and the share of draws that changed the prediction.
     public struct SamplingReportSettings: Codable, Sendable {
         public var metrics: [String], radius: Double, draws: Int, noise: String, epsMin: Double
         public var predictionChangeRate: Double?
+
+        public init(metrics: [String], radius: Double, draws: Int, noise: String, epsMin: Double, predictionChangeRate: Double?) {
+            self.metrics = metrics; self.radius = radius; self.draws = draws; self.noise = noise; self.epsMin = epsMin
+            self.predictionChangeRate = predictionChangeRate
+        }
 
         enum CodingKeys: String, CodingKey {
             case metrics, radius, draws, noise, epsMin = "eps_min", predictionChangeRate = "prediction_change_rate"
@@ -80,12 +162,17 @@ public struct EvaluationReport: Codable, Sendable {
         public var attributions: AttributionTable
         public var secondsPerImage: [String: [String: Double]]
 
+        public init(epsilon: Double, epsilon255: Double, attributions: AttributionTable, secondsPerImage: [String: [String: Double]]) {
+            self.epsilon = epsilon; self.epsilon255 = epsilon255; self.attributions = attributions; self.secondsPerImage = secondsPerImage
+        }
+
         enum CodingKeys: String, CodingKey {
             case epsilon, epsilon255 = "epsilon_255", attributions, secondsPerImage = "seconds_per_image"
         }
     }
 
-    enum CodingKeys: String, CodingKey {
+    /// report.json's keys (what older reports are read back through, RunResults).
+    public enum CodingKeys: String, CodingKey {
         case samples, k, window, lensHalfWidths = "lens_half_widths", ranks, correctOnly = "correct_only", epsilon
         case attackIterations = "attack_iterations", attackStep = "attack_step", restarts, selection, quantize
         case igSteps = "ig_steps", smoothgradSamples = "smoothgrad_samples", randomDraws = "random_draws"

@@ -1,5 +1,4 @@
 import AttrGuardAttribution
-import AttrGuardReport
 import CPNG
 import Foundation
 

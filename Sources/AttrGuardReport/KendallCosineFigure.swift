@@ -1,6 +1,5 @@
-import Foundation
 import AttrGuardAttribution
-import AttrGuardReport
+import Foundation
 
 /// IGR's claim as a figure: per attribution method, each attributed image's Kendall τ against
 /// its cosine similarity between the clean and the attacked map (one point per image, a colour per

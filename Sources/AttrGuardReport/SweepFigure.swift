@@ -1,5 +1,3 @@
-import AttrGuardReport
-
 /// Metric-versus-ε figures of an `eval` sweep, as the LENS paper plots them: one figure per
 /// attribution method, a panel per metric, a line per attack.
 public enum SweepFigure {
