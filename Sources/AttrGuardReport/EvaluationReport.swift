@@ -183,6 +183,10 @@ public struct EvaluationReport: Codable, Sendable {
         case sampling, samplingSettings = "sampling_settings", activationAgreement = "activation_agreement", perImage = "per_image"
     }
 
+    /// The objective's weights as report.json (and results.json) name them — the config's
+    /// `method.*` keys of the same weights.
+    public static let weightKeys = [CodingKeys.lambda, .lambdaL2, .lambdaCos].map(\.stringValue)
+
     /// report.json's bytes: sorted keys, indented; a missing value is null.
     public func json() throws -> Data {
         let encoder = JSONEncoder()

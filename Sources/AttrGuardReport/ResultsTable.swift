@@ -40,7 +40,7 @@ public struct ResultRow: Sendable {
               let accuracy = (j["accuracy"] as? NSNumber)?.doubleValue else {
             throw ReportError(file: file, "a results row needs \"name\", \"method\" and \"accuracy\"")
         }
-        let lambdas = ["lambda", "lambda_l2", "lambda_cos"].compactMap { k in (j[k] as? NSNumber).map { (key: k, value: $0.doubleValue) } }
+        let lambdas = EvaluationReport.weightKeys.compactMap { k in (j[k] as? NSNumber).map { (key: k, value: $0.doubleValue) } }
         var robustness: [String: [String: [String: Double]]] = [:]
         for attack in ["topk", "random_sign"] {
             for (m, metrics) in j[attack] as? [String: [String: Any]] ?? [:] {

@@ -299,7 +299,9 @@ public struct Evaluation {
             if case let .agreement(m, a, layer) = key { agreement[m, default: [:]][a, default: [:]][layer] = sums.summary(key) }
         }
         let draws = sums.sum(.samplingDraws)
+        // The objective's weights under report.json's keys, which are the config's names for them.
         let weights = Dictionary(uniqueKeysWithValues: config.objective.weights.map { ($0.key, $0.value) })
+        func weight(_ key: EvaluationReport.CodingKeys) -> Double? { weights[key.stringValue] }
         return EvaluationReport(
             samples: count, k: k, window: window, lensHalfWidths: halfWidths, ranks: ranks, correctOnly: correctOnly,
             epsilon: radii[main], attackIterations: attackSettings.iterations, attackStep: attackSettings.stepSize,
@@ -312,7 +314,7 @@ public struct Evaluation {
             sweep: radii.count > 1 ? radii.indices.map { r in
                 EvaluationReport.SweepEntry(epsilon: radii[r], epsilon255: radii[r] * 255, attributions: byRadius[r], secondsPerImage: timing[r])
             } : nil,
-            method: config.objective.name, lambda: weights["lambda"], lambdaL2: weights["lambda_l2"], lambdaCos: weights["lambda_cos"],
+            method: config.objective.name, lambda: weight(.lambda), lambdaL2: weight(.lambdaL2), lambdaCos: weight(.lambdaCos),
             sampling: self.sampling.metrics.isEmpty ? nil : sampling,
             samplingSettings: self.sampling.metrics.isEmpty ? nil : EvaluationReport.SamplingReportSettings(
                 metrics: self.sampling.metrics.map(\.rawValue), radius: self.sampling.radius, draws: self.sampling.draws,

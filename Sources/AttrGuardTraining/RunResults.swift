@@ -75,8 +75,8 @@ public enum RunResults {
             let c = try decoder.container(keyedBy: Key.self)
             method = try c.decodeIfPresent(String.self, forKey: .method)
             checkpoint = try c.decodeIfPresent(String.self, forKey: .checkpoint)
-            lambdas = try [Key.lambda, .lambdaL2, .lambdaCos].compactMap { k in
-                try c.decodeIfPresent(Double.self, forKey: k).map { (key: k.stringValue, value: $0) }
+            lambdas = try EvaluationReport.weightKeys.compactMap { name in
+                try c.decodeIfPresent(Double.self, forKey: Key(stringValue: name)!).map { (key: name, value: $0) }
             }
             accuracy = try c.decodeIfPresent(Double.self, forKey: .accuracy)
             adversarialAccuracy = try c.decodeIfPresent(Double.self, forKey: .adversarialAccuracy)

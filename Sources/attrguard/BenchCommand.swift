@@ -61,18 +61,27 @@ struct ObjectivesBench: ParsableCommand {
     @Option(help: "Batch size.") var batch = 32
     @Option(help: "Steps per objective.") var steps = 20
     @Option(help: "Learning rate.") var lr = 0.01
-    @Option(parsing: .upToNextOption, help: "Objectives to run (default: all).") var objectives: [String] = []
+    @Option(help: "Objectives to run, comma-separated (default: all).") var objectives: String?
 
     func validate() throws {
         try requireOption("--batch", batch, in: 1...100_000)
         try requireOption("--steps", steps, in: 1...1_000_000)
+        _ = try names()
+    }
+
+    /// `--objectives`, each one the smoke run knows; nil: all.
+    func names() throws -> [String]? {
+        let known = ObjectiveSmokeRun.objectives.map(\.name)
+        return try objectives.map { text in
+            try commaList("--objectives", text, { known.contains($0) ? $0 : nil }) { "unknown objective '\($0)' (one of \(known.joined(separator: ", ")))" }
+        }
     }
 
     func run() throws {
         var r = ObjectiveSmokeRun()
         r.model = model; r.batch = batch; r.steps = steps; r.learningRate = lr
         var failed = false
-        for name in objectives.isEmpty ? ObjectiveSmokeRun.objectives.map(\.name) : objectives {
+        for name in try names() ?? ObjectiveSmokeRun.objectives.map(\.name) {
             let clock = ContinuousClock(), start = clock.now
             let totals = try r.run(name) { step, terms in
                 let parts = terms.keys.sorted().map { "\($0)=\(String(format: "%.5f", terms[$0]!))" }
