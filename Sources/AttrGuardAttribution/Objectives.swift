@@ -151,18 +151,23 @@ public indirect enum Objective: Sendable, Equatable {
         }
     }
 
-    /// The regularizer weights by config key (`lambda`, or `lambda_l2` and `lambda_cos`); empty without a regularizer.
-    public var weights: [(key: String, value: Double)] {
+    /// The weights an objective puts on its terms, by config key (`method.lambda`, …).
+    public enum Weight: String, Sendable, CaseIterable {
+        case lambda, lambdaL2 = "lambda_l2", lambdaCos = "lambda_cos", beta
+    }
+
+    /// The regularizer weights (`lambda`, or `lambda_l2` and `lambda_cos`; TRADES' `beta`); empty without a regularizer.
+    public var weights: [(key: Weight, value: Double)] {
         switch self {
         case .standard, .pgd: return []
         case let .gradNorm(lambda, _), let .igr(lambda, _, _, _), let .hessian(lambda, _), let .igNorm(lambda, _), let .igSumNorm(lambda, _),
              let .art(lambda, _):
-            return [("lambda", lambda)]
-        case let .trades(beta): return [("beta", beta)]
+            return [(.lambda, lambda)]
+        case let .trades(beta): return [(.beta, beta)]
         case let .based(base, inner):
-            if case let .trades(beta) = base { return inner.weights + [("beta", beta)] }
+            if case let .trades(beta) = base { return inner.weights + [(.beta, beta)] }
             return inner.weights
-        case let .l2cos(l2, cos, _, _, _): return [("lambda_l2", l2), ("lambda_cos", cos)]
+        case let .l2cos(l2, cos, _, _, _): return [(.lambdaL2, l2), (.lambdaCos, cos)]
         }
     }
 

@@ -11,7 +11,8 @@ public struct ResultRow: Sendable {
     public var accuracy: Double
     /// PGD accuracy on the evaluated test images.
     public var adversarialAccuracy: Double?
-    /// attack → attribution method → metric → mean over the attributed (correctly classified) images.
+    /// attribution method → attack → metric → mean over the attributed (correctly classified)
+    /// images: report.json's order (results.json nests attack first, as it always has).
     public var robustness: [String: [String: [String: Double]]]
     public var evalImages: Int?
     public var attributedImages: Int?
@@ -27,7 +28,7 @@ public struct ResultRow: Sendable {
     }
 
     /// The mean of `name` for attribution `method` under `attack`, if the run reported it.
-    public func metric(_ attack: String, _ method: String, _ name: String) -> Double? { robustness[attack]?[method]?[name] }
+    public func metric(_ attack: String, _ method: String, _ name: String) -> Double? { robustness[method]?[attack]?[name] }
 
     /// λ as people write it: "1", "0.3 / 0.3" (l2 / cos), "—".
     public var lambdaText: String {
@@ -44,7 +45,7 @@ public struct ResultRow: Sendable {
         var robustness: [String: [String: [String: Double]]] = [:]
         for attack in ["topk", "random_sign"] {
             for (m, metrics) in j[attack] as? [String: [String: Any]] ?? [:] {
-                for (metric, v) in metrics { if let d = (v as? NSNumber)?.doubleValue { robustness[attack, default: [:]][m, default: [:]][metric] = d } }
+                for (metric, v) in metrics { if let d = (v as? NSNumber)?.doubleValue { robustness[m, default: [:]][attack, default: [:]][metric] = d } }
             }
         }
         self.init(name: name, method: method, lambdas: lambdas, accuracy: accuracy,
@@ -67,7 +68,9 @@ public struct ResultRow: Sendable {
         var j: [String: Any] = ["name": name, "method": method, "accuracy": accuracy]
         for (k, v) in lambdas { j[k] = v }
         if let v = adversarialAccuracy { j["adversarial_accuracy"] = v }
-        for (attack, byMethod) in robustness { j[attack] = byMethod }
+        var byAttack: [String: [String: [String: Double]]] = [:]
+        for (method, attacks) in robustness { for (attack, metrics) in attacks { byAttack[attack, default: [:]][method] = metrics } }
+        for (attack, byMethod) in byAttack { j[attack] = byMethod }
         if let v = evalImages { j["eval_images"] = v }
         if let v = attributedImages { j["attributed_images"] = v }
         if let v = trainSeconds { j["train_seconds"] = v }

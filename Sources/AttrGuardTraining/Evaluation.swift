@@ -300,7 +300,7 @@ public struct Evaluation {
         }
         let draws = sums.sum(.samplingDraws)
         // The objective's weights under report.json's keys, which are the config's names for them.
-        let weights = Dictionary(uniqueKeysWithValues: config.objective.weights.map { ($0.key, $0.value) })
+        let weights = Dictionary(uniqueKeysWithValues: config.objective.weights.map { ($0.key.rawValue, $0.value) })
         func weight(_ key: EvaluationReport.CodingKeys) -> Double? { weights[key.stringValue] }
         return EvaluationReport(
             samples: count, k: k, window: window, lensHalfWidths: halfWidths, ranks: ranks, correctOnly: correctOnly,

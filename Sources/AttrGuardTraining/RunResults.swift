@@ -26,20 +26,13 @@ public enum RunResults {
             // Reports written before they carried the objective: the checkpoint stores the config.
             let config = try TrainingConfig.parse(yaml: Checkpoint.configText(checkpoint), file: "\(checkpoint) (stored config)")
             method = config.objective.name
-            lambdas = config.objective.weights
+            lambdas = config.objective.weights.map { (key: $0.key.rawValue, value: $0.value) }
         }
         guard let method else { throw ReportError(file: reportPath, "no \"method\" and no readable \"checkpoint\"") }
         guard let evalAccuracy = report.accuracy else { throw ReportError(file: reportPath, "no \"accuracy\"") }
 
-        // report.json is [method][attack][metric]; a results row is [attack][method][metric] (results.json's layout).
-        var robustness: [String: [String: [String: Double]]] = [:]
-        for (attributionMethod, byAttack) in report.attributions ?? [:] {
-            for (attack, metrics) in byAttack {
-                for (metric, summary) in metrics {
-                    if let mean = summary.mean { robustness[attack, default: [:]][attributionMethod, default: [:]][metric] = mean }
-                }
-            }
-        }
+        // The means of report.json's [method][attack][metric] table.
+        let robustness = (report.attributions ?? [:]).mapValues { $0.mapValues { $0.compactMapValues(\.mean) } }
         let metricsPath = "\(directory)/metrics.jsonl"
         let metrics = FileManager.default.fileExists(atPath: metricsPath) ? try MetricsFile(path: metricsPath) : nil
         let accuracy = metrics?.series("test_accuracy").last?.y ?? evalAccuracy

@@ -124,9 +124,9 @@ func temporaryFile(_ name: String, _ text: String) throws -> String {
 @Suite struct ResultsTableTests {
     func rows() -> [ResultRow] {
         func robust(_ sal: Double, _ ig: Double) -> [String: [String: [String: Double]]] {
-            ["topk": ["saliency": ["topk_intersection": sal, "kendall": sal + 0.1, "lens_topk_intersection": sal + 0.2, "spearman": sal + 0.15],
-                      "integrated_gradients": ["topk_intersection": ig, "kendall": ig + 0.1]],
-             "random_sign": ["saliency": ["topk_intersection": 0.9, "kendall": 0.8]]]
+            ["saliency": ["topk": ["topk_intersection": sal, "kendall": sal + 0.1, "lens_topk_intersection": sal + 0.2, "spearman": sal + 0.15],
+                          "random_sign": ["topk_intersection": 0.9, "kendall": 0.8]],
+             "integrated_gradients": ["topk": ["topk_intersection": ig, "kendall": ig + 0.1]]]
         }
         var l2cos3 = ResultRow(name: "l2cos-3", method: "l2cos", lambdas: [("lambda_l2", 3), ("lambda_cos", 3)], accuracy: 0.581,
                                adversarialAccuracy: 0.05, robustness: robust(0.62, 0.7))
