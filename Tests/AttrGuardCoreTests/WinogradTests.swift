@@ -74,8 +74,8 @@ import Testing
                 #expect(first == kernel.implementation(.fastest, g, batch: 32, outChannels: max(c, 16)))
                 guard Winograd.isSupported, ConvolutionKernel.pinnedTile == nil else { continue }
                 let ours: ConvolutionImplementation = .winograd(tile: n >= 8 ? 4 : 2)
-                // The image layer's input gradient runs on grouped GEMMs everywhere (ConvolutionPathTests).
-                let other: ConvolutionImplementation = c < 16 && kernel == .inputGradient ? .gemm : .oneDNN(.onednn)
+                // The image layer's input gradient runs on per-image im2col everywhere (ConvolutionPathTests).
+                let other: ConvolutionImplementation = c < 16 && kernel == .inputGradient ? .im2col : .oneDNN(.onednn)
                 switch (CPUISA.current, KernelISA.openBLASCore.lowercased()) {
                 case (.avx2, "haswell"), (.avx2, "zen"), (.avx2, "skylakex"):
                     #expect(first == (c >= 16 ? ours : other), "\(kernel) c\(c) n\(n)")

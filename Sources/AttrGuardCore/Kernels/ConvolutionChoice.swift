@@ -77,20 +77,22 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
             if Winograd.isSupported, Winograd.applies(to: g), let m = fastestTile(g, outChannels: outChannels) {
                 return .winograd(tile: m)
             }
+            // An image layer's input gradient: per-image im2col + OpenBLAS (its GEMM is 27 rows
+            // tall; oneDNN's backward-data kernel for 3 channels runs at 14–26 GFLOP/s, grouping
+            // the images only adds the gather: measured per image 55–62 / 69–81 GFLOP/s on AVX2 /
+            // AVX-512, grouped 52–55 / 44–60).
+            if g.channels < 16 && self == .inputGradient { return .im2col }
             return groupedGEMMIsFastest(g) ? .gemm : .oneDNN(.onednn)
         }
     }
 
     /// Where grouped GEMMs (ConvolutionGEMM.swift) are the fastest measured (`attrguard bench conv`,
-    /// one thread; README, performance):
-    /// - an image layer's input gradient (under 16 input channels), on either ISA: oneDNN's
-    ///   backward-data kernel for it runs at 14–26 GFLOP/s, the GEMMs at 40–50;
-    /// - AVX2, every kernel of a strided layer (ResNet-18's 3×3 and 1×1 stride-2 layers): oneDNN
-    ///   2.6's direct kernels there reach 66–93 GFLOP/s, OpenBLAS's AVX2 sgemm on the grouped
-    ///   columns 80–95. On AVX-512 oneDNN's direct kernels (86–117) stay.
+    /// one thread; README, performance): on AVX2, every kernel of a strided layer of 16+ channels
+    /// (ResNet-18's 3×3 and 1×1 stride-2 layers): oneDNN 2.6's direct kernels there reach 66–93
+    /// GFLOP/s, OpenBLAS's AVX2 sgemm on the grouped columns 80–95. On AVX-512 oneDNN's direct
+    /// kernels (86–117) stay.
     func groupedGEMMIsFastest(_ g: ConvGeometry) -> Bool {
-        if g.channels < 16 { return self == .inputGradient }
-        return g.stride > 1 && CPUISA.current == .avx2 && KernelISA.openBLASVectorWidth >= 256
+        g.channels >= 16 && g.stride > 1 && CPUISA.current == .avx2 && KernelISA.openBLASVectorWidth >= 256
     }
 
     /// While bound, the tile size of our kernels wherever they run (tests, measurements);
