@@ -34,22 +34,6 @@ extension Network {
         return recorded
     }
 
-    /// The names `preActivations` reports, in the same order, read off the layer list.
-    public var activationLayerNames: [String] {
-        func names(_ layers: [LayerSpec], prefix: String) -> [String] {
-            layers.enumerated().flatMap { i, layer -> [String] in
-                switch layer {
-                case .relu, .softplus: return ["\(prefix)\(i)"]
-                case let .residual(body, shortcut, activation):
-                    return names(body, prefix: "\(prefix)\(i).body.") + names(shortcut, prefix: "\(prefix)\(i).shortcut.")
-                        + (activation.map { names([$0], prefix: "\(prefix)\(i).activation.") } ?? [])
-                default: return []
-                }
-            }
-        }
-        return names(layers, prefix: "")
-    }
-
     /// Fresh running statistics (mean 0, variance 1), as PyTorch initialises them.
     public func initialStatistics(dtype: DType) -> [String: RunningStatistic] {
         Dictionary(uniqueKeysWithValues: batchNormLayers.map {

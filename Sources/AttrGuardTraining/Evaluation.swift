@@ -112,8 +112,8 @@ public struct Evaluation {
         let mine = Array(stride(from: communicator.rank, to: count, by: communicator.size))
         var sums = EvaluationAccumulator()
         func add(_ key: EvaluationAccumulator.Key, _ v: Double) { sums.add(key, v) }
-        // Per image at the main radius, by "<method>/<attack>": test-set index, cosine, Kendall τ.
-        var perImageScores: [String: [(index: Int, cosine: Double, kendall: Double)]] = [:]
+        // Per image at the main radius, by method and attack: test-set index, cosine, Kendall τ.
+        var perImageScores: [AttributionMethod: [AttributionAttack: [(index: Int, cosine: Double, kendall: Double)]]] = [:]
         var figure: [AttributionFigure.Row] = []
         let clock = ContinuousClock(), began = clock.now
         var lastReport = began
@@ -144,13 +144,11 @@ public struct Evaluation {
                 try attribute(method, &model, Variable(t, requiresGrad: true), labels: predictedKept,
                               settings: attributionSettings, noise: noiseKept, createGraph: false).value
             }
-            func maps(_ method: AttributionMethod, _ t: Tensor) throws -> [AttributionMap] {
-                attributionMaps(pixelMap(Variable(try raw(method, t))).value)
-            }
+            func maps(_ attributions: Tensor) -> [AttributionMap] { attributionMaps(pixelMap(Variable(attributions)).value) }
             var before: [AttributionMethod: [AttributionMap]] = [:], clean: [AttributionMethod: Tensor] = [:]
             for method in methods {
                 clean[method] = try raw(method, xs)
-                before[method] = attributionMaps(pixelMap(Variable(clean[method]!)).value)
+                before[method] = maps(clean[method]!)
             }
             if !sampling.metrics.isEmpty {
                 try addSamplingScores(xs: xs, clean: clean, logits: rows(logits.value, kept), predicted: predictedKept,
@@ -158,7 +156,10 @@ public struct Evaluation {
                                       raw: raw, add: add)
             }
             let keptIndices = kept.map { indices[$0] }
-            let cleanActivations = perImage ? model.network.preActivations(xs, model.parameters, statistics: model.statistics) : []
+            func activations(_ t: Tensor) -> [(layer: String, values: Tensor)] {
+                model.network.preActivations(t, model.parameters, statistics: model.statistics)
+            }
+            let cleanActivations = perImage ? activations(xs) : []
             for (r, epsilon) in radii.enumerated() {
                 attackSettings.epsilon = epsilon
                 for a in attacks {
@@ -168,28 +169,30 @@ public struct Evaluation {
                         ? try perturbations(a, &attackModel, x: xs, labels: predictedKept, settings: attackSettings,
                                             attribution: attributionSettings, noise: noiseKept) : nil
                     let sharedSeconds = (clock.now - sharedStart).seconds / Double(methods.count)
+                    // Activation states of the attacked images, once per draw where all methods share them.
+                    let analysed = perImage && r == main
+                    let sharedStates = analysed ? shared.map { $0.map(activations) } : nil
                     for method in methods {
                         let methodStart = clock.now
                         var settings = attackSettings
                         settings.target = method
                         let attacked = try shared ?? perturbations(a, &attackModel, x: xs, labels: predictedKept, settings: settings,
                                                                    attribution: attributionSettings, noise: noiseKept)
-                        let afters = try attacked.map { try maps(method, $0) }
+                        let afters = try attacked.map { maps(try raw(method, $0)) }
                         let scored = averagedMetrics(before[method]!, afters)
                         for (j, image) in scored.enumerated() {
                             for (name, value) in image {
                                 add(.attribution(radius: r, method: method.rawValue, attack: a.rawValue, metric: name), value)
                             }
-                            if perImage && r == main {
+                            if analysed {
                                 let named = Dictionary(image, uniquingKeysWith: { a, _ in a })
-                                perImageScores["\(method.rawValue)/\(a.rawValue)", default: []]
+                                perImageScores[method, default: [:]][a, default: []]
                                     .append((keptIndices[j], named["cosine"] ?? .nan, named["kendall"] ?? .nan))
                             }
                         }
-                        if perImage && r == main {
+                        if analysed {
                             // Activation states at x and at each attacked x′ (the random perturbation's draws averaged).
-                            for after in attacked {
-                                let states = model.network.preActivations(after, model.parameters, statistics: model.statistics)
+                            for states in sharedStates ?? attacked.map(activations) {
                                 for (c, s) in zip(cleanActivations, states) {
                                     for share in activationAgreement(c.values, s.values) {
                                         add(.agreement(method: method.rawValue, attack: a.rawValue, layer: c.layer), share)
@@ -220,7 +223,10 @@ public struct Evaluation {
             let elapsed = max(1e-9, (clock.now - began).seconds)
             progress(String(format: "eval: %d/%d images in %.1f s (%.2f images/s)", count, count, elapsed, Double(count) / elapsed))
         }
-        let reduced = try sums.reduced(over: keys(radii: radii.count, activationLayers: network.activationLayerNames), communicator: communicator)
+        // The activation layers' names from one image's forward: every rank knows them, images or not.
+        let layers = perImage ? network.preActivations(Tensor(zeros: [1] + config.inputShape, dtype: config.dtype), bound,
+                                                       statistics: statistics).map(\.layer) : []
+        let reduced = try sums.reduced(over: keys(radii: radii.count, activationLayers: layers), communicator: communicator)
         var summary = report(reduced, count: count, radii: radii, main: main, attack: attackSettings,
                              attribution: attributionSettings, config: config, ranks: communicator.size)
         if perImage {
@@ -325,7 +331,7 @@ public struct Evaluation {
 
     /// The sampling metrics of one batch's kept images: `draws` x′ = x + noise per image (its own
     /// stream, so any rank count draws the same), the attribution of the clean prediction's class
-    /// at each, the logits; each image's scores added under "s/<method>/<metric>".
+    /// at each, the logits; each image's scores added under `.sampling(method, metric)`.
     private func addSamplingScores(xs: Tensor, clean: [AttributionMethod: Tensor], logits: Tensor, predicted: [Int],
                                    noise: PerturbationNoise, range: PixelRange, logitsAt: (Tensor) -> Tensor,
                                    raw: (AttributionMethod, Tensor) throws -> Tensor,
@@ -364,23 +370,25 @@ public struct Evaluation {
         }
     }
 
-    /// Every rank's per-image scores in test-set order: each rank fills its images' slots of a
-    /// [count] vector per quantity, and the vectors are summed.
-    private func gatherPerImage(_ scores: [String: [(index: Int, cosine: Double, kendall: Double)]], count: Int,
-                                communicator: Communicator) throws -> [String: [String: EvaluationReport.PerImage]] {
-        var out: [String: [String: EvaluationReport.PerImage]] = [:]
-        for method in methods {
-            for attack in attacks {
-                let key = "\(method.rawValue)/\(attack.rawValue)"
-                var flat = [Double](repeating: 0, count: 3 * count)
-                for s in scores[key] ?? [] where s.cosine.isFinite && s.kendall.isFinite {
-                    flat[s.index] = 1; flat[count + s.index] = s.cosine; flat[2 * count + s.index] = s.kendall
-                }
-                let all = try communicator.allreduce(flat, op: .sum, label: "per-image scores")
-                let images = (0..<count).filter { all[$0] > 0 }
-                out[method.rawValue, default: [:]][attack.rawValue] = EvaluationReport.PerImage(
-                    images: images, cosine: images.map { all[count + $0] }, kendall: images.map { all[2 * count + $0] })
+    /// Every rank's per-image scores in test-set order, in one all-reduce: each rank fills its
+    /// images' slots of a [count] vector per method × attack × (present, cosine, Kendall τ), and
+    /// the vectors are summed.
+    private func gatherPerImage(_ scores: [AttributionMethod: [AttributionAttack: [(index: Int, cosine: Double, kendall: Double)]]],
+                                count: Int, communicator: Communicator) throws -> [String: [String: EvaluationReport.PerImage]] {
+        let pairs = methods.flatMap { m in attacks.map { (m, $0) } }
+        var flat = [Double](repeating: 0, count: 3 * count * pairs.count)
+        for (p, (m, a)) in pairs.enumerated() {
+            let base = 3 * count * p
+            for s in scores[m]?[a] ?? [] where s.cosine.isFinite && s.kendall.isFinite {
+                flat[base + s.index] = 1; flat[base + count + s.index] = s.cosine; flat[base + 2 * count + s.index] = s.kendall
             }
+        }
+        let all = try communicator.allreduce(flat, op: .sum, label: "per-image scores")
+        var out: [String: [String: EvaluationReport.PerImage]] = [:]
+        for (p, (m, a)) in pairs.enumerated() {
+            let base = 3 * count * p, images = (0..<count).filter { all[base + $0] > 0 }
+            out[m.rawValue, default: [:]][a.rawValue] = EvaluationReport.PerImage(
+                images: images, cosine: images.map { all[base + count + $0] }, kendall: images.map { all[base + 2 * count + $0] })
         }
         return out
     }

@@ -38,9 +38,7 @@ enum ConvolutionGEMM {
             columns(x, b0, n, g, into: cols)
             T.gemm(transA: false, transB: false, m: O, n: G, k: g.patch, alpha: 1, a: w, lda: g.patch,
                    b: cols, ldb: G, beta: 0, c: rows, ldc: G)
-            for i in 0..<n {
-                for o in 0..<O { (y + ((b0 + i) * O + o) * PQ).update(from: rows + o * G + i * PQ, count: PQ) }
-            }
+            scatter(rows, b0, n, O, PQ, into: y)
         }
     }
 
@@ -85,6 +83,14 @@ enum ConvolutionGEMM {
                                            into cols: UnsafeMutablePointer<T>) {
         let PQ = g.outPlane, imageSize = g.channels * g.height * g.width
         for i in 0..<n { im2col(x + (b0 + i) * imageSize, g, cols + i * PQ, rowStride: n * PQ) }
+    }
+
+    /// y[b0..<b0+n, O, PQ] ← rows[O, n·PQ]: `gather`'s inverse.
+    private static func scatter<T: Scalar>(_ rows: UnsafePointer<T>, _ b0: Int, _ n: Int, _ O: Int, _ PQ: Int,
+                                           into y: UnsafeMutablePointer<T>) {
+        for i in 0..<n {
+            for o in 0..<O { (y + ((b0 + i) * O + o) * PQ).update(from: rows + o * n * PQ + i * PQ, count: PQ) }
+        }
     }
 
     /// rows[O, n·PQ] ← dy[b0..<b0+n, O, PQ], images side by side.
