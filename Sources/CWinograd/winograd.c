@@ -5,8 +5,11 @@
 // 0, ±1, ±2 (m = 4) and 0, ±1, ±2, ±1/2 (m = 6), plus the point at infinity:
 //   Bᵀ[j] = coefficients of Π_{l≠j} (x − p_l),  G[j][k] = p_j^k / Π_{l≠j} (p_j − p_l),  Aᵀ[i][j] = p_j^i,
 // so that y = Aᵀ[(G g) ⊙ (Bᵀ d)] is the exact 1-D correlation of d (α) with g (3) for m outputs.
-// The tables below were computed in exact rational arithmetic and checked that way; the tests
-// compare every kernel against the Float64 im2col reference.
+// Stride 2 (the *S2 tables): y_i = g0 d_2i + g1 d_2i+1 + g2 d_2i+2 over d = x[2·p0 − 1 .. 2·p0 + 8]
+// splits into the odd samples d_0, d_2, …, d_8 — a 2-tap correlation with (g0, g2), F(4, 2) on the
+// points 0, ±1, 1/2, ∞ (points 0–4) — and the even samples d_1, …, d_7 times g1 (points 5–8).
+// Tests/scripts/winograd_tables.py builds the tables in exact rational arithmetic and checks the
+// ones below exactly; the tests compare every kernel against the Float64 im2col reference.
 //
 // The loops over α are fully unrolled with the tables as constants, and the file is compiled with
 // -ffast-math, so the zeros and ones of the tables fold away (the transforms' sparsity for free).
@@ -18,11 +21,12 @@
 // Built without AVX2 + FMA (another architecture): the kernels report themselves unsupported and
 // the convolutions take the other paths.
 int wg_cpu_supported(void) { return 0; }
-void wg_weight_transform(int m, const float *w, int o, int c, int flip, long xs, float *u) { abort(); }
+void wg_weight_transform(int m, int st, const float *w, int o, int c, int flip, long xs, float *u) { abort(); }
 void wg_input_transform(const wg_shape *s, const float *x, long tb, long t0, long t1, long ld, long xs, float *v) { abort(); }
 void wg_output_transform(const wg_shape *s, const float *mt, long tb, long t0, long t1, long ld, long xs, float *y) { abort(); }
 void wg_output_grad_transform(const wg_shape *s, const float *dy, long tb, long t0, long t1, long ld, long xs, float *mt) { abort(); }
-void wg_weight_grad_transform(int m, const float *du, int o, int c, long xs, float *dw) { abort(); }
+void wg_weight_grad_transform(int m, int st, const float *du, int o, int c, long xs, float *dw) { abort(); }
+int wg_groups(int m, int stride, int *spans) { abort(); }
 #else
 
 #include <immintrin.h>
@@ -57,12 +61,41 @@ static const float AT6[6][8] = {{1, 1, 1, 1, 1, 1, 1, 0},           {0, 1, -1, 2
                                 {0, 1, 1, 4, 4, 0.25f, 0.25f, 0},   {0, 1, -1, 8, -8, 0.125f, -0.125f, 0},
                                 {0, 1, 1, 16, 16, 0.0625f, 0.0625f, 0}, {0, 1, -1, 32, -32, 0.03125f, -0.03125f, 1}};
 
+static const float BT4S2[9][9] = {{1, 0, -2, 0, -1, 0, 2, 0, 0}, {0, 0, -1, 0, 1, 0, 2, 0, 0}, {0, 0, -1, 0, 3, 0, -2, 0, 0},
+                                  {0, 0, 1, 0, 0, 0, -1, 0, 0},  {0, 0, 1, 0, -2, 0, -1, 0, 2}, {0, 1, 0, 0, 0, 0, 0, 0, 0},
+                                  {0, 0, 0, 1, 0, 0, 0, 0, 0},   {0, 0, 0, 0, 0, 1, 0, 0, 0},   {0, 0, 0, 0, 0, 0, 0, 1, 0}};
+static const float G4S2[9][3] = {{1, 0, 0}, {1.0f / 2, 0, 1.0f / 2}, {1.0f / 6, 0, -1.0f / 6}, {8.0f / 3, 0, 4.0f / 3}, {0, 0, 1.0f / 2},
+                                 {0, 1, 0}, {0, 1, 0},                {0, 1, 0},                  {0, 1, 0}};
+static const float AT4S2[4][9] = {{1, 1, 1, 1, 0, 1, 0, 0, 0},
+                                  {0, 1, -1, 1.0f / 2, 0, 0, 1, 0, 0},
+                                  {0, 1, 1, 1.0f / 4, 0, 0, 0, 1, 0},
+                                  {0, 1, -1, 1.0f / 8, 1, 0, 0, 0, 1}};
+// Stride 2's transformed tile in groups of points with equal U = S_G w S_Gᵀ (the even points' rows
+// of G4S2 are all (0, 1, 0)): the 16 even×even points, per odd row the 4 even columns, per odd
+// column the 4 even rows, then the 25 odd×odd points alone — 36 groups. The transformed input and
+// output keep each group's points in neighbouring slots (SLOT: point i·9 + j → slot), so one GEMM
+// serves a group with its points' columns side by side; U has one plane per group (GROUP: point →
+// group; SPANS: a group's first slot and point count). Tests/scripts/winograd_tables.py builds
+// and checks these too.
+static const int SLOT4S2[81] = {56, 57, 58, 59, 60, 16, 17, 18, 19, 61, 62, 63, 64, 65, 20, 21, 22, 23, 66, 67, 68, 69, 70, 24, 25, 26, 27, 71, 72, 73, 74, 75, 28, 29, 30, 31, 76, 77, 78, 79, 80, 32, 33, 34, 35, 36, 40, 44, 48, 52, 0, 1, 2, 3, 37, 41, 45, 49, 53, 4, 5, 6, 7, 38, 42, 46, 50, 54, 8, 9, 10, 11, 39, 43, 47, 51, 55, 12, 13, 14, 15};
+static const int GROUP4S2[81] = {11, 12, 13, 14, 15, 1, 1, 1, 1, 16, 17, 18, 19, 20, 2, 2, 2, 2, 21, 22, 23, 24, 25, 3, 3, 3, 3, 26, 27, 28, 29, 30, 4, 4, 4, 4, 31, 32, 33, 34, 35, 5, 5, 5, 5, 6, 7, 8, 9, 10, 0, 0, 0, 0, 6, 7, 8, 9, 10, 0, 0, 0, 0, 6, 7, 8, 9, 10, 0, 0, 0, 0, 6, 7, 8, 9, 10, 0, 0, 0, 0};
+static const int SPANS4S2[36][2] = {{0, 16}, {16, 4}, {20, 4}, {24, 4}, {28, 4}, {32, 4}, {36, 4}, {40, 4}, {44, 4}, {48, 4}, {52, 4}, {56, 1}, {57, 1}, {58, 1}, {59, 1}, {60, 1}, {61, 1}, {62, 1}, {63, 1}, {64, 1}, {65, 1}, {66, 1}, {67, 1}, {68, 1}, {69, 1}, {70, 1}, {71, 1}, {72, 1}, {73, 1}, {74, 1}, {75, 1}, {76, 1}, {77, 1}, {78, 1}, {79, 1}, {80, 1}};
+
+
 int wg_cpu_supported(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
 
 #define UNROLL _Pragma("clang loop unroll(full)")
+
+// Point → slot, point → U plane, and whether the point computes its group's U, per algorithm:
+// the identity at stride 1 (every point its own group), the tables above at stride 2.
+#define ONE_TO_ONE(e) (e)
+#define EVERY_POINT(e) 1
+#define SLOT_S2(e) SLOT4S2[e]
+#define GROUP_S2(e) GROUP4S2[e]
+#define FIRST_OF_GROUP_S2(e) (SLOT4S2[e] == SPANS4S2[GROUP4S2[e]][0])
 
 static inline v8 gather(const float *base, __m256i index) { return (v8)_mm256_i32gather_ps(base, index, 4); }
 
@@ -120,12 +153,12 @@ static inline void store_row_pairs(const v8 *e, float *const *dst) {
 /// The tiles [t0, t1) as units (image, tile row): each tile's offset into a per-channel scratch of
 /// `rows`×`width` padded rows per unit, in a zero-padded vector of whole lanes (the pad lanes
 /// repeat the last tile, and are zeroed after their transform).
-static int *tile_offsets(long t0, long t1, int tw, int m, int rows, int width, long *lanes) {
+static int *tile_offsets(long t0, long t1, int tw, int step, int rows, int width, long *lanes) {
     long n = t1 - t0, n8 = (n + 7) & ~7L, u0 = t0 / tw;
     int *off = malloc((size_t)n8 * sizeof(int));
     for (long k = 0; k < n8; k++) {
         long t = t0 + (k < n ? k : n - 1);
-        off[k] = (int)(((t / tw) - u0) * rows * width + (long)m * (t % tw));
+        off[k] = (int)(((t / tw) - u0) * rows * width + (long)step * (t % tw));
     }
     *lanes = n8;
     return off;
@@ -150,19 +183,21 @@ static int *tile_offsets(long t0, long t1, int tw, int m, int rows, int width, l
         }                                                                                                     \
     } while (0)
 
-/// Per channel of src [B][channels][H][W]: each unit's P rows from row m·tr − LEAD, zero-padded
+/// Per channel of src [B][channels][H][W]: each unit's P rows from row STEP·m·tr − LEAD, zero-padded
 /// with LEAD columns on the left to `width`; then eight tiles at a time the P×P patches (F(4×4) in
 /// neighbouring pairs, else gathered), transformed by TILE and stored into dst[α²][channels][ld]
-/// (columns past t1 zero). The input transform reads (m+2)² patches of x (LEAD 1: the padding), the
-/// output gradient's m² patches of dy (LEAD 0).
-#define WG_PATCH_TRANSFORM(NAME, M, A, P, LEAD, TILE)\
+/// (columns past t1 zero), point e at slot SLOT(e). The input transform reads α×α patches of x
+/// every STEP·m pixels (STEP = the stride S; LEAD 1: the padding), the output gradient's m² patches
+/// of dy (STEP 1, LEAD 0; dy's plane is the output's).
+#define WG_PATCH_TRANSFORM(NAME, M, A, P, LEAD, STEP, S, TILE, SLOT)\
     static void NAME(const wg_shape *s, const float *src, int channels, long tb, long t0, long t1, long ld,           \
                      long xs, float *dst_all) {                                                                       \
-        const int H = s->height, W = s->width;                                                                        \
-        const int TH = (H + M - 1) / M, TW = (W + M - 1) / M, width = M * TW + 2 * LEAD;                              \
+        const int OH = (s->height - 1) / S + 1, OW = (s->width - 1) / S + 1;                                          \
+        const int H = STEP == 1 ? OH : s->height, W = STEP == 1 ? OW : s->width;                                      \
+        const int TH = (OH + M - 1) / M, TW = (OW + M - 1) / M, width = STEP * M * TW + 2 * LEAD;                     \
         const long u0 = t0 / TW, u1 = (t1 - 1) / TW + 1, n = t1 - t0;                                                 \
         long n8;                                                                                                      \
-        int *off = tile_offsets(t0, t1, TW, M, P, width, &n8);                                                        \
+        int *off = tile_offsets(t0, t1, TW, STEP * M, P, width, &n8);                                                 \
         float *pad = malloc((size_t)((u1 - u0) * P * width + 8) * sizeof(float));                                     \
         for (int c = 0; c < channels; c++) {                                                                          \
             for (long u = u0; u < u1; u++) {                                                                          \
@@ -170,7 +205,7 @@ static int *tile_offsets(long t0, long t1, int tw, int m, int rows, int width, l
                 const int tr = (int)(u % TH);                                                                         \
                 for (int i = 0; i < P; i++) {                                                                         \
                     float *row = pad + ((u - u0) * P + i) * width;                                                    \
-                    const int r = M * tr - LEAD + i;                                                                  \
+                    const int r = STEP * M * tr - LEAD + i;                                                           \
                     if (r < 0 || r >= H) { memset(row, 0, (size_t)width * sizeof(float)); continue; }                 \
                     memset(row, 0, LEAD * sizeof(float));                                                             \
                     memcpy(row + LEAD, src + ((b * channels + c) * H + r) * W, (size_t)W * sizeof(float));            \
@@ -180,7 +215,7 @@ static int *tile_offsets(long t0, long t1, int tw, int m, int rows, int width, l
             for (long k = 0; k < n8; k += 8) {                                                                        \
                 const __m256i index = _mm256_loadu_si256((const __m256i *)(off + k));                                 \
                 v8 d[P * P], out[A * A];                                                                              \
-                if (M == 4 && pairs_adjacent(off + k)) {                                                              \
+                if (M == 4 && STEP == 1 && pairs_adjacent(off + k)) {                                                 \
                     UNROLL for (int i = 0; i < P; i++) {                                                              \
                         const float *row = pad + i * width;                                                           \
                         if (P == 6) { load_patch_row_pairs(row, off + k, d + i * P); continue; }                      \
@@ -194,31 +229,31 @@ static int *tile_offsets(long t0, long t1, int tw, int m, int rows, int width, l
                 TILE(d, out);                                                                                         \
                 float *dst = dst_all + (long)c * ld + (t0 - tb) + k;                                                  \
                 UNROLL for (int e = 0; e < A * A; e++)                                                                \
-                    _mm256_storeu_ps(dst + e * xs, (__m256)keep_lanes(out[e], (int)(n - k)));                         \
+                    _mm256_storeu_ps(dst + SLOT(e) * xs, (__m256)keep_lanes(out[e], (int)(n - k)));                   \
             }                                                                                                         \
         }                                                                                                             \
         free(pad);                                                                                                    \
         free(off);                                                                                                    \
     }
 
-// Per tile size M (α = A): the input transform Bᵀ d B, the output transform Aᵀ m A, its adjoint
-// A dy Aᵀ (the output gradient into the transformed domain), the weight transform G g Gᵀ and its
-// adjoint Gᵀ du G.
-#define WG_KERNELS(M, A)                                                                                          \
-    static inline void input_tile_##M(const v8 *d, v8 *out) { SANDWICH(out, d, A, A, A, A, BT##M, AT_, BT##M, AT_); } \
-    static inline void output_tile_##M(const v8 *mt, v8 *out) { SANDWICH(out, mt, M, A, M, A, AT##M, AT_, AT##M, AT_); } \
-    static inline void output_grad_tile_##M(const v8 *d, v8 *out) { SANDWICH(out, d, A, M, A, M, AT##M, TR_, AT##M, TR_); } \
-    static inline void weight_tile_##M(const v8 *g, v8 *out) { SANDWICH(out, g, A, 3, A, 3, G##M, AT_, G##M, AT_); }  \
-    static inline void weight_grad_tile_##M(const v8 *du, v8 *out) { SANDWICH(out, du, 3, A, 3, A, G##M, TR_, G##M, TR_); } \
+// Per algorithm K (tables BT##K, G##K, AT##K: tile side M, α = A points, stride S): the input
+// transform Bᵀ d B, the output transform Aᵀ m A, its adjoint A dy Aᵀ (the output gradient into the
+// transformed domain), the weight transform G g Gᵀ and its adjoint Gᵀ du G.
+#define WG_KERNELS(K, M, A, S, SLOT, GROUP, FIRST)                                                                \
+    static inline void input_tile_##K(const v8 *d, v8 *out) { SANDWICH(out, d, A, A, A, A, BT##K, AT_, BT##K, AT_); } \
+    static inline void output_tile_##K(const v8 *mt, v8 *out) { SANDWICH(out, mt, M, A, M, A, AT##K, AT_, AT##K, AT_); } \
+    static inline void output_grad_tile_##K(const v8 *d, v8 *out) { SANDWICH(out, d, A, M, A, M, AT##K, TR_, AT##K, TR_); } \
+    static inline void weight_tile_##K(const v8 *g, v8 *out) { SANDWICH(out, g, A, 3, A, 3, G##K, AT_, G##K, AT_); }  \
+    static inline void weight_grad_tile_##K(const v8 *du, v8 *out) { SANDWICH(out, du, 3, A, 3, A, G##K, TR_, G##K, TR_); } \
                                                                                                                   \
-    /* V[α²][C][ld] from x[B][C][H][W] and M'[α²][O][ld] from dy[B][O][H][W]. */                                      \
-    WG_PATCH_TRANSFORM(input_transform_##M, M, A, A, 1, input_tile_##M)                                               \
-    WG_PATCH_TRANSFORM(output_grad_transform_##M, M, A, M, 0, output_grad_tile_##M)                                   \
+    /* V[α²][C][ld] from x[B][C][H][W] and M'[α²][O][ld] from dy[B][O][P][Q]. */                                      \
+    WG_PATCH_TRANSFORM(input_transform_##K, M, A, A, 1, S, S, input_tile_##K, SLOT)                                   \
+    WG_PATCH_TRANSFORM(output_grad_transform_##K, M, A, M, 0, 1, S, output_grad_tile_##K, SLOT)                       \
                                                                                                                       \
-    /* y[B][O][H][W] from M[α²][O][ld], eight tiles at a time, each clipped to the plane. */                       \
-    static void output_transform_##M(const wg_shape *s, const float *mt, long tb, long t0, long t1, long ld,     \
+    /* y[B][O][P][Q] from M[α²][O][ld], eight tiles at a time, each clipped to the plane. */                       \
+    static void output_transform_##K(const wg_shape *s, const float *mt, long tb, long t0, long t1, long ld,     \
                                      long xs, float *y) {                                                                  \
-        const int H = s->height, W = s->width, O = s->out_channels;                                              \
+        const int H = (s->height - 1) / S + 1, W = (s->width - 1) / S + 1, O = s->out_channels;                  \
         const int TH = (H + M - 1) / M, TW = (W + M - 1) / M;                                                     \
         const long n = t1 - t0, plane = (long)H * W;                                                              \
         for (long k = 0; k < n; k += 8) {                                                                         \
@@ -236,8 +271,8 @@ static int *tile_offsets(long t0, long t1, int tw, int m, int rows, int width, l
             for (int o = 0; o < O; o++) {                                                                         \
                 const float *src = mt + (long)o * ld + (t0 - tb) + k;                                             \
                 v8 in[A * A], out[M * M];                                                                         \
-                UNROLL for (int e = 0; e < A * A; e++) in[e] = (v8)_mm256_loadu_ps(src + e * xs);       \
-                output_tile_##M(in, out);                                                                         \
+                UNROLL for (int e = 0; e < A * A; e++) in[e] = (v8)_mm256_loadu_ps(src + SLOT(e) * xs); \
+                output_tile_##K(in, out);                                                                         \
                 if (paired) {                                                                                     \
                     /* F(4×4), four pairs of neighbouring whole tiles: a row of 8 floats a pair. */               \
                     UNROLL for (int i = 0; i < M; i++) {                                                          \
@@ -263,9 +298,9 @@ static int *tile_offsets(long t0, long t1, int tw, int m, int rows, int width, l
         }                                                                                                         \
     }                                                                                                             \
                                                                                                                   \
-    /* U[α²][N] for N = O·C filter pairs, eight pairs at a time (pair n of the flipped kernel is */               \
-    /* (c, o) = (n / O, n mod O), read rotated by 180°). */                                                       \
-    static void weight_transform_##M(const float *w, int O, int C, int flip, long xs, float *u) {                         \
+    /* U[groups][N] for N = O·C filter pairs, eight pairs at a time (pair n of the flipped kernel is */           \
+    /* (c, o) = (n / O, n mod O), read rotated by 180°); the first point of a group writes its plane. */          \
+    static void weight_transform_##K(const float *w, int O, int C, int flip, long xs, float *u) {                         \
         const long N = (long)O * C;                                                                               \
         for (long n = 0; n < N; n += 8) {                                                                         \
             const int lanes = N - n < 8 ? (int)(N - n) : 8;                                                      \
@@ -277,29 +312,34 @@ static int *tile_offsets(long t0, long t1, int tw, int m, int rows, int width, l
             const __m256i index = _mm256_loadu_si256((const __m256i *)src);                                       \
             v8 g[9], out[A * A];                                                                                  \
             UNROLL for (int e = 0; e < 9; e++) g[e] = gather(w + (flip ? 8 - e : e), index);                      \
-            weight_tile_##M(g, out);                                                                              \
+            weight_tile_##K(g, out);                                                                              \
             float lane[8] __attribute__((aligned(32)));                                                           \
             UNROLL for (int e = 0; e < A * A; e++) {                                                              \
-                if (lanes == 8) { _mm256_storeu_ps(u + e * xs + n, (__m256)out[e]); continue; }                    \
+                if (!FIRST(e)) continue;                                                                          \
+                float *plane = u + GROUP(e) * xs + n;                                                             \
+                if (lanes == 8) { _mm256_storeu_ps(plane, (__m256)out[e]); continue; }                             \
                 _mm256_store_ps(lane, (__m256)out[e]);                                                            \
-                for (int l = 0; l < lanes; l++) u[e * xs + n + l] = lane[l];                                       \
+                for (int l = 0; l < lanes; l++) plane[l] = lane[l];                                               \
             }                                                                                                     \
         }                                                                                                         \
     }                                                                                                             \
                                                                                                                   \
-    /* dw[N][3][3] from dU[α²][N], eight filter pairs at a time. */                                               \
-    static void weight_grad_transform_##M(const float *du, int O, int C, long xs, float *dw) {                            \
+    /* dw[N][3][3] from dU[groups][N], eight filter pairs at a time: a group's dU (the sum over its points, */     \
+    /* which share one U) enters at its first point, the others add nothing. */                                   \
+    static void weight_grad_transform_##K(const float *du, int O, int C, long xs, float *dw) {                            \
         const long N = (long)O * C;                                                                               \
         for (long n = 0; n < N; n += 8) {                                                                         \
             const int lanes = N - n < 8 ? (int)(N - n) : 8;                                                      \
             v8 in[A * A], out[9];                                                                                 \
             float lane[8] __attribute__((aligned(32)));                                                           \
             UNROLL for (int e = 0; e < A * A; e++) {                                                              \
-                if (lanes == 8) { in[e] = (v8)_mm256_loadu_ps(du + e * xs + n); continue; }                        \
-                for (int l = 0; l < 8; l++) lane[l] = l < lanes ? du[e * xs + n + l] : 0;                          \
+                const float *plane = du + GROUP(e) * xs + n;                                                      \
+                if (!FIRST(e)) { in[e] = (v8){0}; continue; }                                                     \
+                if (lanes == 8) { in[e] = (v8)_mm256_loadu_ps(plane); continue; }                                  \
+                for (int l = 0; l < 8; l++) lane[l] = l < lanes ? plane[l] : 0;                                   \
                 in[e] = (v8)_mm256_load_ps(lane);                                                                 \
             }                                                                                                     \
-            weight_grad_tile_##M(in, out);                                                                        \
+            weight_grad_tile_##K(in, out);                                                                        \
             float all[9][8] __attribute__((aligned(32)));                                                         \
             UNROLL for (int e = 0; e < 9; e++) _mm256_store_ps(all[e], (__m256)out[e]);                           \
             for (int l = 0; l < lanes; l++)                                                                       \
@@ -307,42 +347,56 @@ static int *tile_offsets(long t0, long t1, int tw, int m, int rows, int width, l
         }                                                                                                         \
     }
 
-WG_KERNELS(2, 4)
-WG_KERNELS(4, 6)
-WG_KERNELS(6, 8)
+WG_KERNELS(2, 2, 4, 1, ONE_TO_ONE, ONE_TO_ONE, EVERY_POINT)
+WG_KERNELS(4, 4, 6, 1, ONE_TO_ONE, ONE_TO_ONE, EVERY_POINT)
+WG_KERNELS(6, 6, 8, 1, ONE_TO_ONE, ONE_TO_ONE, EVERY_POINT)
+WG_KERNELS(4S2, 4, 9, 2, SLOT_S2, GROUP_S2, FIRST_OF_GROUP_S2)
 
-#define WG_DISPATCH(call, ...)           \
-    switch (m) {                         \
-    case 2: call##_2(__VA_ARGS__); break; \
-    case 4: call##_4(__VA_ARGS__); break; \
-    case 6: call##_6(__VA_ARGS__); break; \
-    default: abort();                    \
+#define WG_DISPATCH(call, ...)                      \
+    switch (stride * 8 + m) {                       \
+    case 8 + 2: call##_2(__VA_ARGS__); break;       \
+    case 8 + 4: call##_4(__VA_ARGS__); break;       \
+    case 8 + 6: call##_6(__VA_ARGS__); break;       \
+    case 16 + 4: call##_4S2(__VA_ARGS__); break;    \
+    default: abort();                               \
     }
 
-void wg_weight_transform(int m, const float *w, int out_channels, int channels, int flip, long xs, float *u) {
+void wg_weight_transform(int m, int stride, const float *w, int out_channels, int channels, int flip, long xs, float *u) {
+    if (flip && stride != 1) abort();  // a strided convolution's input gradient is no forward map
     WG_DISPATCH(weight_transform, w, out_channels, channels, flip, xs, u)
 }
 
 void wg_input_transform(const wg_shape *s, const float *x, long t_base, long t0, long t1, long ld, long xs, float *v) {
-    const int m = s->m;
+    const int m = s->m, stride = s->stride;
     if (t1 <= t0) return;
     WG_DISPATCH(input_transform, s, x, s->channels, t_base, t0, t1, ld, xs, v)
 }
 
 void wg_output_transform(const wg_shape *s, const float *mt, long t_base, long t0, long t1, long ld, long xs, float *y) {
-    const int m = s->m;
+    const int m = s->m, stride = s->stride;
     if (t1 <= t0) return;
     WG_DISPATCH(output_transform, s, mt, t_base, t0, t1, ld, xs, y)
 }
 
 void wg_output_grad_transform(const wg_shape *s, const float *dy, long t_base, long t0, long t1, long ld, long xs,
                               float *mt) {
-    const int m = s->m;
+    const int m = s->m, stride = s->stride;
     if (t1 <= t0) return;
     WG_DISPATCH(output_grad_transform, s, dy, s->out_channels, t_base, t0, t1, ld, xs, mt)
 }
 
-void wg_weight_grad_transform(int m, const float *du, int out_channels, int channels, long xs, float *dw) {
+int wg_groups(int m, int stride, int *spans) {
+    const int alpha = stride == 1 ? m + 2 : 2 * m + 1;
+    if (stride == 2 && m == 4) {
+        if (spans) memcpy(spans, SPANS4S2, sizeof SPANS4S2);
+        return (int)(sizeof SPANS4S2 / sizeof SPANS4S2[0]);
+    }
+    if (stride != 1) abort();
+    for (int e = 0; spans && e < alpha * alpha; e++) spans[2 * e] = e, spans[2 * e + 1] = 1;
+    return alpha * alpha;
+}
+
+void wg_weight_grad_transform(int m, int stride, const float *du, int out_channels, int channels, long xs, float *dw) {
     WG_DISPATCH(weight_grad_transform, du, out_channels, channels, xs, dw)
 }
 

@@ -27,7 +27,7 @@ import Testing
         let truth = (conv2d(x64, w64, stride: 1, padding: 1),
                      conv2dInputGrad(dy64, w64, height: n, width: n, stride: 1, padding: 1),
                      conv2dWeightGrad(x64, dy64, kernel: 3, stride: 1, padding: 1))
-        for m in Winograd.tileSizes {
+        for m in Winograd.tileSizes(stride: 1) {
             let y = Tensor(zeros: [b, o, n, n], dtype: .float32), dx = Tensor(zeros: [b, c, n, n], dtype: .float32)
             let dw = Tensor(zeros: [o, c, 3, 3], dtype: .float32)
             Winograd.conv2d(x: x.pointer(Float.self), w: w.pointer(Float.self), y: y.mutablePointer(Float.self),
@@ -44,16 +44,46 @@ import Testing
         }
     }
 
-    /// The public entry points on the .winograd path agree with the kernels, and shapes the
-    /// kernels do not compute (stride 2, 1×1, 5×5) fall back to oneDNN's.
+    /// Stride 2 (the polyphase F(4×4, 3×3): forward and weight gradient) against the Float64
+    /// reference: ResNet-18's strided layers at small batch, odd input sizes (13, 7, 3, 1: the
+    /// last input column and row are a patch's first), outputs that leave partial tiles (7, 5, 3,
+    /// 2, 1) and channel counts off the vector width. Bound 1e-5, about 3× the worst measured
+    /// (3.6e-6, forward 256→512): between F(2×2)'s and F(4×4)'s at stride 1.
+    @Test(arguments: [(2, 64, 128, 32), (2, 128, 256, 16), (3, 256, 512, 8), (2, 40, 24, 10), (2, 17, 5, 13),
+                      (3, 8, 8, 7), (1, 16, 24, 6), (2, 5, 9, 3), (3, 8, 8, 1), (1, 3, 16, 9)])
+    func matchesTheFloat64ReferenceAtStride2(b: Int, c: Int, o: Int, n: Int) {
+        guard Winograd.isSupported else { print("skipped: no AVX2+FMA"); return }
+        var rng = RandomStream(seed: UInt64(b * 7919 + c * 31 + o * 7 + n + 1))
+        let p = (n - 1) / 2 + 1
+        let x64 = Tensor.uniform([b, c, n, n], low: -1, high: 1, dtype: .float64, rng: &rng)
+        let w64 = Tensor.uniform([o, c, 3, 3], low: -0.5, high: 0.5, dtype: .float64, rng: &rng)
+        let dy64 = Tensor.uniform([b, o, p, p], low: -1, high: 1, dtype: .float64, rng: &rng)
+        let (x, w, dy) = (x64.converted(to: .float32), w64.converted(to: .float32), dy64.converted(to: .float32))
+        let y = Tensor(zeros: [b, o, p, p], dtype: .float32), dw = Tensor(zeros: [o, c, 3, 3], dtype: .float32)
+        Winograd.conv2d(x: x.pointer(Float.self), w: w.pointer(Float.self), y: y.mutablePointer(Float.self),
+                        batch: b, channels: c, outChannels: o, height: n, width: n, m: 4, stride: 2)
+        Winograd.weightGrad(x: x.pointer(Float.self), dy: dy.pointer(Float.self), dw: dw.mutablePointer(Float.self),
+                            batch: b, channels: c, outChannels: o, height: n, width: n, m: 4, stride: 2)
+        let errors = [relativeError(y, conv2d(x64, w64, stride: 2, padding: 1)),
+                      relativeError(dw, conv2dWeightGrad(x64, dy64, kernel: 3, stride: 2, padding: 1))]
+        print("winograd F(4×4,3×3) stride 2 b\(b) c\(c) o\(o) n\(n): relative error forward \(errors[0]), weight grad \(errors[1])")
+        #expect(errors[0] < 1e-5, "stride 2 forward b\(b) c\(c) o\(o) n\(n): \(errors[0])")
+        #expect(errors[1] < 1e-5, "stride 2 weight grad b\(b) c\(c) o\(o) n\(n): \(errors[1])")
+    }
+
+    /// The .winograd path runs the kernels where they apply — at stride 2 the forward map and the
+    /// weight gradient — and oneDNN's direct kernels elsewhere (a strided input gradient, 1×1, 5×5).
     @Test func thePathRunsTheKernelsWhereTheyApply() {
         guard Winograd.isSupported else { print("skipped: no AVX2+FMA"); return }
         let g3 = ConvGeometry(channels: 64, height: 16, width: 16, kernel: 3, stride: 1, padding: 1)
         #expect(ConvolutionKernel.forward.implementation(.winograd, g3, batch: 2, outChannels: 64) == .winograd(tile: 4))
         let g4 = ConvGeometry(channels: 512, height: 4, width: 4, kernel: 3, stride: 1, padding: 1)
         #expect(ConvolutionKernel.weightGradient.implementation(.winograd, g4, batch: 2, outChannels: 512) == .winograd(tile: 2))
-        for g in [ConvGeometry(channels: 64, height: 16, width: 16, kernel: 3, stride: 2, padding: 1),
-                  ConvGeometry(channels: 64, height: 16, width: 16, kernel: 1, stride: 1, padding: 0),
+        let g2 = ConvGeometry(channels: 64, height: 16, width: 16, kernel: 3, stride: 2, padding: 1)
+        #expect(ConvolutionKernel.forward.implementation(.winograd, g2, batch: 2, outChannels: 64) == .winograd(tile: 4, stride: 2))
+        #expect(ConvolutionKernel.weightGradient.implementation(.winograd, g2, batch: 2, outChannels: 64) == .winograd(tile: 4, stride: 2))
+        #expect(ConvolutionKernel.inputGradient.implementation(.winograd, g2, batch: 2, outChannels: 64) == .oneDNN(.direct))
+        for g in [ConvGeometry(channels: 64, height: 16, width: 16, kernel: 1, stride: 1, padding: 0),
                   ConvGeometry(channels: 64, height: 16, width: 16, kernel: 5, stride: 1, padding: 2)] {
             for kernel in ConvolutionKernel.allCases {
                 #expect(kernel.implementation(.winograd, g, batch: 2, outChannels: 64) == .oneDNN(.direct), "\(g)")
@@ -98,10 +128,13 @@ import Testing
         let x = Tensor.uniform([b, c, n, n], low: -1, high: 1, dtype: .float32, rng: &rng)
         let w = Tensor.uniform([o, c, 3, 3], low: -0.5, high: 0.5, dtype: .float32, rng: &rng)
         let dy = Tensor.uniform([b, o, n, n], low: -1, high: 1, dtype: .float32, rng: &rng)
+        let dy2 = Tensor.uniform([b, o, n / 2, n / 2], low: -1, high: 1, dtype: .float32, rng: &rng)
         func all() -> [[Double]] {
             [conv2d(x, w, stride: 1, padding: 1, path: .winograd),
              conv2dInputGrad(dy, w, height: n, width: n, stride: 1, padding: 1, path: .winograd),
-             conv2dWeightGrad(x, dy, kernel: 3, stride: 1, padding: 1, path: .winograd)].map(\.doubles)
+             conv2dWeightGrad(x, dy, kernel: 3, stride: 1, padding: 1, path: .winograd),
+             conv2d(x, w, stride: 2, padding: 1, path: .winograd),
+             conv2dWeightGrad(x, dy2, kernel: 3, stride: 2, padding: 1, path: .winograd)].map(\.doubles)
         }
         let serial = all()
         for threads in [2, 3, 4] {
@@ -112,9 +145,11 @@ import Testing
 
     /// d/dw ‖∂L/∂x‖² and a third-order term, d/dw of ‖∂/∂x ‖∂L/∂x‖²‖², through a two-conv
     /// Softplus net on our Winograd kernels (Float32) against the im2col reference in Float64:
-    /// every backward rule is made of the same three maps, so every order runs through them.
-    @Test(arguments: [(16, 4), (8, 2), (16, 6)])
-    func higherOrderGradientsThroughWinograd(size: Int, tile: Int) throws {
+    /// every backward rule is made of the same three maps, so every order runs through them. With
+    /// the first conv at stride 2 its forward map and weight gradient run on the stride-2 kernels
+    /// and its input gradient on oneDNN's: the orders mix the two implementations.
+    @Test(arguments: [(16, 4, 1), (8, 2, 1), (16, 6, 1), (16, 4, 2)])
+    func higherOrderGradientsThroughWinograd(size: Int, tile: Int, stride: Int) throws {
         guard Winograd.isSupported else { print("skipped: no AVX2+FMA"); return }
         var rng = RandomStream(seed: 23)
         let x64 = Tensor.uniform([2, 16, size, size], low: -1, high: 1, dtype: .float64, rng: &rng)
@@ -123,7 +158,7 @@ import Testing
         func gradients(_ dtype: DType) throws -> [Tensor] {
             let x = Variable(x64.converted(to: dtype), requiresGrad: true)
             let a = Variable(w1.converted(to: dtype), requiresGrad: true), b = Variable(w2.converted(to: dtype), requiresGrad: true)
-            let h = conv2d(x, a, stride: 1, padding: 1).softplus(beta: 3)
+            let h = conv2d(x, a, stride: stride, padding: 1).softplus(beta: 3)
             let z = conv2d(h, b, stride: 1, padding: 1)
             let loss = (z * z).sum(toShape: [])
             let gx = try grad(of: loss, wrt: [x], createGraph: true)[0]
@@ -139,7 +174,7 @@ import Testing
         let double = try gradients(.float64)
         for (i, (g32, g64)) in zip(single, double).enumerated() {
             let e = relativeError(g32, g64)
-            print("order \(i < 2 ? 2 : 3) through Winograd F(\(tile)), \(size)², weight \(i % 2): relative error \(e)")
+            print("order \(i < 2 ? 2 : 3) through Winograd F(\(tile)), \(size)², first stride \(stride), weight \(i % 2): relative error \(e)")
             #expect(e < 1e-4, "gradient \(i)")
         }
     }

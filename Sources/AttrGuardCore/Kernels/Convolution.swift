@@ -159,10 +159,10 @@ public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int, padding: Int, path: Co
     let p = ConvolutionPath.resolve(path, x.dtype, "conv2d")
     let (B, O) = (x.shape[0], w.shape[0])
     switch ConvolutionKernel.forward.implementation(p, g, batch: B, outChannels: O) {
-    case .winograd(let m):
+    case .winograd(let m, let stride):
         let out = Tensor(uninitialized: [B, O, g.outHeight, g.outWidth], dtype: .float32)
         Winograd.conv2d(x: x.pointer(Float.self), w: w.pointer(Float.self), y: out.mutablePointer(Float.self),
-                        batch: B, channels: g.channels, outChannels: O, height: g.height, width: g.width, m: m)
+                        batch: B, channels: g.channels, outChannels: O, height: g.height, width: g.width, m: m, stride: stride)
         return out
     case .gemm:
         let out = Tensor(uninitialized: [B, O, g.outHeight, g.outWidth], dtype: .float32)
@@ -210,7 +210,7 @@ public func conv2dInputGrad(_ dy: Tensor, _ w: Tensor, height: Int, width: Int, 
     let p = ConvolutionPath.resolve(path, dy.dtype, "conv2dInputGrad")
     let (B, O) = (dy.shape[0], w.shape[0])
     switch ConvolutionKernel.inputGradient.implementation(p, g, batch: B, outChannels: O) {
-    case .winograd(let m):
+    case .winograd(let m, _):
         let out = Tensor(uninitialized: [B, g.channels, height, width], dtype: .float32)
         Winograd.inputGrad(dy: dy.pointer(Float.self), w: w.pointer(Float.self), dx: out.mutablePointer(Float.self),
                            batch: B, channels: g.channels, outChannels: O, height: height, width: width, m: m)
@@ -260,10 +260,11 @@ public func conv2dWeightGrad(_ x: Tensor, _ dy: Tensor, kernel: Int, stride: Int
     let p = ConvolutionPath.resolve(path, x.dtype, "conv2dWeightGrad")
     let (B, O) = (x.shape[0], dy.shape[1])
     switch ConvolutionKernel.weightGradient.implementation(p, g, batch: B, outChannels: O) {
-    case .winograd(let m):
+    case .winograd(let m, let stride):
         let out = Tensor(uninitialized: [O, g.channels, kernel, kernel], dtype: .float32)
         Winograd.weightGrad(x: x.pointer(Float.self), dy: dy.pointer(Float.self), dw: out.mutablePointer(Float.self),
-                            batch: B, channels: g.channels, outChannels: O, height: g.height, width: g.width, m: m)
+                            batch: B, channels: g.channels, outChannels: O, height: g.height, width: g.width, m: m,
+                            stride: stride)
         return out
     case .gemm:
         let out = Tensor(uninitialized: [O, g.channels, kernel, kernel], dtype: .float32)

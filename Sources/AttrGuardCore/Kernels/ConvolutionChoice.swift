@@ -39,8 +39,8 @@ public enum CPUISA: String, Sendable, Comparable {
 
 /// Which code computes one of a convolution's three kernels.
 public enum ConvolutionImplementation: Equatable, Sendable, CustomStringConvertible {
-    /// Our Winograd F(m×m, 3×3) (WinogradConvolution.swift).
-    case winograd(tile: Int)
+    /// Our Winograd F(m×m, 3×3) at stride 1 or 2 (WinogradConvolution.swift).
+    case winograd(tile: Int, stride: Int = 1)
     /// oneDNN on `path` (.onednn: its faster of direct and its own Winograd; .direct).
     case oneDNN(ConvolutionPath)
     /// im2col over groups of images + one BLAS GEMM per group (ConvolutionGEMM.swift).
@@ -50,7 +50,7 @@ public enum ConvolutionImplementation: Equatable, Sendable, CustomStringConverti
 
     public var description: String {
         switch self {
-        case .winograd(let m): return "winograd_\(m)x3:avx2"
+        case .winograd(let m, let stride): return stride == 1 ? "winograd_\(m)x3:avx2" : "winograd_\(m)x3s\(stride):avx2"
         case .oneDNN(let p): return "onednn(\(p.rawValue))"
         case .gemm: return "gemm"
         case .im2col: return "im2col"
@@ -71,11 +71,11 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
         case .gemm: return .gemm
         case .direct, .onednn: return .oneDNN(path)
         case .winograd:
-            guard Winograd.isSupported, Winograd.applies(to: g) else { return .oneDNN(.direct) }
-            return .winograd(tile: Self.pinnedTile ?? Self.tile(g))
+            guard Winograd.isSupported, Winograd.applies(to: g, self) else { return .oneDNN(.direct) }
+            return .winograd(tile: g.stride == 1 ? Self.pinnedTile ?? Self.tile(g) : 4, stride: g.stride)
         case .fastest:
-            if Winograd.isSupported, Winograd.applies(to: g), let m = fastestTile(g, outChannels: outChannels) {
-                return .winograd(tile: m)
+            if Winograd.isSupported, Winograd.applies(to: g, self), let m = fastestTile(g, outChannels: outChannels) {
+                return .winograd(tile: m, stride: g.stride)
             }
             // An image layer's input gradient: per-image im2col + OpenBLAS (its GEMM is 27 rows
             // tall; oneDNN's backward-data kernel for 3 channels runs at 14–26 GFLOP/s, grouping
@@ -98,7 +98,7 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
     /// While bound, the tile size of our kernels wherever they run (tests, measurements);
     /// ATTRGUARD_WINOGRAD_TILE=2|4|6 binds it for a process.
     @TaskLocal public static var pinnedTile: Int? = ProcessInfo.processInfo.environment["ATTRGUARD_WINOGRAD_TILE"].map { text in
-        guard let m = Int(text), Winograd.tileSizes.contains(m) else { fatalError("ATTRGUARD_WINOGRAD_TILE=\(text): expected 2, 4 or 6") }
+        guard let m = Int(text), Winograd.tileSizes(stride: 1).contains(m) else { fatalError("ATTRGUARD_WINOGRAD_TILE=\(text): expected 2, 4 or 6") }
         return m
     }
 
@@ -110,18 +110,26 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
     }
 
     /// Our Winograd's tile where it is the fastest implementation measured on this ISA, or nil
-    /// where oneDNN is (`attrguard bench conv`, one thread; README, performance):
+    /// where oneDNN or grouped GEMMs are (`attrguard bench conv`, one thread; README, performance):
     /// - AVX2: every 3×3 stride-1 layer of 16+ channels (oneDNN 2.6 has no Winograd there; ours
     ///   measured 1.4–2.5× its direct kernels on the ResNet-18 and SmallCNN shapes);
-    /// - AVX-512: layers of 128+ channels (maps of 16×16 and below), where our transforms with
-    ///   OpenBLAS's AVX-512 sgemm beat oneDNN's `jit_wino_4x3:avx512_core` (and its direct weight
-    ///   gradient on 8×8 and direct kernels on 4×4); oneDNN's Winograd keeps the wider maps.
+    /// - AVX-512: stride-1 layers of 128+ channels (maps of 16×16 and below), where our transforms
+    ///   with OpenBLAS's AVX-512 sgemm beat oneDNN's `jit_wino_4x3:avx512_core` (and its direct
+    ///   weight gradient on 8×8 and direct kernels on 4×4); oneDNN's Winograd keeps the wider maps;
+    /// - both: 3×3 stride-2 layers of 16+ channels, the weight gradient always and the forward map
+    ///   onto outputs of 8×8 and up (stride-2 F(4×4): 64→128 and 128→256 forward 105–129 GFLOP/s
+    ///   against grouped GEMMs' 88–93 on AVX2 and oneDNN's 86–111 on AVX-512; onto 4×4 outputs, one
+    ///   tile an image, 88–92 against 91 and oneDNN's 116). Their input gradient is no forward map.
     /// Our GEMMs are OpenBLAS's, so where OpenBLAS runs no AVX2 kernels (a CPU it does not know,
     /// e.g. "Prescott" without OPENBLAS_CORETYPE) oneDNN runs everything.
     func fastestTile(_ g: ConvGeometry, outChannels: Int) -> Int? {
-        if let m = Self.pinnedTile { return m }
+        if g.stride == 1, let m = Self.pinnedTile { return m }
         // Image layers (3 channels): the transforms cost as much as the few multiplications saved.
         guard g.channels >= 16 && outChannels >= 16 else { return nil }
+        if g.stride == 2 {
+            guard KernelISA.openBLASVectorWidth >= 256 else { return nil }
+            return self == .weightGradient || min(g.outHeight, g.outWidth) >= 8 ? 4 : nil
+        }
         switch (CPUISA.current, KernelISA.openBLASVectorWidth) {
         case (.avx2, 256...): return Self.tile(g)
         case (.avx512, 512): return min(g.channels, outChannels) >= 128 ? Self.tile(g) : nil
