@@ -70,6 +70,12 @@ static const float AT4S2[4][9] = {{1, 1, 1, 1, 0, 1, 0, 0, 0},
                                   {0, 1, -1, 1.0f / 2, 0, 0, 1, 0, 0},
                                   {0, 1, 1, 1.0f / 4, 0, 0, 0, 1, 0},
                                   {0, 1, -1, 1.0f / 8, 1, 0, 0, 0, 1}};
+// The stride-2 layer's input gradient, dx = convᵀ(dy, w), on the same points with the flipped kernel
+// g' = (g2, g1, g0) (U from G4S2): from a 5×5 patch of dy (BT4S2T: dx_2i+1 = g'0 dy_i + g'2 dy_i+1 is
+// F(4, 2) with (g'0, g'2) on points 0–4, dx_2i = g'1 dy_i on points 5–8) to an 8×8 tile of dx
+// (AT4S2T). The dx tiles do not overlap; the dy patches do, by one row and column.
+static const float BT4S2T[9][5] = {{1, -2, -1, 2, 0}, {0, -1, 1, 2, 0}, {0, -1, 3, -2, 0}, {0, 1, 0, -1, 0}, {0, 1, -2, -1, 2}, {1, 0, 0, 0, 0}, {0, 1, 0, 0, 0}, {0, 0, 1, 0, 0}, {0, 0, 0, 1, 0}};
+static const float AT4S2T[8][9] = {{0, 0, 0, 0, 0, 1, 0, 0, 0}, {1, 1, 1, 1, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 1, 0, 0}, {0, 1, -1, 1.0f / 2, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 1, 0}, {0, 1, 1, 1.0f / 4, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0, 1}, {0, 1, -1, 1.0f / 8, 1, 0, 0, 0, 0}};
 // Stride 2's transformed tile in groups of points with equal U = S_G w S_Gᵀ (the even points' rows
 // of G4S2 are all (0, 1, 0)): the 16 even×even points, per odd row the 4 even columns, per odd
 // column the 4 even rows, then the 25 odd×odd points alone — 36 groups. The transformed input and
@@ -194,7 +200,9 @@ static int *tile_offsets(long t0, long t1, int tw, int step, int rows, int width
                      long xs, float *dst_all) {                                                                       \
         const int OH = (s->height - 1) / S + 1, OW = (s->width - 1) / S + 1;                                          \
         const int H = STEP == 1 ? OH : s->height, W = STEP == 1 ? OW : s->width;                                      \
-        const int TH = (OH + M - 1) / M, TW = (OW + M - 1) / M, width = STEP * M * TW + 2 * LEAD;                     \
+        const int TH = (OH + M - 1) / M, TW = (OW + M - 1) / M;                                                       \
+        const int width = STEP * M * TW + 2 * LEAD > STEP * M * (TW - 1) + P ? STEP * M * TW + 2 * LEAD               \
+                                                                               : STEP * M * (TW - 1) + P;             \
         const long u0 = t0 / TW, u1 = (t1 - 1) / TW + 1, n = t1 - t0;                                                 \
         long n8;                                                                                                      \
         int *off = tile_offsets(t0, t1, TW, STEP * M, P, width, &n8);                                                 \
@@ -215,7 +223,7 @@ static int *tile_offsets(long t0, long t1, int tw, int step, int rows, int width
             for (long k = 0; k < n8; k += 8) {                                                                        \
                 const __m256i index = _mm256_loadu_si256((const __m256i *)(off + k));                                 \
                 v8 d[P * P], out[A * A];                                                                              \
-                if (M == 4 && STEP == 1 && pairs_adjacent(off + k)) {                                                 \
+                if (M == 4 && STEP == 1 && (P == 6 || P == 4) && pairs_adjacent(off + k)) {                           \
                     UNROLL for (int i = 0; i < P; i++) {                                                              \
                         const float *row = pad + i * width;                                                           \
                         if (P == 6) { load_patch_row_pairs(row, off + k, d + i * P); continue; }                      \
@@ -236,22 +244,10 @@ static int *tile_offsets(long t0, long t1, int tw, int step, int rows, int width
         free(off);                                                                                                    \
     }
 
-// Per algorithm K (tables BT##K, G##K, AT##K: tile side M, α = A points, stride S): the input
-// transform Bᵀ d B, the output transform Aᵀ m A, its adjoint A dy Aᵀ (the output gradient into the
-// transformed domain), the weight transform G g Gᵀ and its adjoint Gᵀ du G.
-#define WG_KERNELS(K, M, A, S, SLOT, GROUP, FIRST)                                                                \
-    static inline void input_tile_##K(const v8 *d, v8 *out) { SANDWICH(out, d, A, A, A, A, BT##K, AT_, BT##K, AT_); } \
-    static inline void output_tile_##K(const v8 *mt, v8 *out) { SANDWICH(out, mt, M, A, M, A, AT##K, AT_, AT##K, AT_); } \
-    static inline void output_grad_tile_##K(const v8 *d, v8 *out) { SANDWICH(out, d, A, M, A, M, AT##K, TR_, AT##K, TR_); } \
-    static inline void weight_tile_##K(const v8 *g, v8 *out) { SANDWICH(out, g, A, 3, A, 3, G##K, AT_, G##K, AT_); }  \
-    static inline void weight_grad_tile_##K(const v8 *du, v8 *out) { SANDWICH(out, du, 3, A, 3, A, G##K, TR_, G##K, TR_); } \
-                                                                                                                  \
-    /* V[α²][C][ld] from x[B][C][H][W] and M'[α²][O][ld] from dy[B][O][P][Q]. */                                      \
-    WG_PATCH_TRANSFORM(input_transform_##K, M, A, A, 1, S, S, input_tile_##K, SLOT)                                   \
-    WG_PATCH_TRANSFORM(output_grad_transform_##K, M, A, M, 0, 1, S, output_grad_tile_##K, SLOT)                       \
-                                                                                                                      \
-    /* y[B][O][P][Q] from M[α²][O][ld], eight tiles at a time, each clipped to the plane. */                       \
-    static void output_transform_##K(const wg_shape *s, const float *mt, long tb, long t0, long t1, long ld,     \
+/// y[B][O][P][Q] (P×Q = the plane divided by S) from M[slots][O] (element ξ·xs + o·ld + t − tb), eight
+/// tiles of M×M at a time, TILE taking the α² points to M² outputs, each tile clipped to the plane.
+#define WG_OUTPUT_TRANSFORM(NAME, M, A, S, TILE, SLOT)                                                           \
+    static void NAME(const wg_shape *s, const float *mt, long tb, long t0, long t1, long ld,                     \
                                      long xs, float *y) {                                                                  \
         const int H = (s->height - 1) / S + 1, W = (s->width - 1) / S + 1, O = s->out_channels;                  \
         const int TH = (H + M - 1) / M, TW = (W + M - 1) / M;                                                     \
@@ -272,7 +268,7 @@ static int *tile_offsets(long t0, long t1, int tw, int step, int rows, int width
                 const float *src = mt + (long)o * ld + (t0 - tb) + k;                                             \
                 v8 in[A * A], out[M * M];                                                                         \
                 UNROLL for (int e = 0; e < A * A; e++) in[e] = (v8)_mm256_loadu_ps(src + SLOT(e) * xs); \
-                output_tile_##K(in, out);                                                                         \
+                TILE(in, out);                                                                                    \
                 if (paired) {                                                                                     \
                     /* F(4×4), four pairs of neighbouring whole tiles: a row of 8 floats a pair. */               \
                     UNROLL for (int i = 0; i < M; i++) {                                                          \
@@ -296,7 +292,23 @@ static int *tile_offsets(long t0, long t1, int tw, int step, int rows, int width
                 }                                                                                                 \
             }                                                                                                     \
         }                                                                                                         \
-    }                                                                                                             \
+    }
+
+// Per algorithm K (tables BT##K, G##K, AT##K: tile side M, α = A points, stride S): the input
+// transform Bᵀ d B, the output transform Aᵀ m A, its adjoint A dy Aᵀ (the output gradient into the
+// transformed domain), the weight transform G g Gᵀ and its adjoint Gᵀ du G.
+#define WG_KERNELS(K, M, A, S, SLOT, GROUP, FIRST)                                                                \
+    static inline void input_tile_##K(const v8 *d, v8 *out) { SANDWICH(out, d, A, A, A, A, BT##K, AT_, BT##K, AT_); } \
+    static inline void output_tile_##K(const v8 *mt, v8 *out) { SANDWICH(out, mt, M, A, M, A, AT##K, AT_, AT##K, AT_); } \
+    static inline void output_grad_tile_##K(const v8 *d, v8 *out) { SANDWICH(out, d, A, M, A, M, AT##K, TR_, AT##K, TR_); } \
+    static inline void weight_tile_##K(const v8 *g, v8 *out) { SANDWICH(out, g, A, 3, A, 3, G##K, AT_, G##K, AT_); }  \
+    static inline void weight_grad_tile_##K(const v8 *du, v8 *out) { SANDWICH(out, du, 3, A, 3, A, G##K, TR_, G##K, TR_); } \
+                                                                                                                  \
+    /* V[α²][C][ld] from x[B][C][H][W] and M'[α²][O][ld] from dy[B][O][P][Q]. */                                      \
+    WG_PATCH_TRANSFORM(input_transform_##K, M, A, A, 1, S, S, input_tile_##K, SLOT)                                   \
+    WG_PATCH_TRANSFORM(output_grad_transform_##K, M, A, M, 0, 1, S, output_grad_tile_##K, SLOT)                       \
+                                                                                                                      \
+    WG_OUTPUT_TRANSFORM(output_transform_##K, M, A, S, output_tile_##K, SLOT)                                       \
                                                                                                                   \
     /* U[groups][N] for N = O·C filter pairs, eight pairs at a time (pair n of the flipped kernel is */           \
     /* (c, o) = (n / O, n mod O), read rotated by 180°); the first point of a group writes its plane. */          \
@@ -352,6 +364,13 @@ WG_KERNELS(4, 4, 6, 1, ONE_TO_ONE, ONE_TO_ONE, EVERY_POINT)
 WG_KERNELS(6, 6, 8, 1, ONE_TO_ONE, ONE_TO_ONE, EVERY_POINT)
 WG_KERNELS(4S2, 4, 9, 2, SLOT_S2, GROUP_S2, FIRST_OF_GROUP_S2)
 
+// The stride-2 input gradient: 5×5 patches of dy (plane P×Q) every 4 pixels in, 8×8 tiles of dx
+// (plane H×W) out; the GEMMs between take U of the flipped kernel (weight_transform_4S2, flip).
+static inline void input_tile_4S2T(const v8 *d, v8 *out) { SANDWICH(out, d, 9, 5, 9, 5, BT4S2T, AT_, BT4S2T, AT_); }
+static inline void output_tile_4S2T(const v8 *mt, v8 *out) { SANDWICH(out, mt, 8, 9, 8, 9, AT4S2T, AT_, AT4S2T, AT_); }
+WG_PATCH_TRANSFORM(input_transform_4S2T, 4, 9, 5, 0, 1, 2, input_tile_4S2T, SLOT_S2)
+WG_OUTPUT_TRANSFORM(output_transform_4S2T, 8, 9, 1, output_tile_4S2T, SLOT_S2)
+
 #define WG_DISPATCH(call, ...)                      \
     switch (stride * 8 + m) {                       \
     case 8 + 2: call##_2(__VA_ARGS__); break;       \
@@ -362,19 +381,28 @@ WG_KERNELS(4S2, 4, 9, 2, SLOT_S2, GROUP_S2, FIRST_OF_GROUP_S2)
     }
 
 void wg_weight_transform(int m, int stride, const float *w, int out_channels, int channels, int flip, long xs, float *u) {
-    if (flip && stride != 1) abort();  // a strided convolution's input gradient is no forward map
     WG_DISPATCH(weight_transform, w, out_channels, channels, flip, xs, u)
 }
 
 void wg_input_transform(const wg_shape *s, const float *x, long t_base, long t0, long t1, long ld, long xs, float *v) {
     const int m = s->m, stride = s->stride;
     if (t1 <= t0) return;
+    if (s->transposed) {
+        if (stride != 2 || m != 4) abort();
+        input_transform_4S2T(s, x, s->channels, t_base, t0, t1, ld, xs, v);
+        return;
+    }
     WG_DISPATCH(input_transform, s, x, s->channels, t_base, t0, t1, ld, xs, v)
 }
 
 void wg_output_transform(const wg_shape *s, const float *mt, long t_base, long t0, long t1, long ld, long xs, float *y) {
     const int m = s->m, stride = s->stride;
     if (t1 <= t0) return;
+    if (s->transposed) {
+        if (stride != 2 || m != 4) abort();
+        output_transform_4S2T(s, mt, t_base, t0, t1, ld, xs, y);
+        return;
+    }
     WG_DISPATCH(output_transform, s, mt, t_base, t0, t1, ld, xs, y)
 }
 

@@ -53,9 +53,9 @@ import Testing
     /// The fastest path's choice per kernel, deterministic for an ISA and shape: an image layer's
     /// input gradient on per-image im2col and its other kernels on oneDNN; with OpenBLAS on AVX2 or
     /// AVX-512 kernels, a 3×3 stride-2 layer's weight gradient on our stride-2 Winograd, and its
-    /// forward map too onto outputs of 8×8 and up; the rest of the strided layers (their input
-    /// gradients, 4×4 outputs' forward, the 1×1 shortcuts) on grouped GEMMs where the ISA is AVX2
-    /// (with OpenBLAS's AVX2 kernels), on oneDNN under AVX-512.
+    /// other two kernels too onto outputs of 8×8 and up; the rest of the strided layers (4×4
+    /// outputs' forward and input gradient, the 1×1 shortcuts) on grouped GEMMs where the ISA is
+    /// AVX2 (with OpenBLAS's AVX2 kernels), on oneDNN under AVX-512.
     @Test func fastestChoicePerKernel() {
         let image = ConvGeometry(channels: 3, height: 32, width: 32, kernel: 3, stride: 1, padding: 1)
         let strided = ConvGeometry(channels: 64, height: 32, width: 32, kernel: 3, stride: 2, padding: 1)
@@ -71,8 +71,7 @@ import Testing
         let ours: ConvolutionImplementation? =
             Winograd.isSupported && KernelISA.openBLASVectorWidth >= 256 ? .winograd(tile: 4, stride: 2) : nil
         for k in ConvolutionKernel.allCases {
-            let onOurs = k != .inputGradient ? ours : nil
-            #expect(choice(k, strided) == onOurs ?? other, "\(k) \(strided)")
+            #expect(choice(k, strided) == ours ?? other, "\(k) \(strided)")
             #expect(choice(k, small) == (k == .weightGradient ? ours : nil) ?? other, "\(k) \(small)")
             #expect(choice(k, shortcut) == other, "\(k) \(shortcut)")
             #expect(choice(k, strided) == choice(k, strided), "deterministic")

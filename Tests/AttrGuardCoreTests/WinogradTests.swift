@@ -44,7 +44,7 @@ import Testing
         }
     }
 
-    /// Stride 2 (the polyphase F(4×4, 3×3): forward and weight gradient) against the Float64
+    /// Stride 2 (the polyphase F(4×4, 3×3) and its transpose: all three kernels) against the Float64
     /// reference: ResNet-18's strided layers at small batch, odd input sizes (13, 7, 3, 1: the
     /// last input column and row are a patch's first), outputs that leave partial tiles (7, 5, 3,
     /// 2, 1) and channel counts off the vector width. Bound 1e-5, about 3× the worst measured
@@ -60,19 +60,24 @@ import Testing
         let dy64 = Tensor.uniform([b, o, p, p], low: -1, high: 1, dtype: .float64, rng: &rng)
         let (x, w, dy) = (x64.converted(to: .float32), w64.converted(to: .float32), dy64.converted(to: .float32))
         let y = Tensor(zeros: [b, o, p, p], dtype: .float32), dw = Tensor(zeros: [o, c, 3, 3], dtype: .float32)
+        let dx = Tensor(zeros: [b, c, n, n], dtype: .float32)
         Winograd.conv2d(x: x.pointer(Float.self), w: w.pointer(Float.self), y: y.mutablePointer(Float.self),
                         batch: b, channels: c, outChannels: o, height: n, width: n, m: 4, stride: 2)
+        Winograd.inputGrad(dy: dy.pointer(Float.self), w: w.pointer(Float.self), dx: dx.mutablePointer(Float.self),
+                           batch: b, channels: c, outChannels: o, height: n, width: n, m: 4, stride: 2)
         Winograd.weightGrad(x: x.pointer(Float.self), dy: dy.pointer(Float.self), dw: dw.mutablePointer(Float.self),
                             batch: b, channels: c, outChannels: o, height: n, width: n, m: 4, stride: 2)
         let errors = [relativeError(y, conv2d(x64, w64, stride: 2, padding: 1)),
+                      relativeError(dx, conv2dInputGrad(dy64, w64, height: n, width: n, stride: 2, padding: 1)),
                       relativeError(dw, conv2dWeightGrad(x64, dy64, kernel: 3, stride: 2, padding: 1))]
-        print("winograd F(4×4,3×3) stride 2 b\(b) c\(c) o\(o) n\(n): relative error forward \(errors[0]), weight grad \(errors[1])")
-        #expect(errors[0] < 1e-5, "stride 2 forward b\(b) c\(c) o\(o) n\(n): \(errors[0])")
-        #expect(errors[1] < 1e-5, "stride 2 weight grad b\(b) c\(c) o\(o) n\(n): \(errors[1])")
+        print("winograd F(4×4,3×3) stride 2 b\(b) c\(c) o\(o) n\(n): relative error forward \(errors[0]), input grad \(errors[1]), weight grad \(errors[2])")
+        for (kernel, e) in zip(["forward", "input grad", "weight grad"], errors) {
+            #expect(e < 1e-5, "stride 2 \(kernel) b\(b) c\(c) o\(o) n\(n): \(e)")
+        }
     }
 
-    /// The .winograd path runs the kernels where they apply — at stride 2 the forward map and the
-    /// weight gradient — and oneDNN's direct kernels elsewhere (a strided input gradient, 1×1, 5×5).
+    /// The .winograd path runs the kernels where they apply (3×3, padding 1, stride 1 or 2) and
+    /// oneDNN's direct kernels elsewhere (1×1, 5×5).
     @Test func thePathRunsTheKernelsWhereTheyApply() {
         guard Winograd.isSupported else { print("skipped: no AVX2+FMA"); return }
         let g3 = ConvGeometry(channels: 64, height: 16, width: 16, kernel: 3, stride: 1, padding: 1)
@@ -82,7 +87,7 @@ import Testing
         let g2 = ConvGeometry(channels: 64, height: 16, width: 16, kernel: 3, stride: 2, padding: 1)
         #expect(ConvolutionKernel.forward.implementation(.winograd, g2, batch: 2, outChannels: 64) == .winograd(tile: 4, stride: 2))
         #expect(ConvolutionKernel.weightGradient.implementation(.winograd, g2, batch: 2, outChannels: 64) == .winograd(tile: 4, stride: 2))
-        #expect(ConvolutionKernel.inputGradient.implementation(.winograd, g2, batch: 2, outChannels: 64) == .oneDNN(.direct))
+        #expect(ConvolutionKernel.inputGradient.implementation(.winograd, g2, batch: 2, outChannels: 64) == .winograd(tile: 4, stride: 2))
         for g in [ConvGeometry(channels: 64, height: 16, width: 16, kernel: 1, stride: 1, padding: 0),
                   ConvGeometry(channels: 64, height: 16, width: 16, kernel: 5, stride: 1, padding: 2)] {
             for kernel in ConvolutionKernel.allCases {
@@ -134,6 +139,7 @@ import Testing
              conv2dInputGrad(dy, w, height: n, width: n, stride: 1, padding: 1, path: .winograd),
              conv2dWeightGrad(x, dy, kernel: 3, stride: 1, padding: 1, path: .winograd),
              conv2d(x, w, stride: 2, padding: 1, path: .winograd),
+             conv2dInputGrad(dy2, w, height: n, width: n, stride: 2, padding: 1, path: .winograd),
              conv2dWeightGrad(x, dy2, kernel: 3, stride: 2, padding: 1, path: .winograd)].map(\.doubles)
         }
         let serial = all()
@@ -146,8 +152,8 @@ import Testing
     /// d/dw ‖∂L/∂x‖² and a third-order term, d/dw of ‖∂/∂x ‖∂L/∂x‖²‖², through a two-conv
     /// Softplus net on our Winograd kernels (Float32) against the im2col reference in Float64:
     /// every backward rule is made of the same three maps, so every order runs through them. With
-    /// the first conv at stride 2 its forward map and weight gradient run on the stride-2 kernels
-    /// and its input gradient on oneDNN's: the orders mix the two implementations.
+    /// the first conv at stride 2 its three maps run on the stride-2 kernels (the transposed
+    /// algorithm for its input gradient).
     @Test(arguments: [(16, 4, 1), (8, 2, 1), (16, 6, 1), (16, 4, 2)])
     func higherOrderGradientsThroughWinograd(size: Int, tile: Int, stride: Int) throws {
         guard Winograd.isSupported else { print("skipped: no AVX2+FMA"); return }

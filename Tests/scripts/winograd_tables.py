@@ -115,6 +115,39 @@ def check_stride2(m, tables, seed=2):
         assert apply(AT, G, BT, g, d) == want, m
 
 
+def stride2_transposed(m, points):
+    """The stride-2 layer's input gradient (the transposed map) on the same points: from dy
+    d_0..d_m (m + 1 values) to dx[2·s0 .. 2·s0 + 2m − 1] with the flipped kernel g' = (g2, g1, g0):
+    dx_2i = g'1 d_i (even points), dx_2i+1 = g'0 d_i + g'2 d_i+1 (odd points: F(m, 2) with
+    (g'0, g'2)). S_G is the forward's (on g'); T_Bᵀ (2m+1)×(m+1), T_Aᵀ 2m×(2m+1)."""
+    BT2, _, AT2 = toom_cook(m, 2, points)
+    _, SG, _ = stride2(m, points)
+    a = 2 * m + 1
+    TBT = [[Fr(0)] * (m + 1) for _ in range(a)]
+    TAT = [[Fr(0)] * a for _ in range(2 * m)]
+    for j in range(m + 1):
+        TBT[j] = list(BT2[j])
+        for i in range(m):
+            TAT[2 * i + 1][j] = AT2[i][j]
+    for i in range(m):
+        TBT[m + 1 + i][i] = Fr(1)
+        TAT[2 * i][m + 1 + i] = Fr(1)
+    return TBT, SG, TAT
+
+
+def check_transposed(m, tables, seed=3):
+    """The transposed tables give convᵀ: dx[u] = Σ_{s, k: 2s + k − 1 = u} g_k dy[s]."""
+    import random
+    rnd = random.Random(seed)
+    BT, G, AT = tables
+    for _ in range(5):
+        g = [Fr(rnd.randint(-9, 9)) for _ in range(3)]
+        d = [Fr(rnd.randint(-9, 9)) for _ in range(m + 1)]
+        # dx[1 + u'] for u' = 0..2m−1 relative to the tile's first row 2·s0 (s0 = 0): from dy[0..m].
+        want = [sum(g[k] * d[s] for s in range(m + 1) for k in range(3) if 2 * s + k - 1 == u) for u in range(2 * m)]
+        assert apply(AT, G, BT, list(reversed(g)), d) == want, m
+
+
 def stride2_groups(m):
     """Points (i, j) of the 9×9 (α = 2m + 1) stride-2 tile whose U = S_G w S_Gᵀ are equal: the even
     points' rows of S_G are all (0, 1, 0). Groups in slot order: even×even (m² points), then per odd
@@ -216,12 +249,16 @@ def main():
         built[f"{m}S2"] = stride2(m, pts)
         check_stride2(m, built[f"{m}S2"])
         check_groups(m, built[f"{m}S2"], stride2_groups(m))
+        built[f"{m}S2T"] = stride2_transposed(m, pts)
+        check_transposed(m, built[f"{m}S2T"])
     if "--error" in sys.argv:
         error_study()
         return
     if "--print" in sys.argv:
         for key, (BT, G, AT) in built.items():
-            print(c_table(f"BT{key}", BT)); print(c_table(f"G{key}", G)); print(c_table(f"AT{key}", AT))
+            print(c_table(f"BT{key}", BT)); print(c_table(f"AT{key}", AT))
+            if not str(key).endswith("T"):
+                print(c_table(f"G{key}", G))
         for m in STRIDE2:
             slot, group, spans = stride2_groups(m)
             print(f"static const int SLOT{m}S2[{len(slot)}] = {{{', '.join(map(str, slot))}}};")
@@ -235,6 +272,7 @@ def main():
     ints = c_int_tables(source)
     for m in STRIDE2:
         check_stride2(m, (tables[f"BT{m}S2"], tables[f"G{m}S2"], tables[f"AT{m}S2"]))
+        check_transposed(m, (tables[f"BT{m}S2T"], tables[f"G{m}S2"], tables[f"AT{m}S2T"]))
         slot, group, spans = stride2_groups(m)
         assert ints[f"SLOT{m}S2"] == slot and ints[f"GROUP{m}S2"] == group, "slot or group table differs"
         assert [tuple(r) for r in ints[f"SPANS{m}S2"]] == spans, "span table differs"

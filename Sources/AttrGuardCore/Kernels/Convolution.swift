@@ -210,10 +210,11 @@ public func conv2dInputGrad(_ dy: Tensor, _ w: Tensor, height: Int, width: Int, 
     let p = ConvolutionPath.resolve(path, dy.dtype, "conv2dInputGrad")
     let (B, O) = (dy.shape[0], w.shape[0])
     switch ConvolutionKernel.inputGradient.implementation(p, g, batch: B, outChannels: O) {
-    case .winograd(let m, _):
+    case .winograd(let m, let stride):
         let out = Tensor(uninitialized: [B, g.channels, height, width], dtype: .float32)
         Winograd.inputGrad(dy: dy.pointer(Float.self), w: w.pointer(Float.self), dx: out.mutablePointer(Float.self),
-                           batch: B, channels: g.channels, outChannels: O, height: height, width: width, m: m)
+                           batch: B, channels: g.channels, outChannels: O, height: height, width: width, m: m,
+                           stride: stride)
         return out
     case .gemm:
         let out = Tensor(uninitialized: [B, g.channels, height, width], dtype: .float32)

@@ -71,10 +71,10 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
         case .gemm: return .gemm
         case .direct, .onednn: return .oneDNN(path)
         case .winograd:
-            guard Winograd.isSupported, Winograd.applies(to: g, self) else { return .oneDNN(.direct) }
+            guard Winograd.isSupported, Winograd.applies(to: g) else { return .oneDNN(.direct) }
             return .winograd(tile: g.stride == 1 ? Self.pinnedTile ?? Self.tile(g) : 4, stride: g.stride)
         case .fastest:
-            if Winograd.isSupported, Winograd.applies(to: g, self), let m = fastestTile(g, outChannels: outChannels) {
+            if Winograd.isSupported, Winograd.applies(to: g), let m = fastestTile(g, outChannels: outChannels) {
                 return .winograd(tile: m, stride: g.stride)
             }
             // An image layer's input gradient: per-image im2col + OpenBLAS (its GEMM is 27 rows
@@ -116,10 +116,11 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
     /// - AVX-512: stride-1 layers of 128+ channels (maps of 16×16 and below), where our transforms
     ///   with OpenBLAS's AVX-512 sgemm beat oneDNN's `jit_wino_4x3:avx512_core` (and its direct
     ///   weight gradient on 8×8 and direct kernels on 4×4); oneDNN's Winograd keeps the wider maps;
-    /// - both: 3×3 stride-2 layers of 16+ channels, the weight gradient always and the forward map
-    ///   onto outputs of 8×8 and up (stride-2 F(4×4): 64→128 and 128→256 forward 105–129 GFLOP/s
-    ///   against grouped GEMMs' 88–93 on AVX2 and oneDNN's 86–111 on AVX-512; onto 4×4 outputs, one
-    ///   tile an image, 88–92 against 91 and oneDNN's 116). Their input gradient is no forward map.
+    /// - both: 3×3 stride-2 layers of 16+ channels, the weight gradient always, the forward map and
+    ///   the input gradient where the output is 8×8 and up (stride-2 F(4×4): 64→128 and 128→256
+    ///   forward 105–129 and input gradient 106–118 GFLOP/s against grouped GEMMs' 86–94 on AVX2 and
+    ///   oneDNN's 92–111 on AVX-512; onto 4×4 outputs, one tile an image, 86–92 against 87–91 and
+    ///   oneDNN's 103–116; the weight gradient 96–120 against 85–95 everywhere).
     /// Our GEMMs are OpenBLAS's, so where OpenBLAS runs no AVX2 kernels (a CPU it does not know,
     /// e.g. "Prescott" without OPENBLAS_CORETYPE) oneDNN runs everything.
     func fastestTile(_ g: ConvGeometry, outChannels: Int) -> Int? {

@@ -3,10 +3,10 @@ import CWinograd
 
 /// Our own Winograd F(m×m, 3×3) convolution for 3×3, padding-1 layers (Float32). Stride 1: the
 /// forward map, the input gradient (the forward map with the transposed, 180°-rotated kernel)
-/// and the weight gradient (the adjoint of the forward map in its kernel). Stride 2: the forward
-/// map and the weight gradient, on the polyphase algorithm (F(4, 2) on the input's odd samples,
-/// the identity on its even ones: α = 9 points a side, 81 multiplications per 4×4 output tile where
-/// direct convolution has 144); a strided layer's input gradient is no forward map and runs elsewhere.
+/// and the weight gradient (the adjoint of the forward map in its kernel). Stride 2: the same
+/// three on the polyphase algorithm (F(4, 2) on the input's odd samples, the identity on its even
+/// ones: α = 9 points a side, 81 multiplications per 4×4 output tile where direct convolution has
+/// 144); its input gradient is the transposed algorithm (5×5 patches of dy to 8×8 tiles of dx).
 /// They are the same maps as the im2col kernels (Convolution.swift), so the autograd rules and
 /// every order of derivative are unchanged; only the arithmetic differs (relative error 1e-7–1e-5, by m).
 ///
@@ -25,9 +25,9 @@ public enum Winograd {
     /// Whether this CPU runs the kernels (AVX2 and FMA).
     public static let isSupported: Bool = wg_cpu_supported() != 0
 
-    /// Whether `kernel` of a convolution of this geometry is one the kernels compute.
-    public static func applies(to g: ConvGeometry, _ kernel: ConvolutionKernel) -> Bool {
-        g.kernel == 3 && g.padding == 1 && (g.stride == 1 || (g.stride == 2 && kernel != .inputGradient))
+    /// Whether a convolution of this geometry is one the kernels compute.
+    public static func applies(to g: ConvGeometry) -> Bool {
+        g.kernel == 3 && g.padding == 1 && (g.stride == 1 || g.stride == 2)
     }
 
     /// Points a side of the transformed tile: m + 2 at stride 1, 2m + 1 at stride 2.
@@ -61,12 +61,14 @@ public enum Winograd {
         return lines % 1024 == 0 ? lines + 16 : lines
     }
 
-    static func shape(batch: Int, channels: Int, outChannels: Int, height: Int, width: Int, m: Int, stride: Int) -> wg_shape {
+    static func shape(batch: Int, channels: Int, outChannels: Int, height: Int, width: Int, m: Int, stride: Int,
+                      transposed: Bool = false) -> wg_shape {
         require(tileSizes(stride: stride).contains(m),
                 "Winograd: tile size \(m) at stride \(stride) is not one of \(tileSizes(stride: stride))")
         require(isSupported, "Winograd: this CPU lacks AVX2 or FMA")
         return wg_shape(batch: Int32(batch), channels: Int32(channels), out_channels: Int32(outChannels),
-                        height: Int32(height), width: Int32(width), m: Int32(m), stride: Int32(stride))
+                        height: Int32(height), width: Int32(width), m: Int32(m), stride: Int32(stride),
+                        transposed: transposed ? 1 : 0)
     }
 
     /// Calls `body(t0, t1)` on pieces of the block's tiles [tb, te), in whole vectors of 8 tiles.
@@ -141,12 +143,13 @@ public enum Winograd {
                 stride: stride, flip: false)
     }
 
-    /// dx[B,C,H,W] = convᵀ(dy[B,O,H,W], w[O,C,3,3]) of a stride-1 layer: the forward map of dy with
-    /// the kernel w′[c,o] = w[o,c] rotated by 180°.
+    /// dx[B,C,H,W] = convᵀ(dy[B,O,P,Q], w[O,C,3,3]): with the kernel w′[c,o] = w[o,c] rotated by
+    /// 180°, at stride 1 the forward map of dy, at stride 2 the transposed algorithm.
     public static func inputGrad(dy: UnsafePointer<Float>, w: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                 batch: Int, channels: Int, outChannels: Int, height: Int, width: Int, m: Int) {
+                                 batch: Int, channels: Int, outChannels: Int, height: Int, width: Int, m: Int,
+                                 stride: Int = 1) {
         forward(dy, w, dx, batch: batch, channels: channels, outChannels: outChannels, height: height, width: width, m: m,
-                stride: 1, flip: true)
+                stride: stride, flip: true)
     }
 
     /// The forward map of `source` with w [O,C,3,3] (`flip`: with w′, from O channels to C).
@@ -154,7 +157,8 @@ public enum Winograd {
                                 batch: Int, channels: Int, outChannels: Int, height: Int, width: Int, m: Int, stride: Int,
                                 flip: Bool) {
         let (from, to) = flip ? (outChannels, channels) : (channels, outChannels)
-        let s = shape(batch: batch, channels: from, outChannels: to, height: height, width: width, m: m, stride: stride)
+        let s = shape(batch: batch, channels: from, outChannels: to, height: height, width: width, m: m, stride: stride,
+                      transposed: flip && stride != 1)
         let u = weightTransform(w, s, flip: flip)
         defer { u.deallocate() }
         forward(s, x: source, u: u, y: result)

@@ -1,8 +1,9 @@
 // Winograd F(m×m, 3×3) transforms for 3×3, padding-1 convolutions: stride 1 (m = 2, 4 or 6; α = m + 2
 // points a side) and stride 2 (m = 4; α = 2m + 1 = 9: the polyphase split of the input, F(4, 2) on
 // its odd samples and the identity on its even ones, 81 multiplications per 16 outputs instead of
-// 144). Only the transforms live here; the α² batched GEMMs in the transformed domain run on
-// OpenBLAS, driven from Swift (Kernels/WinogradConvolution.swift).
+// 144; its input gradient is the transposed algorithm on the same points, `transposed` below).
+// Only the transforms live here; the α² batched GEMMs in the transformed domain run on OpenBLAS,
+// driven from Swift (Kernels/WinogradConvolution.swift).
 //
 // Tiles: the output plane P×Q (P = (H − 1)/stride + 1, Q likewise) is cut into TH×TW tiles of m×m
 // (TH = ⌈P/m⌉, TW = ⌈Q/m⌉); tile t of the batch is image t / (TH·TW), tile row (t mod TH·TW) / TW,
@@ -23,7 +24,11 @@ extern "C" {
 typedef struct {
     int batch, channels, out_channels, height, width;
     int m;       // output tile side: 2, 4 or 6 (stride 1); 4 (stride 2)
-    int stride;  // 1, or 2 (the forward map and the weight gradient; not the input gradient)
+    int stride;  // 1 or 2
+    // 1: stride 2's input gradient dx = convᵀ(dy, w) — the input transform reads dy [batch][channels][P][Q]
+    // (channels = the layer's out_channels), the output transform writes dx [batch][out_channels][H][W]
+    // in 2m×2m tiles, and U is the flipped kernel's. height × width stay the layer's input plane.
+    int transposed;
 } wg_shape;
 
 /// 1 when this CPU runs the kernels (AVX2 and FMA), else 0.
@@ -35,7 +40,7 @@ int wg_cpu_supported(void);
 /// output hold point slots in this order; U and dU hold one plane per group.
 int wg_groups(int m, int stride, int *spans);
 
-/// U[groups][O·C] (planes xs apart) = G w[o,c] Gᵀ, for w [O][C][3][3]. With `flip` (stride 1 only) the transposed,
+/// U[groups][O·C] (planes xs apart) = G w[o,c] Gᵀ, for w [O][C][3][3]. With `flip` the transposed,
 /// 180°-rotated kernel w'[c,o] = w[o,c] rotated (the input gradient's kernel): U[α²][C·O].
 void wg_weight_transform(int m, int stride, const float *w, int out_channels, int channels, int flip, long xs, float *u);
 
