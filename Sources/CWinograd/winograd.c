@@ -76,6 +76,14 @@ static const float AT4S2[4][9] = {{1, 1, 1, 1, 0, 1, 0, 0, 0},
 // (AT4S2T). The dx tiles do not overlap; the dy patches do, by one row and column.
 static const float BT4S2T[9][5] = {{1, -2, -1, 2, 0}, {0, -1, 1, 2, 0}, {0, -1, 3, -2, 0}, {0, 1, 0, -1, 0}, {0, 1, -2, -1, 2}, {1, 0, 0, 0, 0}, {0, 1, 0, 0, 0}, {0, 0, 1, 0, 0}, {0, 0, 0, 1, 0}};
 static const float AT4S2T[8][9] = {{0, 0, 0, 0, 0, 1, 0, 0, 0}, {1, 1, 1, 1, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 1, 0, 0}, {0, 1, -1, 1.0f / 2, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 1, 0}, {0, 1, 1, 1.0f / 4, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0, 1}, {0, 1, -1, 1.0f / 8, 1, 0, 0, 0, 0}};
+// Stride 2 with m = 2 (for 4×4 output maps, one F(4×4) tile an image): F(2, 2) on the points 0, 1, ∞
+// for the odd samples, α = 5, 25 multiplications per 2×2 output tile where direct convolution has
+// 36; the same layout of tables, 16 groups.
+static const float BT2S2[5][5] = {{1, 0, -1, 0, 0}, {0, 0, 1, 0, 0}, {0, 0, -1, 0, 1}, {0, 1, 0, 0, 0}, {0, 0, 0, 1, 0}};
+static const float G2S2[5][3] = {{1, 0, 0}, {1, 0, 1}, {0, 0, 1}, {0, 1, 0}, {0, 1, 0}};
+static const float AT2S2[2][5] = {{1, 1, 0, 1, 0}, {0, 1, 1, 0, 1}};
+static const float BT2S2T[5][3] = {{1, -1, 0}, {0, 1, 0}, {0, -1, 1}, {1, 0, 0}, {0, 1, 0}};
+static const float AT2S2T[4][5] = {{0, 0, 0, 1, 0}, {1, 1, 0, 0, 0}, {0, 0, 0, 0, 1}, {0, 1, 1, 0, 0}};
 // Stride 2's transformed tile in groups of points with equal U = S_G w S_Gᵀ (the even points' rows
 // of G4S2 are all (0, 1, 0)): the 16 even×even points, per odd row the 4 even columns, per odd
 // column the 4 even rows, then the 25 odd×odd points alone — 36 groups. The transformed input and
@@ -85,6 +93,9 @@ static const float AT4S2T[8][9] = {{0, 0, 0, 0, 0, 1, 0, 0, 0}, {1, 1, 1, 1, 0, 
 // and checks these too.
 static const int SLOT4S2[81] = {56, 57, 58, 59, 60, 16, 17, 18, 19, 61, 62, 63, 64, 65, 20, 21, 22, 23, 66, 67, 68, 69, 70, 24, 25, 26, 27, 71, 72, 73, 74, 75, 28, 29, 30, 31, 76, 77, 78, 79, 80, 32, 33, 34, 35, 36, 40, 44, 48, 52, 0, 1, 2, 3, 37, 41, 45, 49, 53, 4, 5, 6, 7, 38, 42, 46, 50, 54, 8, 9, 10, 11, 39, 43, 47, 51, 55, 12, 13, 14, 15};
 static const int GROUP4S2[81] = {11, 12, 13, 14, 15, 1, 1, 1, 1, 16, 17, 18, 19, 20, 2, 2, 2, 2, 21, 22, 23, 24, 25, 3, 3, 3, 3, 26, 27, 28, 29, 30, 4, 4, 4, 4, 31, 32, 33, 34, 35, 5, 5, 5, 5, 6, 7, 8, 9, 10, 0, 0, 0, 0, 6, 7, 8, 9, 10, 0, 0, 0, 0, 6, 7, 8, 9, 10, 0, 0, 0, 0, 6, 7, 8, 9, 10, 0, 0, 0, 0};
+static const int SLOT2S2[25] = {16, 17, 18, 4, 5, 19, 20, 21, 6, 7, 22, 23, 24, 8, 9, 10, 12, 14, 0, 1, 11, 13, 15, 2, 3};
+static const int GROUP2S2[25] = {7, 8, 9, 1, 1, 10, 11, 12, 2, 2, 13, 14, 15, 3, 3, 4, 5, 6, 0, 0, 4, 5, 6, 0, 0};
+static const int SPANS2S2[16][2] = {{0, 4}, {4, 2}, {6, 2}, {8, 2}, {10, 2}, {12, 2}, {14, 2}, {16, 1}, {17, 1}, {18, 1}, {19, 1}, {20, 1}, {21, 1}, {22, 1}, {23, 1}, {24, 1}};
 static const int SPANS4S2[36][2] = {{0, 16}, {16, 4}, {20, 4}, {24, 4}, {28, 4}, {32, 4}, {36, 4}, {40, 4}, {44, 4}, {48, 4}, {52, 4}, {56, 1}, {57, 1}, {58, 1}, {59, 1}, {60, 1}, {61, 1}, {62, 1}, {63, 1}, {64, 1}, {65, 1}, {66, 1}, {67, 1}, {68, 1}, {69, 1}, {70, 1}, {71, 1}, {72, 1}, {73, 1}, {74, 1}, {75, 1}, {76, 1}, {77, 1}, {78, 1}, {79, 1}, {80, 1}};
 
 
@@ -99,9 +110,12 @@ int wg_cpu_supported(void) {
 // the identity at stride 1 (every point its own group), the tables above at stride 2.
 #define ONE_TO_ONE(e) (e)
 #define EVERY_POINT(e) 1
-#define SLOT_S2(e) SLOT4S2[e]
-#define GROUP_S2(e) GROUP4S2[e]
-#define FIRST_OF_GROUP_S2(e) (SLOT4S2[e] == SPANS4S2[GROUP4S2[e]][0])
+#define SLOT_2S2(e) SLOT2S2[e]
+#define GROUP_2S2(e) GROUP2S2[e]
+#define FIRST_2S2(e) (SLOT2S2[e] == SPANS2S2[GROUP2S2[e]][0])
+#define SLOT_4S2(e) SLOT4S2[e]
+#define GROUP_4S2(e) GROUP4S2[e]
+#define FIRST_4S2(e) (SLOT4S2[e] == SPANS4S2[GROUP4S2[e]][0])
 
 static inline v8 gather(const float *base, __m256i index) { return (v8)_mm256_i32gather_ps(base, index, 4); }
 
@@ -362,20 +376,26 @@ static int *tile_offsets(long t0, long t1, int tw, int step, int rows, int width
 WG_KERNELS(2, 2, 4, 1, ONE_TO_ONE, ONE_TO_ONE, EVERY_POINT)
 WG_KERNELS(4, 4, 6, 1, ONE_TO_ONE, ONE_TO_ONE, EVERY_POINT)
 WG_KERNELS(6, 6, 8, 1, ONE_TO_ONE, ONE_TO_ONE, EVERY_POINT)
-WG_KERNELS(4S2, 4, 9, 2, SLOT_S2, GROUP_S2, FIRST_OF_GROUP_S2)
+WG_KERNELS(2S2, 2, 5, 2, SLOT_2S2, GROUP_2S2, FIRST_2S2)
+WG_KERNELS(4S2, 4, 9, 2, SLOT_4S2, GROUP_4S2, FIRST_4S2)
 
-// The stride-2 input gradient: 5×5 patches of dy (plane P×Q) every 4 pixels in, 8×8 tiles of dx
-// (plane H×W) out; the GEMMs between take U of the flipped kernel (weight_transform_4S2, flip).
-static inline void input_tile_4S2T(const v8 *d, v8 *out) { SANDWICH(out, d, 9, 5, 9, 5, BT4S2T, AT_, BT4S2T, AT_); }
-static inline void output_tile_4S2T(const v8 *mt, v8 *out) { SANDWICH(out, mt, 8, 9, 8, 9, AT4S2T, AT_, AT4S2T, AT_); }
-WG_PATCH_TRANSFORM(input_transform_4S2T, 4, 9, 5, 0, 1, 2, input_tile_4S2T, SLOT_S2)
-WG_OUTPUT_TRANSFORM(output_transform_4S2T, 8, 9, 1, output_tile_4S2T, SLOT_S2)
+// The stride-2 input gradient: (m+1)×(m+1) patches of dy (plane P×Q) every m pixels in, 2m×2m tiles
+// of dx (plane H×W) out; the GEMMs between take U of the flipped kernel (weight_transform_mS2, flip).
+#define WG_TRANSPOSED(K, M, A, P, MO, SLOT)                                                                        \
+    static inline void input_tile_##K(const v8 *d, v8 *out) { SANDWICH(out, d, A, P, A, P, BT##K, AT_, BT##K, AT_); } \
+    static inline void output_tile_##K(const v8 *mt, v8 *out) { SANDWICH(out, mt, MO, A, MO, A, AT##K, AT_, AT##K, AT_); } \
+    WG_PATCH_TRANSFORM(input_transform_##K, M, A, P, 0, 1, 2, input_tile_##K, SLOT)                                   \
+    WG_OUTPUT_TRANSFORM(output_transform_##K, MO, A, 1, output_tile_##K, SLOT)
+
+WG_TRANSPOSED(2S2T, 2, 5, 3, 4, SLOT_2S2)
+WG_TRANSPOSED(4S2T, 4, 9, 5, 8, SLOT_4S2)
 
 #define WG_DISPATCH(call, ...)                      \
     switch (stride * 8 + m) {                       \
     case 8 + 2: call##_2(__VA_ARGS__); break;       \
     case 8 + 4: call##_4(__VA_ARGS__); break;       \
     case 8 + 6: call##_6(__VA_ARGS__); break;       \
+    case 16 + 2: call##_2S2(__VA_ARGS__); break;    \
     case 16 + 4: call##_4S2(__VA_ARGS__); break;    \
     default: abort();                               \
     }
@@ -388,8 +408,10 @@ void wg_input_transform(const wg_shape *s, const float *x, long t_base, long t0,
     const int m = s->m, stride = s->stride;
     if (t1 <= t0) return;
     if (s->transposed) {
-        if (stride != 2 || m != 4) abort();
-        input_transform_4S2T(s, x, s->channels, t_base, t0, t1, ld, xs, v);
+        if (stride != 2) abort();
+        if (m == 2) input_transform_2S2T(s, x, s->channels, t_base, t0, t1, ld, xs, v);
+        else if (m == 4) input_transform_4S2T(s, x, s->channels, t_base, t0, t1, ld, xs, v);
+        else abort();
         return;
     }
     WG_DISPATCH(input_transform, s, x, s->channels, t_base, t0, t1, ld, xs, v)
@@ -399,8 +421,10 @@ void wg_output_transform(const wg_shape *s, const float *mt, long t_base, long t
     const int m = s->m, stride = s->stride;
     if (t1 <= t0) return;
     if (s->transposed) {
-        if (stride != 2 || m != 4) abort();
-        output_transform_4S2T(s, mt, t_base, t0, t1, ld, xs, y);
+        if (stride != 2) abort();
+        if (m == 2) output_transform_2S2T(s, mt, t_base, t0, t1, ld, xs, y);
+        else if (m == 4) output_transform_4S2T(s, mt, t_base, t0, t1, ld, xs, y);
+        else abort();
         return;
     }
     WG_DISPATCH(output_transform, s, mt, t_base, t0, t1, ld, xs, y)
@@ -415,6 +439,10 @@ void wg_output_grad_transform(const wg_shape *s, const float *dy, long t_base, l
 
 int wg_groups(int m, int stride, int *spans) {
     const int alpha = stride == 1 ? m + 2 : 2 * m + 1;
+    if (stride == 2 && m == 2) {
+        if (spans) memcpy(spans, SPANS2S2, sizeof SPANS2S2);
+        return (int)(sizeof SPANS2S2 / sizeof SPANS2S2[0]);
+    }
     if (stride == 2 && m == 4) {
         if (spans) memcpy(spans, SPANS4S2, sizeof SPANS4S2);
         return (int)(sizeof SPANS4S2 / sizeof SPANS4S2[0]);

@@ -52,10 +52,11 @@ import Testing
 
     /// The fastest path's choice per kernel, deterministic for an ISA and shape: an image layer's
     /// input gradient on per-image im2col and its other kernels on oneDNN; with OpenBLAS on AVX2 or
-    /// AVX-512 kernels, a 3×3 stride-2 layer's weight gradient on our stride-2 Winograd, and its
-    /// other two kernels too onto outputs of 8×8 and up; the rest of the strided layers (4×4
-    /// outputs' forward and input gradient, the 1×1 shortcuts) on grouped GEMMs where the ISA is
-    /// AVX2 (with OpenBLAS's AVX2 kernels), on oneDNN under AVX-512.
+    /// AVX-512 kernels, a 3×3 stride-2 layer's weight gradient on our stride-2 Winograd (F(4×4) onto
+    /// outputs of 8×8 and up, F(2×2) below), and its other two kernels too where the output is 8×8
+    /// and up or the ISA AVX2; the rest of the strided layers (4×4 outputs' forward and input
+    /// gradient under AVX-512, the 1×1 shortcuts) on grouped GEMMs where the ISA is AVX2 (with
+    /// OpenBLAS's AVX2 kernels), on oneDNN under AVX-512.
     @Test func fastestChoicePerKernel() {
         let image = ConvGeometry(channels: 3, height: 32, width: 32, kernel: 3, stride: 1, padding: 1)
         let strided = ConvGeometry(channels: 64, height: 32, width: 32, kernel: 3, stride: 2, padding: 1)
@@ -68,11 +69,11 @@ import Testing
         let small = ConvGeometry(channels: 256, height: 8, width: 8, kernel: 3, stride: 2, padding: 1)
         let stridedOnGEMM = CPUISA.current == .avx2 && KernelISA.openBLASVectorWidth >= 256
         let other: ConvolutionImplementation = stridedOnGEMM ? .gemm : .oneDNN(.onednn)
-        let ours: ConvolutionImplementation? =
-            Winograd.isSupported && KernelISA.openBLASVectorWidth >= 256 ? .winograd(tile: 4, stride: 2) : nil
+        let onOurs = Winograd.isSupported && KernelISA.openBLASVectorWidth >= 256
         for k in ConvolutionKernel.allCases {
-            #expect(choice(k, strided) == ours ?? other, "\(k) \(strided)")
-            #expect(choice(k, small) == (k == .weightGradient ? ours : nil) ?? other, "\(k) \(small)")
+            #expect(choice(k, strided) == (onOurs ? .winograd(tile: 4, stride: 2) : other), "\(k) \(strided)")
+            let smallOnOurs = onOurs && (k == .weightGradient || CPUISA.current == .avx2)
+            #expect(choice(k, small) == (smallOnOurs ? .winograd(tile: 2, stride: 2) : other), "\(k) \(small)")
             #expect(choice(k, shortcut) == other, "\(k) \(shortcut)")
             #expect(choice(k, strided) == choice(k, strided), "deterministic")
         }

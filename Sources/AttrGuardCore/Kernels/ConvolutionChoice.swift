@@ -72,7 +72,7 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
         case .direct, .onednn: return .oneDNN(path)
         case .winograd:
             guard Winograd.isSupported, Winograd.applies(to: g) else { return .oneDNN(.direct) }
-            return .winograd(tile: g.stride == 1 ? Self.pinnedTile ?? Self.tile(g) : 4, stride: g.stride)
+            return .winograd(tile: g.stride == 1 ? Self.pinnedTile ?? Self.tile(g) : Self.stridedTile(g), stride: g.stride)
         case .fastest:
             if Winograd.isSupported, Winograd.applies(to: g), let m = fastestTile(g, outChannels: outChannels) {
                 return .winograd(tile: m, stride: g.stride)
@@ -109,6 +109,12 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
         min(g.height, g.width) >= 8 ? 4 : 2
     }
 
+    /// The stride-2 tile for an output map: F(4×4) from 8×8 up, F(2×2) on smaller ones (a 4×4
+    /// output is one F(4×4) tile an image and four of F(2×2)).
+    static func stridedTile(_ g: ConvGeometry) -> Int {
+        min(g.outHeight, g.outWidth) >= 8 ? 4 : 2
+    }
+
     /// Our Winograd's tile where it is the fastest implementation measured on this ISA, or nil
     /// where oneDNN or grouped GEMMs are (`attrguard bench conv`, one thread; README, performance):
     /// - AVX2: every 3×3 stride-1 layer of 16+ channels (oneDNN 2.6 has no Winograd there; ours
@@ -116,11 +122,12 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
     /// - AVX-512: stride-1 layers of 128+ channels (maps of 16×16 and below), where our transforms
     ///   with OpenBLAS's AVX-512 sgemm beat oneDNN's `jit_wino_4x3:avx512_core` (and its direct
     ///   weight gradient on 8×8 and direct kernels on 4×4); oneDNN's Winograd keeps the wider maps;
-    /// - both: 3×3 stride-2 layers of 16+ channels, the weight gradient always, the forward map and
-    ///   the input gradient where the output is 8×8 and up (stride-2 F(4×4): 64→128 and 128→256
-    ///   forward 105–129 and input gradient 106–118 GFLOP/s against grouped GEMMs' 86–94 on AVX2 and
-    ///   oneDNN's 92–111 on AVX-512; onto 4×4 outputs, one tile an image, 86–92 against 87–91 and
-    ///   oneDNN's 103–116; the weight gradient 96–120 against 85–95 everywhere).
+    /// - 3×3 stride-2 layers of 16+ channels: the weight gradient everywhere, the forward map and
+    ///   the input gradient where the output is 8×8 and up, and on AVX2 onto smaller outputs too
+    ///   (stride-2 F(4×4): 64→128 and 128→256 forward 105–129 and input gradient 100–118 GFLOP/s
+    ///   against grouped GEMMs' 86–94 on AVX2 and oneDNN's 92–111 on AVX-512; 256→512 onto 4×4 on
+    ///   F(2×2) 94–96 against grouped GEMMs' 86–92 on AVX2, 89–91 against oneDNN's 103–116 on
+    ///   AVX-512; the weight gradient 93–120 against 85–95 everywhere).
     /// Our GEMMs are OpenBLAS's, so where OpenBLAS runs no AVX2 kernels (a CPU it does not know,
     /// e.g. "Prescott" without OPENBLAS_CORETYPE) oneDNN runs everything.
     func fastestTile(_ g: ConvGeometry, outChannels: Int) -> Int? {
@@ -129,7 +136,8 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
         guard g.channels >= 16 && outChannels >= 16 else { return nil }
         if g.stride == 2 {
             guard KernelISA.openBLASVectorWidth >= 256 else { return nil }
-            return self == .weightGradient || min(g.outHeight, g.outWidth) >= 8 ? 4 : nil
+            let ours = self == .weightGradient || min(g.outHeight, g.outWidth) >= 8 || CPUISA.current == .avx2
+            return ours ? Self.stridedTile(g) : nil
         }
         switch (CPUISA.current, KernelISA.openBLASVectorWidth) {
         case (.avx2, 256...): return Self.tile(g)

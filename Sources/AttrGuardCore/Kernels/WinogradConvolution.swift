@@ -19,8 +19,8 @@ import CWinograd
 /// transforms of a block by tiles and leave the GEMMs to OpenBLAS's own threads.
 public enum Winograd {
     /// Output tile sides with kernels per stride: F(2×2,3×3), F(4×4,3×3), F(6×6,3×3) at stride 1,
-    /// F(4×4,3×3) at stride 2.
-    public static func tileSizes(stride: Int) -> [Int] { stride == 1 ? [2, 4, 6] : stride == 2 ? [4] : [] }
+    /// F(2×2,3×3) and F(4×4,3×3) at stride 2.
+    public static func tileSizes(stride: Int) -> [Int] { stride == 1 ? [2, 4, 6] : stride == 2 ? [2, 4] : [] }
 
     /// Whether this CPU runs the kernels (AVX2 and FMA).
     public static let isSupported: Bool = wg_cpu_supported() != 0
@@ -41,12 +41,13 @@ public enum Winograd {
 
     /// Tiles per block: the block's transformed input and output (α²·(C+O)·T floats) in about
     /// 2 MiB, at least 64 tiles (so each GEMM has some width), whole vectors of 8. At stride 2
-    /// (α² = 81, and a group's slots widen its GEMM) about 1 MiB and at least 32 tiles: measured
-    /// fastest of 16–256 tiles and 1–8 MiB on ResNet-18's strided layers (`bench conv --path
-    /// winograd`, AVX2), 128→256 at 16² 105 → 115–129 GFLOP/s against 64 tiles.
+    /// (a group's slots widen its GEMM) about 1 MiB, and at least 32 tiles of F(4×4) (α² = 81) or
+    /// 128 of F(2×2) (α² = 25): measured fastest of 16–256 tiles and 1–8 MiB on ResNet-18's
+    /// strided layers (`bench conv --path winograd`, AVX2): 128→256 at 16² 105 → 115–129 GFLOP/s
+    /// against 64 tiles, 256→512 at 8² (F(2×2), 128 tiles: one block) 78–91 → 94–104 against 32.
     static func blockTiles(_ s: wg_shape) -> Int {
         let alpha = alpha(s), perTile = alpha * alpha * Int(s.channels + s.out_channels) * 4
-        let (least, budget) = s.stride == 1 ? (64, 2 << 20) : (32, 1 << 20)
+        let (least, budget) = s.stride == 1 ? (64, 2 << 20) : (s.m == 4 ? 32 : 128, 1 << 20)
         let fit = max(least, budget / perTile)
         return min((tiles(s) + 7) / 8 * 8, (fit + 7) / 8 * 8)
     }
