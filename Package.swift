@@ -14,11 +14,11 @@ let optimized: [SwiftSetting] = [.unsafeFlags(cpuFlags, .when(configuration: .re
 // SmallCNN step). Argument checks use `require` (fatalError), which -Ounchecked keeps.
 let kernels: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"] + cpuFlags, .when(configuration: .release))]
 #if arch(x86_64)
-// The Winograd transforms: AVX2 + FMA intrinsics; -ffast-math lets the constant tables' zeros and
+// Our C convolution kernels: AVX2 + FMA intrinsics; -ffast-math lets the Winograd tables' zeros and
 // ones fold out of the unrolled transforms (Sources/CWinograd/winograd.c).
-let winogradFlags: [CSetting] = [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-ffast-math"])]
+let convolutionFlags: [CSetting] = [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-ffast-math"])]
 #else
-let winogradFlags: [CSetting] = []
+let convolutionFlags: [CSetting] = []
 #endif
 
 let package = Package(
@@ -43,8 +43,9 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CRSVG", pkgConfig: "librsvg-2.0", providers: [.apt(["librsvg2-dev"])]),
-        .target(name: "CWinograd", cSettings: winogradFlags),
-        .target(name: "AttrGuardCore", dependencies: ["COpenBLAS", "CDNNL", "CWinograd"], swiftSettings: kernels),
+        .target(name: "CWinograd", cSettings: convolutionFlags),
+        .target(name: "CImageConv", cSettings: convolutionFlags),
+        .target(name: "AttrGuardCore", dependencies: ["COpenBLAS", "CDNNL", "CWinograd", "CImageConv"], swiftSettings: kernels),
         .target(name: "AttrGuardNN", dependencies: ["AttrGuardCore"], swiftSettings: optimized),
         .target(name: "AttrGuardData", dependencies: ["AttrGuardCore", "CTurboJPEG", "CZlib"], swiftSettings: optimized),
         .target(name: "AttrGuardDistributed", dependencies: ["CMPI", "AttrGuardCore"], swiftSettings: optimized),

@@ -39,6 +39,38 @@ import Testing
         }
     }
 
+    /// Our direct kernels for the image layer (forward and weight gradient) against the Float64
+    /// im2col reference: ResNet-18's and SmallCNN's image layers at small batch, a partial block of
+    /// output channels (5, 10), rows that end in a partial vector (13, 20, 9, 1 columns), 1 and 4
+    /// channels; and the same bits on 1–4 threads.
+    @Test(arguments: [(2, 3, 64, 32, 32), (3, 3, 32, 16, 16), (2, 3, 5, 7, 13), (2, 1, 8, 9, 9), (1, 4, 10, 5, 20),
+                      (2, 3, 16, 1, 1)])
+    func imageLayerKernelsMatchReference(b: Int, c: Int, o: Int, h: Int, w: Int) {
+        guard ImageConvolution.isSupported else { print("skipped: no AVX2+FMA"); return }
+        var rng = RandomStream(seed: UInt64(b * 131 + c * 17 + o * 5 + h + w))
+        let x64 = Tensor.uniform([b, c, h, w], low: -1, high: 1, dtype: .float64, rng: &rng)
+        let w64 = Tensor.uniform([o, c, 3, 3], low: -0.5, high: 0.5, dtype: .float64, rng: &rng)
+        let dy64 = Tensor.uniform([b, o, h, w], low: -1, high: 1, dtype: .float64, rng: &rng)
+        let (x, wt, dy) = (x64.converted(to: .float32), w64.converted(to: .float32), dy64.converted(to: .float32))
+        func run() -> (Tensor, Tensor) {
+            let y = Tensor(zeros: [b, o, h, w], dtype: .float32), dw = Tensor(zeros: [o, c, 3, 3], dtype: .float32)
+            ImageConvolution.forward(x: x.pointer(Float.self), w: wt.pointer(Float.self), y: y.mutablePointer(Float.self),
+                                     batch: b, channels: c, outChannels: o, height: h, width: w)
+            ImageConvolution.weightGrad(x: x.pointer(Float.self), dy: dy.pointer(Float.self), dw: dw.mutablePointer(Float.self),
+                                        batch: b, channels: c, outChannels: o, height: h, width: w)
+            return (y, dw)
+        }
+        let (y, dw) = run()
+        let forward = relativeError(y, conv2d(x64, w64, stride: 1, padding: 1))
+        let weight = relativeError(dw, conv2dWeightGrad(x64, dy64, kernel: 3, stride: 1, padding: 1))
+        print("image layer b\(b) c\(c) o\(o) \(h)×\(w): relative error forward \(forward), weight grad \(weight)")
+        #expect(forward < 2e-6 && weight < 2e-6, "b\(b) c\(c) o\(o) \(h)×\(w): \(forward), \(weight)")
+        for threads in [2, 3, 4] {
+            let (yt, dwt) = KernelThreads.$count.withValue(threads) { run() }
+            #expect(yt.doubles == y.doubles && dwt.doubles == dw.doubles, "\(threads) threads")
+        }
+    }
+
     @Test func automaticPath() {
         #expect(ConvolutionPath.automatic(for: .float64) == .im2col)
         guard ProcessInfo.processInfo.environment["ATTRGUARD_CONV"] == nil else { return }
@@ -51,7 +83,8 @@ import Testing
     }
 
     /// The fastest path's choice per kernel, deterministic for an ISA and shape: an image layer's
-    /// input gradient on per-image im2col and its other kernels on oneDNN; with OpenBLAS on AVX2 or
+    /// input gradient on per-image im2col, its forward map and weight gradient on our direct
+    /// kernels (AVX2 + FMA); with OpenBLAS on AVX2 or
     /// AVX-512 kernels, a 3×3 stride-2 layer's weight gradient on our stride-2 Winograd (F(4×4) onto
     /// outputs of 8×8 and up, F(2×2) below), and its other two kernels too where the output is 8×8
     /// and up or the ISA AVX2; the rest of the strided layers (4×4 outputs' forward and input
@@ -65,7 +98,8 @@ import Testing
             k.implementation(.fastest, g, batch: 32, outChannels: 128)
         }
         #expect(choice(.inputGradient, image) == .im2col)
-        #expect(choice(.forward, image) == .oneDNN(.onednn) && choice(.weightGradient, image) == .oneDNN(.onednn))
+        #expect(choice(.forward, image) == (ImageConvolution.isSupported ? .imageDirect : .oneDNN(.onednn)))
+        #expect(choice(.weightGradient, image) == (ImageConvolution.isSupported ? .imageDirect : .oneDNN(.onednn)))
         let small = ConvGeometry(channels: 256, height: 8, width: 8, kernel: 3, stride: 2, padding: 1)
         let stridedOnGEMM = CPUISA.current == .avx2 && KernelISA.openBLASVectorWidth >= 256
         let other: ConvolutionImplementation = stridedOnGEMM ? .gemm : .oneDNN(.onednn)

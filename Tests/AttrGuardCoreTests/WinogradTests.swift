@@ -103,8 +103,8 @@ import Testing
 
     /// The choice is a function of the ISA and the shape: asked twice, the same; on AVX2 (with
     /// OpenBLAS on AVX2 kernels) our kernels run every 3×3 stride-1 layer of 16+ channels, on
-    /// AVX-512 (with OpenBLAS on AVX-512 kernels) those of 128+; never the image layer or stride 2
-    /// (their choice between oneDNN and grouped GEMMs: ConvolutionPathTests.fastestChoicePerKernel).
+    /// AVX-512 (with OpenBLAS on AVX-512 kernels) those of 128+; never the image layer (its own
+    /// kernels; stride 2: ConvolutionPathTests.fastestChoicePerKernel).
     @Test func theChoiceIsDeterministicAndFollowsTheRule() {
         let shapes = [(64, 32), (128, 16), (256, 8), (512, 4), (32, 32), (3, 32)]
         for (c, n) in shapes {
@@ -114,8 +114,10 @@ import Testing
                 #expect(first == kernel.implementation(.fastest, g, batch: 32, outChannels: max(c, 16)))
                 guard Winograd.isSupported, ConvolutionKernel.pinnedTile == nil else { continue }
                 let ours: ConvolutionImplementation = .winograd(tile: n >= 8 ? 4 : 2)
-                // The image layer's input gradient runs on per-image im2col everywhere (ConvolutionPathTests).
-                let other: ConvolutionImplementation = c < 16 && kernel == .inputGradient ? .im2col : .oneDNN(.onednn)
+                // The image layer on its own kernels: input gradient on per-image im2col, the others on
+                // our direct kernels (ConvolutionPathTests).
+                let image: ConvolutionImplementation = kernel == .inputGradient ? .im2col : .imageDirect
+                let other: ConvolutionImplementation = c < 16 ? image : .oneDNN(.onednn)
                 switch (CPUISA.current, KernelISA.openBLASCore.lowercased()) {
                 case (.avx2, "haswell"), (.avx2, "zen"), (.avx2, "skylakex"):
                     #expect(first == (c >= 16 ? ours : other), "\(kernel) c\(c) n\(n)")

@@ -164,6 +164,11 @@ public func conv2d(_ x: Tensor, _ w: Tensor, stride: Int, padding: Int, path: Co
         Winograd.conv2d(x: x.pointer(Float.self), w: w.pointer(Float.self), y: out.mutablePointer(Float.self),
                         batch: B, channels: g.channels, outChannels: O, height: g.height, width: g.width, m: m, stride: stride)
         return out
+    case .imageDirect:
+        let out = Tensor(uninitialized: [B, O, g.outHeight, g.outWidth], dtype: .float32)
+        ImageConvolution.forward(x: x.pointer(Float.self), w: w.pointer(Float.self), y: out.mutablePointer(Float.self),
+                                 batch: B, channels: g.channels, outChannels: O, height: g.height, width: g.width)
+        return out
     case .gemm:
         let out = Tensor(uninitialized: [B, O, g.outHeight, g.outWidth], dtype: .float32)
         ConvolutionGEMM.forward(x: x.pointer(Float.self), w: w.pointer(Float.self), y: out.mutablePointer(Float.self),
@@ -226,7 +231,8 @@ public func conv2dInputGrad(_ dy: Tensor, _ w: Tensor, height: Int, width: Int, 
         OneDNN.inputGrad(dy: dy.pointer(Float.self), w: w.pointer(Float.self), dx: out.mutablePointer(Float.self),
                          g, batch: B, outChannels: O, path: oneDNNPath)
         return out
-    case .im2col: break
+    // The image layer's input gradient has no direct kernel of ours: it runs on per-image im2col.
+    case .im2col, .imageDirect: break
     }
     switch dy.dtype {
     case .float32: return convInputGrad(dy, w, g, Float.self)
@@ -266,6 +272,11 @@ public func conv2dWeightGrad(_ x: Tensor, _ dy: Tensor, kernel: Int, stride: Int
         Winograd.weightGrad(x: x.pointer(Float.self), dy: dy.pointer(Float.self), dw: out.mutablePointer(Float.self),
                             batch: B, channels: g.channels, outChannels: O, height: g.height, width: g.width, m: m,
                             stride: stride)
+        return out
+    case .imageDirect:
+        let out = Tensor(uninitialized: [O, g.channels, kernel, kernel], dtype: .float32)
+        ImageConvolution.weightGrad(x: x.pointer(Float.self), dy: dy.pointer(Float.self), dw: out.mutablePointer(Float.self),
+                                    batch: B, channels: g.channels, outChannels: O, height: g.height, width: g.width)
         return out
     case .gemm:
         let out = Tensor(uninitialized: [O, g.channels, kernel, kernel], dtype: .float32)

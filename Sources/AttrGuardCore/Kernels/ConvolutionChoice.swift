@@ -45,6 +45,8 @@ public enum ConvolutionImplementation: Equatable, Sendable, CustomStringConverti
     case oneDNN(ConvolutionPath)
     /// im2col over groups of images + one BLAS GEMM per group (ConvolutionGEMM.swift).
     case gemm
+    /// Our direct kernels for layers of few input channels (ImageConvolution.swift).
+    case imageDirect
     /// im2col + BLAS, one image at a time: the reference, and Float64.
     case im2col
 
@@ -53,6 +55,7 @@ public enum ConvolutionImplementation: Equatable, Sendable, CustomStringConverti
         case .winograd(let m, let stride): return stride == 1 ? "winograd_\(m)x3:avx2" : "winograd_\(m)x3s\(stride):avx2"
         case .oneDNN(let p): return "onednn(\(p.rawValue))"
         case .gemm: return "gemm"
+        case .imageDirect: return "image_direct:avx2"
         case .im2col: return "im2col"
         }
     }
@@ -77,6 +80,7 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
             if Winograd.isSupported, Winograd.applies(to: g), let m = fastestTile(g, outChannels: outChannels) {
                 return .winograd(tile: m, stride: g.stride)
             }
+            if ImageConvolution.isSupported, ImageConvolution.applies(to: g), imageDirectIsFastest { return .imageDirect }
             // An image layer's input gradient: per-image im2col + OpenBLAS (its GEMM is 27 rows
             // tall; oneDNN's backward-data kernel for 3 channels runs at 14–26 GFLOP/s, grouping
             // the images only adds the gather: measured per image 55–62 / 69–81 GFLOP/s on AVX2 /
@@ -94,6 +98,12 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
     func groupedGEMMIsFastest(_ g: ConvGeometry) -> Bool {
         g.channels >= 16 && g.stride > 1 && CPUISA.current == .avx2 && KernelISA.openBLASVectorWidth >= 256
     }
+
+    /// Where our direct kernels for the image layer (ImageConvolution.swift) are the fastest
+    /// measured (`attrguard bench conv`, one thread): its forward map and weight gradient (ResNet-18's
+    /// 3→64 and SmallCNN's 3→32 at 32²: forward 84–87 and weight gradient 100 GFLOP/s against
+    /// oneDNN's 56–75 and 60–71 on AVX2). Its input gradient stays on per-image im2col.
+    var imageDirectIsFastest: Bool { self != .inputGradient }
 
     /// While bound, the tile size of our kernels wherever they run (tests, measurements);
     /// ATTRGUARD_WINOGRAD_TILE=2|4|6 binds it for a process.
