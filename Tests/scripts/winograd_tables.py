@@ -73,15 +73,20 @@ def apply(AT, G, BT, g, d):
     return [sum(AT[i][j] * u[j] * v[j] for j in range(len(u))) for i in range(len(AT))]
 
 
-def check_correlation(m, r, tables, seed=1):
+def check_random(tables, taps, inputs, want, flip=False, seed=1):
+    """apply(tables) equals want(g, d) on five random integer kernels g and inputs d (the kernel
+    reversed first with `flip`)."""
     import random
     rnd = random.Random(seed)
     BT, G, AT = tables
     for _ in range(5):
-        g = [Fr(rnd.randint(-9, 9)) for _ in range(r)]
-        d = [Fr(rnd.randint(-9, 9)) for _ in range(m + r - 1)]
-        want = [sum(g[k] * d[i + k] for k in range(r)) for i in range(m)]
-        assert apply(AT, G, BT, g, d) == want, (m, r)
+        g = [Fr(rnd.randint(-9, 9)) for _ in range(taps)]
+        d = [Fr(rnd.randint(-9, 9)) for _ in range(inputs)]
+        assert apply(AT, G, BT, list(reversed(g)) if flip else g, d) == want(g, d)
+
+
+def check_correlation(m, r, tables):
+    check_random(tables, r, m + r - 1, lambda g, d: [sum(g[k] * d[i + k] for k in range(r)) for i in range(m)])
 
 
 def stride2(m, points):
@@ -104,15 +109,8 @@ def stride2(m, points):
     return SBT, SG, SAT
 
 
-def check_stride2(m, tables, seed=2):
-    import random
-    rnd = random.Random(seed)
-    BT, G, AT = tables
-    for _ in range(5):
-        g = [Fr(rnd.randint(-9, 9)) for _ in range(3)]
-        d = [Fr(rnd.randint(-9, 9)) for _ in range(2 * m + 1)]
-        want = [sum(g[k] * d[2 * i + k] for k in range(3)) for i in range(m)]
-        assert apply(AT, G, BT, g, d) == want, m
+def check_stride2(m, tables):
+    check_random(tables, 3, 2 * m + 1, lambda g, d: [sum(g[k] * d[2 * i + k] for k in range(3)) for i in range(m)], seed=2)
 
 
 def stride2_transposed(m, points):
@@ -135,17 +133,11 @@ def stride2_transposed(m, points):
     return TBT, SG, TAT
 
 
-def check_transposed(m, tables, seed=3):
-    """The transposed tables give convᵀ: dx[u] = Σ_{s, k: 2s + k − 1 = u} g_k dy[s]."""
-    import random
-    rnd = random.Random(seed)
-    BT, G, AT = tables
-    for _ in range(5):
-        g = [Fr(rnd.randint(-9, 9)) for _ in range(3)]
-        d = [Fr(rnd.randint(-9, 9)) for _ in range(m + 1)]
-        # dx[1 + u'] for u' = 0..2m−1 relative to the tile's first row 2·s0 (s0 = 0): from dy[0..m].
-        want = [sum(g[k] * d[s] for s in range(m + 1) for k in range(3) if 2 * s + k - 1 == u) for u in range(2 * m)]
-        assert apply(AT, G, BT, list(reversed(g)), d) == want, m
+def check_transposed(m, tables):
+    """The transposed tables give convᵀ with the kernel as stored (they take it flipped):
+    dx[u] = Σ_{s, k: 2s + k − 1 = u} g_k dy[s] for u = 0..2m−1 (a tile starting at dx row 0) from dy[0..m]."""
+    check_random(tables, 3, m + 1, lambda g, d: [sum(g[k] * d[s] for s in range(m + 1) for k in range(3) if 2 * s + k - 1 == u)
+                                                 for u in range(2 * m)], flip=True, seed=3)
 
 
 def stride2_groups(m):
