@@ -75,7 +75,7 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
         case .direct, .onednn: return .oneDNN(path)
         case .winograd:
             guard Winograd.isSupported, Winograd.applies(to: g) else { return .oneDNN(.direct) }
-            return .winograd(tile: g.stride == 1 ? Self.pinnedTile ?? Self.tile(g) : Self.stridedTile(g), stride: g.stride)
+            return .winograd(tile: (g.stride == 1 ? Self.pinnedTile : nil) ?? Self.tile(g), stride: g.stride)
         case .fastest:
             if Winograd.isSupported, Winograd.applies(to: g), let m = fastestTile(g, outChannels: outChannels) {
                 return .winograd(tile: m, stride: g.stride)
@@ -112,16 +112,11 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
         return m
     }
 
-    /// The tile size for a plane: F(4×4) from 8×8 maps up (a quarter of direct convolution's
-    /// multiplications), F(2×2) on smaller ones (a 4×4 map is one 6×6 tile of F(4×4), whose
-    /// transformed domain is 4× the kernel's; F(2×2) has four tiles a map and measures faster).
+    /// The tile size for an output map, at either stride: F(4×4) from 8×8 maps up (at stride 1 a
+    /// quarter of direct convolution's multiplications), F(2×2) on smaller ones (a 4×4 map is one
+    /// tile of F(4×4) an image, whose transformed domain is 4× (stride 1) or 5× (stride 2) the
+    /// kernel's; F(2×2) has four tiles a map and measures faster).
     static func tile(_ g: ConvGeometry) -> Int {
-        min(g.height, g.width) >= 8 ? 4 : 2
-    }
-
-    /// The stride-2 tile for an output map: F(4×4) from 8×8 up, F(2×2) on smaller ones (a 4×4
-    /// output is one F(4×4) tile an image and four of F(2×2)).
-    static func stridedTile(_ g: ConvGeometry) -> Int {
         min(g.outHeight, g.outWidth) >= 8 ? 4 : 2
     }
 
@@ -147,7 +142,7 @@ public enum ConvolutionKernel: String, Sendable, CaseIterable {
         if g.stride == 2 {
             guard KernelISA.openBLASVectorWidth >= 256 else { return nil }
             let ours = self == .weightGradient || min(g.outHeight, g.outWidth) >= 8 || CPUISA.current == .avx2
-            return ours ? Self.stridedTile(g) : nil
+            return ours ? Self.tile(g) : nil
         }
         switch (CPUISA.current, KernelISA.openBLASVectorWidth) {
         case (.avx2, 256...): return Self.tile(g)
